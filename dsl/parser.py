@@ -1,0 +1,343 @@
+"""Parsing model text into the AST (`dsl.ast`), with a span on every node.
+
+Syntax errors become `AugurySyntaxError` with file:line:col, the line and a
+caret, and the expected tokens in words a user knows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Union
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .errors import AugurySyntaxError, Diagnostic
+
+_KEYWORDS = {"model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by",
+             "missing", "true", "false", "inf", "nan"}
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = (Path(__file__).parent / "augury.lark").read_text()
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+class _Build(Transformer):
+    """Lark tree -> AST.  Each method receives `meta` for the node's span."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _sp(self, meta) -> ast.Span:
+        if getattr(meta, "empty", True):
+            return ast.NO_SPAN
+        return ast.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok(self, tok: Token) -> ast.Span:
+        return ast.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # ------------------------------------------------------------ statements
+    @v_args(meta=True)
+    def start(self, meta, children):
+        return tuple(c for c in children if c is not None and not isinstance(c, Token))
+
+    @v_args(meta=True)
+    def model_stmt(self, meta, c):
+        return ast.ModelDecl(str(c[0]), self._sp(meta))
+
+    @v_args(meta=True)
+    def const_stmt(self, meta, c):
+        name, typ, value = c
+        return ast.ConstDecl(str(name), typ, value, self._sp(meta), self._tok(name))
+
+    @v_args(meta=True)
+    def data_stmt(self, meta, c):
+        name, typ, miss = c
+        has = miss is not None
+        value = miss[0] if has else None
+        return ast.DataDecl(str(name), typ, has, value, self._sp(meta), self._tok(name))
+
+    @v_args(meta=True)
+    def missing(self, meta, c):
+        return (c[0],)
+
+    @v_args(meta=True)
+    def param_stmt(self, meta, c):
+        name, typ = c
+        return ast.ParamDecl(str(name), typ, self._sp(meta), self._tok(name))
+
+    @v_args(meta=True)
+    def let_stmt(self, meta, c):
+        return ast.LetDecl(c[0], c[1], self._sp(meta))
+
+    @v_args(meta=True)
+    def op_stmt(self, meta, c):
+        return ast.OpDecl(str(c[0]), c[1], self._sp(meta), self._tok(c[0]))
+
+    @v_args(meta=True)
+    def sample_stmt(self, meta, c):
+        target, dist = c
+        if not isinstance(dist, ast.Call):
+            raise _AstError("the right side of `~` must be a distribution, such as `normal(0, 1)`",
+                            dist.span if hasattr(dist, "span") else self._sp(meta))
+        return ast.Sample(target, dist, self._sp(meta))
+
+    @v_args(meta=True)
+    def for_stmt(self, meta, c):
+        var, a, b = c[0], c[1], c[2]
+        body = tuple(x for x in c[3:] if x is not None and not isinstance(x, Token))
+        start, stop = (None, a) if b is None else (a, b)
+        return ast.For(str(var), start, stop, body, self._sp(meta), self._tok(var))
+
+    @v_args(meta=True)
+    def infer_stmt(self, meta, c):
+        targets, method = c
+        if not isinstance(method, ast.Call) or method.adjoint:
+            raise _AstError("`infer ... by` takes a method call, such as `nuts(samples = 1000)`",
+                            getattr(method, "span", self._sp(meta)))
+        return ast.Infer(tuple(targets or ()), method, self._sp(meta))
+
+    def infer_targets(self, c):
+        return [str(t) for t in c]
+
+    @v_args(meta=True)
+    def target(self, meta, c):
+        name = c[0]
+        idx = tuple(x for x in c[1:] if x is not None)
+        return ast.Target(str(name), idx, self._sp(meta))
+
+    # ----------------------------------------------------------------- types
+    @v_args(meta=True)
+    def type(self, meta, c):
+        name, targs, dims = c
+        args, kwargs = targs if targs is not None else ((), ())
+        return ast.TypeExpr(str(name), args, kwargs, tuple(dims or ()), self._sp(meta))
+
+    def type_args(self, c):
+        return self._split_args([x for x in c if x is not None])
+
+    def type_dims(self, c):
+        return list(c)
+
+    # ------------------------------------------------------------- literals
+    def lit_number(self, c):
+        tok = c[0]
+        text = str(tok)
+        is_int = not any(ch in text for ch in ".eE")
+        return ast.Num(int(text) if is_int else float(text), is_int, self._tok(tok))
+
+    @v_args(meta=True)
+    def lit_neg_inf(self, meta, c):
+        return ast.Num(-math.inf, False, self._sp(meta))
+
+    @v_args(meta=True)
+    def lit_inf(self, meta, c):
+        return ast.Num(math.inf, False, self._sp(meta))
+
+    @v_args(meta=True)
+    def lit_nan(self, meta, c):
+        return ast.Num(math.nan, False, self._sp(meta))
+
+    @v_args(meta=True)
+    def lit_true(self, meta, c):
+        return ast.Bool(True, self._sp(meta))
+
+    @v_args(meta=True)
+    def lit_false(self, meta, c):
+        return ast.Bool(False, self._sp(meta))
+
+    # ---------------------------------------------------------- expressions
+    def number(self, c):
+        return self.lit_number(c)
+
+    def name(self, c):
+        return ast.Name(str(c[0]), self._tok(c[0]))
+
+    def string(self, c):
+        raw = str(c[0])[1:-1]
+        value = raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw
+        return ast.Str(value, self._tok(c[0]))
+
+    true = lit_true
+    false = lit_false
+    inf = lit_inf
+    nan = lit_nan
+
+    @v_args(meta=True)
+    def array(self, meta, c):
+        return ast.ArrayLit(tuple(x for x in c if x is not None), self._sp(meta))
+
+    def _bin(op):
+        @v_args(meta=True)
+        def f(self, meta, c):
+            return ast.BinOp(op, c[0], c[1], self._sp(meta))
+        return f
+
+    add, sub, mul, div, matmul, pow = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("@"), _bin("**")
+    eq, ne, lt, le, gt, ge = _bin("=="), _bin("!="), _bin("<"), _bin("<="), _bin(">"), _bin(">=")
+    del _bin
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        # fold `-3` into a literal so that `missing -1` and `normal(-1, 1)` read naturally
+        if isinstance(c[0], ast.Num):
+            return ast.Num(-c[0].value, c[0].is_int, self._sp(meta))
+        return ast.UnaryOp("-", c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def pos(self, meta, c):
+        return c[0]
+
+    @v_args(meta=True)
+    def index(self, meta, c):
+        return ast.Index(c[0], tuple(c[1:]), self._sp(meta))
+
+    def index_expr(self, c):
+        return c[0]
+
+    @v_args(meta=True)
+    def slice(self, meta, c):
+        start, stop, step = (list(c) + [None, None, None])[:3]
+        return ast.Slice(start, stop, step, self._sp(meta))
+
+    @v_args(meta=True)
+    def attr(self, meta, c):
+        obj, name = c
+        return _Attr(obj, str(name), self._sp(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        callee = c[0]
+        args, kwargs = self._split_args([x for x in c[1:] if x is not None])
+        span = self._sp(meta)
+        if isinstance(callee, ast.Name):
+            return ast.Call(callee.id, args, kwargs, False, span, callee.span)
+        if isinstance(callee, _Attr) and callee.attr == "T" and isinstance(callee.obj, ast.Name):
+            return ast.Call(callee.obj.id, args, kwargs, True, span, callee.span)
+        raise _AstError("only a name can be called: write `f(x)`, `A(x)` or the adjoint `A.T(y)`",
+                        getattr(callee, "span", span))
+
+    def pos_arg(self, c):
+        return ("pos", c[0])
+
+    def kw_arg(self, c):
+        return ("kw", (str(c[0]), c[1]), self._tok(c[0]))
+
+    def _split_args(self, items):
+        args, kwargs, seen = [], [], set()
+        for it in items:
+            if it[0] == "pos":
+                if kwargs:
+                    raise _AstError("a positional argument cannot follow a keyword argument",
+                                    getattr(it[1], "span", ast.NO_SPAN))
+                args.append(it[1])
+            else:
+                key, value = it[1]
+                if key in seen:
+                    raise _AstError(f"keyword argument `{key}` is given twice", it[2])
+                seen.add(key)
+                kwargs.append((key, value))
+        return tuple(args), tuple(kwargs)
+
+
+class _Attr:
+    """`obj.attr`: only legal as the callee of `A.T(y)`; never left in the AST."""
+
+    def __init__(self, obj, attr, span):
+        self.obj, self.attr, self.span = obj, attr, span
+
+
+class _AstError(Exception):
+    def __init__(self, message, span):
+        super().__init__(message)
+        self.message, self.span = message, span
+
+
+_TOKEN_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "SIGNED_NUMBER_LIT": "a number", "STRING": "a string",
+    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`",
+    "COMMA": "`,`", "COLON": "`:`", "SEMICOLON": "`;`", "EQUAL": "`=`", "TILDE": "`~`", "DOT": "`.`",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "AT": "`@`", "__ANON_0": "`**`",
+    "$END": "end of file",
+}
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    if tok.type == "NAME" and str(tok) in _KEYWORDS:
+        return f"keyword `{tok}`"
+    return f"`{tok}`"
+
+
+def _expected_words(expected) -> list[str]:
+    words = set()
+    for e in expected:
+        if e.isupper() and e.startswith(("MODEL", "CONST", "DATA", "PARAM", "LET", "OP", "FOR", "IN", "RANGE", "INFER",
+                                          "BY", "MISSING", "TRUE", "FALSE", "INF", "NAN")) and e not in _TOKEN_WORDS:
+            words.add(f"`{e.lower()}`")
+        else:
+            words.add(_TOKEN_WORDS.get(e, e.lower() if not e.startswith("__") else e))
+    return sorted(w for w in words if not w.startswith("__"))
+
+
+def _syntax_hint(err: UnexpectedInput, source: str) -> list[str]:
+    notes = []
+    if isinstance(err, UnexpectedToken):
+        exp = set(err.expected)
+        if "TILDE" in exp and "EQUAL" not in exp and str(err.token) == "=":
+            notes.append("a distribution is attached with `~`, not `=`; `=` is for `let`, `const` and `op`")
+        elif str(err.token) == "=" and "EQUAL" not in exp:
+            notes.append("use `let NAME = ...` for a deterministic quantity, or `NAME ~ dist(...)` for a distribution")
+        elif str(err.token) == "~" and "TILDE" not in exp:
+            notes.append("`~` starts a statement of its own: `NAME ~ dist(...)`")
+    return notes
+
+
+def parse(source: str, file: str = "<string>") -> ast.Program:
+    """Parse model text; raises `AugurySyntaxError` with a formatted diagnostic."""
+    try:
+        tree = _lark().parse(source)
+    except UnexpectedCharacters as e:
+        span = ast.Span(file, e.line, e.column, e.line, e.column + 1)
+        ch = source[e.pos_in_stream] if 0 <= e.pos_in_stream < len(source) else "?"
+        raise AugurySyntaxError(f"unexpected character `{ch}`", span, source=source) from None
+    except UnexpectedEOF as e:
+        lines = source.splitlines() or [""]
+        span = ast.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        exp = _expected_words(e.expected)
+        raise AugurySyntaxError("unexpected end of file", span,
+                                [f"expected {', '.join(exp)}"] if exp else [], source=source) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            lines = source.splitlines() or [""]
+            span = ast.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        else:
+            span = ast.Span(file, tok.line, tok.column, tok.end_line or tok.line,
+                            tok.end_column or tok.column + len(str(tok)))
+        exp = _expected_words(e.expected)
+        notes = _syntax_hint(e, source)
+        if exp and len(exp) <= 8:
+            notes = [f"expected {', '.join(exp)}"] + notes
+        raise AugurySyntaxError(f"unexpected {_describe_token(tok)}", span, notes, source=source) from None
+    try:
+        stmts = _Build(file).transform(tree)
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, _AstError):
+            raise AugurySyntaxError(inner.message, inner.span, source=source) from None
+        raise
+    return ast.Program(stmts, file, source)
+
+
+def parse_file(path: Union[str, Path]) -> ast.Program:
+    p = Path(path)
+    return parse(p.read_text(encoding="utf-8"), str(p))
