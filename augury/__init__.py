@@ -1,0 +1,31 @@
+"""Augury: a declarative probabilistic-modeling language on JAX.
+
+    import augury
+    model = augury.compile("model.aug")
+    post = model.sample(data={"y": y}, method="nuts", seed=0)
+    post.mean("theta")
+"""
+
+from augury.dsl.errors import (AuguryCheckError, AuguryDataError, AuguryError, AuguryInferenceError,
+                               AugurySyntaxError, Diagnostic)
+
+from .model import Model, compile
+
+__version__ = "0.1.0"
+
+
+def load_posterior(path):
+    """Read a posterior saved with `Posterior.save` (.nc or .npz)."""
+    from augury.runtime.posterior import load_posterior as _load
+    return _load(path)
+
+
+def __getattr__(name):
+    if name == "Posterior":
+        from augury.runtime.posterior import Posterior
+        return Posterior
+    raise AttributeError(name)
+
+
+__all__ = ["compile", "Model", "load_posterior", "AuguryError", "AugurySyntaxError", "AuguryCheckError",
+           "AuguryDataError", "AuguryInferenceError", "Diagnostic", "__version__"]

@@ -1,0 +1,190 @@
+"""Binding consts and data to a collected model: the step before lowering.
+
+Consts are evaluated (with run-time overrides), data is validated against
+its declarations (shapes, dtypes, supports, NaN, size names), sizes are
+bound, operators are built and every unknown's shape becomes concrete.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+
+from augury.dsl import ast
+from augury.dsl.errors import AuguryCheckError, AuguryDataError, did_you_mean
+from augury.dsl.signatures import TYPES
+from augury.runtime.data import DataSpec, validate_data
+from augury.runtime.evaluate import Env, EvalError, evaluate
+
+from .analysis import reads
+from .lower import LoweredModel
+from .structure import Structure
+
+
+def _err(s, msg, span, notes=(), cls=AuguryCheckError):
+    return cls(msg, span, list(notes), source=s.source)
+
+
+def _eval(s: Structure, e, env: Env, what: str):
+    try:
+        return evaluate(e, env)
+    except EvalError as ex:
+        raise _err(s, ex.message, ex.span, ex.notes) from None
+    except (TypeError, ValueError) as ex:
+        raise _err(s, f"cannot compute {what}", getattr(e, "span", ast.NO_SPAN), [str(ex)]) from None
+
+
+def evaluate_consts(s: Structure, overrides: Optional[dict] = None) -> dict[str, Any]:
+    """Values of every `const`, in dependency order; overrides replace them."""
+    overrides = dict(overrides or {})
+    for name in overrides:
+        if name not in s.consts:
+            note = did_you_mean(name, s.consts)
+            raise AuguryCheckError(f"`{name}` is not a `const` of this model, so it cannot be set",
+                                   notes=[note] if note else [f"its consts are: {', '.join(s.consts) or 'none'}"])
+    g = nx.DiGraph()
+    for n, d in s.consts.items():
+        g.add_node(n)
+        for r in reads(d.value):
+            if r in s.consts:
+                g.add_edge(r, n)
+    try:
+        order = list(nx.topological_sort(g))
+    except nx.NetworkXUnfeasible:
+        cyc = nx.find_cycle(g)
+        raise _err(s, f"const `{cyc[0][1]}` depends on itself", s.consts[cyc[0][1]].span) from None
+    env = Env({})
+    for n in order:
+        if n in overrides:
+            v = overrides[n]
+            v = np.asarray(v) if not isinstance(v, (int, float, bool)) else v
+        else:
+            v = _eval(s, s.consts[n].value, env, f"const `{n}`")
+            if isinstance(v, jax.Array):
+                v = np.asarray(v)
+        env.values[n] = v
+    return env.values
+
+
+def _event_dims(t: ast.TypeExpr) -> tuple:
+    sig = TYPES.get(t.base)
+    if sig is None or not t.args:
+        return ()
+    k = t.args[0]
+    return (k,) * sig.event_rank if t.base not in ("category",) else ()
+
+
+def _dim_value(s, e, env: Env):
+    """An int, a size name to bind, or None when it needs sizes not yet bound."""
+    if isinstance(e, ast.Name) and e.id in s.sizes and e.id not in env.values:
+        return e.id
+    if any(isinstance(x, ast.Name) and x.id in s.sizes and x.id not in env.values for x in ast.walk_expr(e)):
+        return None
+    v = _eval(s, e, env, "a size")
+    try:
+        return int(np.asarray(v))
+    except (TypeError, ValueError):
+        raise _err(s, "a size must be an integer known when data is bound", e.span) from None
+
+
+def _bound(s, t: ast.TypeExpr, key: str, env: Env):
+    e = t.kwarg(key)
+    if e is None:
+        return None
+    try:
+        return float(np.asarray(evaluate(e, env)))
+    except Exception:
+        return None
+
+
+def _spec(s: Structure, d: ast.DataDecl, env: Env) -> Optional[DataSpec]:
+    dims = [_dim_value(s, e, env) for e in d.type.dims]
+    ev = [_dim_value(s, e, env) for e in _event_dims(d.type)]
+    if any(x is None for x in dims + ev):
+        return None
+    ncat = _dim_value(s, d.type.args[0], env) if d.type.base == "category" else None
+    missing = None
+    if d.has_missing:
+        missing = math.nan if d.missing is None else _eval(s, d.missing, env, "the missing marker")
+    used = any(d.name in reads(x.stmt.dist) or x.stmt.target.name == d.name for x in s.samples) or \
+        any(d.name in reads(x.stmt.value) for locs in s.lets.values() for x in locs)
+    return DataSpec(d.name, d.type.base, tuple(dims), tuple(ev), _bound(s, d.type, "lower", env),
+                    _bound(s, d.type, "upper", env), ncat, missing, d.has_missing, d.span, optional=not used and False)
+
+
+def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32"):
+    """Validate `data` and build the `LoweredModel`; returns it with the warnings."""
+    if precision not in ("float32", "float64"):
+        raise AuguryCheckError(f"unknown precision `{precision}`", notes=["use \"float32\" or \"float64\""])
+    if precision == "float64":
+        jax.config.update("jax_enable_x64", True)
+    dtype = jnp.float64 if precision == "float64" else jnp.float32
+    cvals = evaluate_consts(s, consts)
+    env = Env(dict(cvals))
+    arrays: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
+    warnings: list[str] = []
+    pending = list(s.data.values())
+    first = True
+    while pending:
+        specs, rest = [], []
+        for d in pending:
+            sp = _spec(s, d, env)
+            (specs if sp is not None else rest).append(sp if sp is not None else d)
+        if not specs:
+            d = rest[0]
+            raise _err(s, f"the shape of `{d.name}` cannot be computed from the data", d.type.span)
+        given = {k: v for k, v in data.items() if k in {sp.name for sp in specs} or k in s.sizes or
+                 (first and k not in s.data)}
+        got, sz, warn = validate_data(specs, given, sizes=dict(sizes), source=s.source, precision=precision)
+        if first:
+            warnings.extend(warn)
+        first = False
+        arrays.update(got)
+        sizes.update(sz)
+        env.values.update(sizes)
+        env.values.update({k: v for k, v in got.items() if np.ndim(v) == 0})
+        pending = rest
+    observed: dict[str, np.ndarray] = {}
+    for name, d in s.data.items():
+        if d.has_missing:
+            x = np.asarray(arrays[name])
+            marker = math.nan if d.missing is None else np.asarray(_eval(s, d.missing, env, "the missing marker"))
+            observed[name] = ~np.isnan(x) if (isinstance(marker, float) and math.isnan(marker)) or \
+                (np.ndim(marker) == 0 and np.isnan(np.asarray(marker, float))) else x != marker
+    for n in s.sizes:
+        if n not in sizes:
+            raise _err(s, f"size `{n}` is not bound by any data", s.sizes[n],
+                       [f"use `{n}` in the shape of a `data` declaration, or make it a `const`"])
+    env.values.update(sizes)
+    param_shapes = {}
+    for name, d in s.params.items():
+        dims = tuple(_dim_value(s, e, env) for e in d.type.dims) + tuple(_dim_value(s, e, env) for e in _event_dims(d.type))
+        param_shapes[name] = dims
+    for name, d in s.data.items():
+        param_shapes[name] = tuple(np.shape(arrays[name]))
+    operators = {}
+    op_env = Env(dict(env.values) | {k: jnp.asarray(v) for k, v in arrays.items()}, operators)
+    g = nx.DiGraph()
+    for n, d in s.ops.items():
+        g.add_node(n)
+        for r in reads(d.value) | {c.func for c in ast.walk_expr(d.value) if isinstance(c, ast.Call)}:
+            if r in s.ops:
+                g.add_edge(r, n)
+    for n in nx.topological_sort(g):
+        operators[n] = _eval(s, s.ops[n].value, op_env, f"operator `{n}`")
+    jdata = {}
+    for k, v in arrays.items():
+        a = np.asarray(v)
+        jdata[k] = jnp.asarray(a, dtype) if np.issubdtype(a.dtype, np.floating) else jnp.asarray(a)
+    # ints stay Python ints so loop bounds and shapes remain static under jit
+    scalars = {k: int(np.asarray(v)) for k, v in arrays.items()
+               if np.ndim(v) == 0 and np.issubdtype(np.asarray(v).dtype, np.integer)}
+    jdata.update(scalars)
+    lowered = LoweredModel(s, cvals, jdata, sizes, observed, operators, param_shapes, dtype)
+    return lowered, warnings

@@ -1,0 +1,142 @@
+"""The model graph: a networkx DiGraph with one node per named thing.
+
+An edge u → v means v's value or distribution reads u.  Node attributes
+(ARCHITECTURE.md): kind, type, shape, support, dist, span, plates, chain,
+observed.  Analyses add attributes; they never change the structure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import networkx as nx
+
+from augury.dsl import ast
+from augury.dsl.errors import AuguryError
+from augury.dsl.signatures import TYPES
+from augury.dsl.unparse import unparse
+
+from .structure import Structure
+
+
+def _reads(e) -> set[str]:
+    names = set()
+    for x in ast.walk_expr(e):
+        if isinstance(x, ast.Name):
+            names.add(x.id)
+        elif isinstance(x, ast.Call):
+            names.add(x.func)
+    return names
+
+
+def _loop_reads(loops) -> set[str]:
+    out = set()
+    for lp in loops:
+        out |= _reads(lp.start) | _reads(lp.stop)
+    return out
+
+
+def build_graph(s: Structure) -> nx.DiGraph:
+    """The model graph of a collected program."""
+    g = nx.DiGraph(name=s.program.model_name or Path(s.file).stem)
+    for name, span in s.sizes.items():
+        g.add_node(name, kind="size", type="int", shape=(), support="int", span=span)
+    for name, d in s.consts.items():
+        g.add_node(name, kind="const", type=unparse(d.type) if d.type else "", shape=None, span=d.span)
+    for kind, table in (("data", s.data), ("param", s.params)):
+        for name, d in table.items():
+            tsig = TYPES.get(d.type.base)
+            g.add_node(name, kind=kind, type=unparse(d.type), shape=tuple(unparse(x) for x in d.type.dims),
+                       support=tsig.support if tsig else "?", span=d.span, plates=(), chain=False,
+                       observed=(None if kind == "param" else ("partial" if d.has_missing else "all")))
+    for name, locs in s.lets.items():
+        g.add_node(name, kind="let", type="", shape=None, span=locs[0].stmt.span,
+                   plates=tuple(v for loc in locs for v in loc.loop_vars), chain=False)
+    for name, d in s.ops.items():
+        g.add_node(name, kind="op", type="operator", shape=None, span=d.span, dist=unparse(d.value))
+    known = set(g.nodes)
+    loop_vars = {loc.stmt.var for loc in s.loops}
+
+    def link(reads, v):
+        for u in sorted(reads):
+            if u in known and u != v and u not in loop_vars:
+                g.add_edge(u, v)
+
+    for name, d in list(s.data.items()) + list(s.params.items()):
+        link(_reads(d.type), name)
+    for name, d in s.consts.items():
+        link(_reads(d.value), name)
+    for name, d in s.ops.items():
+        link(_reads(d.value), name)
+    for name, locs in s.lets.items():
+        for loc in locs:
+            r = _reads(loc.stmt.value) | _loop_reads(loc.loops) | set().union(*[_reads(i) for i in loc.stmt.target.indices] or [set()])
+            link(r, name)
+            if name in r:
+                g.nodes[name]["chain"] = True
+    for loc in s.samples:
+        st = loc.stmt
+        name = st.target.name
+        r = _reads(st.dist) | _loop_reads(loc.loops)
+        link(r, name)
+        node = g.nodes.get(name)
+        if node is None:
+            continue
+        text = unparse(st.target) + " ~ " + unparse(st.dist)
+        node["dist"] = text if "dist" not in node else node["dist"] + "; " + text
+        if loc.loops:
+            node["plates"] = tuple(dict.fromkeys(node.get("plates", ()) + loc.loop_vars))
+        if name in _reads(st.dist):
+            node["chain"] = True
+    return g
+
+
+_SHAPES = {"param": "ellipse", "data": "box", "let": "diamond", "const": "plaintext", "size": "plaintext",
+           "op": "hexagon"}
+
+
+def _q(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(g: nx.DiGraph) -> str:
+    """Graphviz DOT text: params as ellipses (observed data shaded boxes), lets as diamonds."""
+    lines = [f"digraph {_q(g.graph.get('name') or 'model')} {{", "  rankdir=TB;",
+             '  node [fontname="Helvetica", fontsize=11];']
+    for n, a in g.nodes(data=True):
+        label = n
+        if a.get("shape"):
+            label += f"\\n[{', '.join(a['shape'])}]"
+        if a.get("dist"):
+            d = a["dist"].split(" ~ ", 1)[-1]
+            label += "\\n~ " + (d if len(d) <= 40 else d[:37] + "...")
+        style = ', style=filled, fillcolor="#dddddd"' if a.get("kind") == "data" else ""
+        if a.get("chain"):
+            style += ", peripheries=2"
+        lines.append(f"  {_q(n)} [shape={_SHAPES.get(a.get('kind'), 'ellipse')}, label={_q(label)}{style}];")
+    for u, v in g.edges():
+        lines.append(f"  {_q(u)} -> {_q(v)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(g: nx.DiGraph, path: str) -> Path:
+    """Write the graph as .dot, .svg or .png (the last two need Graphviz's `dot`)."""
+    out = Path(path)
+    dot = to_dot(g)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt in ("dot", "gv"):
+        out.write_text(dot)
+        return out
+    if fmt not in ("svg", "png", "pdf"):
+        raise AuguryError(f"cannot render a graph as `.{fmt}`", notes=["use a .dot, .svg or .png file name"])
+    exe = shutil.which("dot")
+    if exe is None:
+        raise AuguryError(f"rendering `.{fmt}` needs Graphviz's `dot` program, which is not installed",
+                          notes=["install Graphviz (apt-get install graphviz), or write `.dot` and render it elsewhere"])
+    res = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True)
+    if res.returncode != 0:
+        raise AuguryError(f"Graphviz failed: {res.stderr.decode().strip()}")
+    return out

@@ -1,0 +1,554 @@
+"""Lowering a collected model, with its data bound, to JAX functions.
+
+`LoweredModel.run(get_param)` evaluates the whole model once: it asks
+`get_param` for each continuous unknown (in an order where bounds that read
+other unknowns come after them), computes the lets (vectorized over plates
+with `vmap`, recurrences with `lax.scan`), sums out finite discrete unknowns
+exactly, and returns the values with the log prior and the log likelihood.
+`numpyro_model` wraps it for NumPyro's NUTS/HMC; SMC reads `log_prior` and
+`log_likelihood` directly.
+
+Semantics, as in Stan: the declared type wins (a distribution is restricted
+to the declared support without renormalization), bounds may read other
+unknowns, and `sphere(D)` is a normalized auxiliary Gaussian vector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import numpyro
+import numpyro.distributions as nd
+from jax.scipy.special import logsumexp
+from numpyro.distributions import constraints
+
+from augury.dsl import ast
+from augury.dsl.errors import AuguryCheckError, AuguryDataError
+from augury.dsl.signatures import DISTRIBUTIONS, TYPES
+from augury.dsl.unparse import unparse
+from augury.runtime.evaluate import Env, EvalError, evaluate, evaluate_distribution
+from augury.runtime.operators import Operator
+
+from .analysis import EnumPlan, enumeration_plans, is_recurrent, let_groups, located_reads, reads
+from .structure import Located, Structure
+
+ENUM_CUR, ENUM_PREV = "__enum_cur", "__enum_prev"
+
+# which declared supports lie inside each distribution support (no -inf mask needed)
+_INSIDE = {
+    "real": None,  # everything continuous
+    "positive": {"positive", "unit", "positive_ordered"},
+    "unit": {"unit"},
+    "simplex": {"simplex"}, "spd": {"spd"}, "cholesky_corr": {"cholesky_corr"}, "sphere": {"sphere"},
+}
+
+
+@dataclass
+class Unknown:
+    """A continuous unknown handed to the sampler."""
+
+    name: str
+    shape: tuple[int, ...]
+    kind: str  # "param", "missing" (entries of partially observed data), "sphere"
+    decl: Any
+    reads: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RunResult:
+    values: dict[str, Any]
+    log_prior: Any
+    log_likelihood: Any
+
+
+def _err(s: Structure, msg, span, notes=()):
+    return AuguryCheckError(msg, span, list(notes), source=s.source)
+
+
+def _concrete_int(v, what, span, s):
+    try:
+        return int(np.asarray(v))
+    except Exception:
+        raise _err(s, f"{what} must be known when data is bound", span) from None
+
+
+class LoweredModel:
+    """A model with its consts and data bound: pure functions for the samplers."""
+
+    def __init__(self, s: Structure, consts: dict, data: dict, sizes: dict, observed: dict[str, np.ndarray],
+                 operators: dict[str, Operator], param_shapes: dict[str, tuple], dtype):
+        self.s = s
+        self.dtype = dtype
+        self.base = Env({**consts, **sizes, **data}, dict(operators))
+        self.observed = observed
+        self.param_shapes = param_shapes
+        self.plans = {p.name: p for p in enumeration_plans(s)}
+        self.unknowns = self._unknowns()
+        self.order = self._order()
+        self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
+        self._static_lets = self._compute_static_lets()
+
+    # ------------------------------------------------------------ structure
+    def _unknowns(self) -> list[Unknown]:
+        out = []
+        for name, d in self.s.params.items():
+            if name in self.plans:
+                continue
+            shape = self.param_shapes[name]
+            kind = "sphere" if d.type.base == "sphere" else "param"
+            out.append(Unknown(name, shape, kind, d, reads(d.type)))
+        for name, d in self.s.data.items():
+            if d.has_missing and name not in self.plans and name in self.observed:
+                n_miss = int((~self.observed[name]).sum())
+                if n_miss:
+                    out.append(Unknown(name, (n_miss,), "missing", d, reads(d.type)))
+        return out
+
+    def _order(self) -> list[tuple[str, Any]]:
+        """Unknowns and let groups in dependency order."""
+        g = nx.DiGraph()
+        groups = let_groups(self.s)
+        owner = {}
+        for grp in groups:
+            g.add_node(("let", grp))
+            for n in grp:
+                owner[n] = ("let", grp)
+        for u in self.unknowns:
+            g.add_node(("unknown", u.name))
+            owner[u.name] = ("unknown", u.name)
+        for u in self.unknowns:
+            for r in u.reads:
+                if r in owner and owner[r] != ("unknown", u.name):
+                    g.add_edge(owner[r], ("unknown", u.name))
+        for grp in groups:
+            for n in grp:
+                for loc in self.s.lets[n]:
+                    for r in located_reads(loc):
+                        if r in owner and owner[r] != ("let", grp):
+                            g.add_edge(owner[r], ("let", grp))
+        try:
+            return list(nx.topological_sort(g))
+        except nx.NetworkXUnfeasible:
+            cyc = nx.find_cycle(g)
+            names = ", ".join(f"`{c[0][1] if c[0][0] == 'unknown' else c[0][1][0]}`" for c in cyc)
+            raise _err(self.s, f"these quantities depend on each other in a cycle: {names}",
+                       self.s.params[cyc[0][0][1]].span if cyc[0][0][0] == "unknown" else ast.NO_SPAN) from None
+
+    def _depends_on_unknown(self, name: str, seen=None) -> bool:
+        seen = seen or set()
+        if name in seen:
+            return False
+        seen.add(name)
+        unknown = {u.name for u in self.unknowns} | set(self.plans)
+        for loc in self.s.lets[name]:
+            for r in located_reads(loc):
+                if r in unknown or (r in self.s.lets and self._depends_on_unknown(r, seen)):
+                    return True
+        return False
+
+    def _compute_static_lets(self) -> dict[str, Any]:
+        """Lets of consts and data alone (transformed data), computed once."""
+        env = self.base.child()
+        env.loop_vars = frozenset()
+        static = {}
+        for kind, key in self.order:
+            if kind != "let":
+                continue
+            if any(self._depends_on_unknown(n) for n in key):
+                continue
+            self._eval_let_group(key, env)
+            for n in key:
+                static[n] = env.values[n]
+        return static
+
+    # ------------------------------------------------------------ evaluation
+    def loop_range(self, lp: ast.For, env: Env) -> tuple[int, int]:
+        try:
+            a = 0 if lp.start is None else evaluate(lp.start, env)
+            b = evaluate(lp.stop, env)
+        except EvalError as e:
+            raise _err(self.s, e.message, e.span, e.notes) from None
+        a = _concrete_int(a, "the bounds of a loop", lp.span, self.s)
+        b = _concrete_int(b, "the bounds of a loop", lp.span, self.s)
+        return a, b
+
+    def over_loops(self, loops, env: Env, fn: Callable):
+        """`fn` evaluated at every iteration of `loops` (nested vmap); the result
+        has one leading axis per loop, or None if a loop is empty."""
+        if not loops:
+            return fn(env)
+        lp = loops[0]
+        a, b = self.loop_range(lp, env)
+        if b <= a:
+            return None
+        idx = jnp.arange(a, b, dtype=jnp.int32)
+        return jax.vmap(lambda i: self.over_loops(loops[1:], env.child(**{lp.var: i}), fn))(idx)
+
+    def loop_grid(self, loops, env: Env) -> list[np.ndarray]:
+        """Concrete values of the loop variables on the iteration grid ('ij')."""
+        ranges = []
+        e = env
+        for lp in loops:
+            a, b = self.loop_range(lp, e)
+            ranges.append(np.arange(a, b))
+            e = e.child(**{lp.var: a})
+        return list(np.meshgrid(*ranges, indexing="ij")) if ranges else []
+
+    def target_indices(self, target: ast.Target, loops, env: Env) -> tuple[np.ndarray, ...]:
+        grid = self.loop_grid(loops, env)
+        genv = env.child(**{lp.var: g for lp, g in zip(loops, grid)})
+        out = []
+        for i in target.indices:
+            try:
+                v = np.asarray(evaluate(i, genv))
+            except Exception:
+                raise _err(self.s, "an element-wise index on the left side must be computable from loop "
+                                   "variables and constants", i.span) from None
+            shape = grid[0].shape if grid else ()
+            out.append(np.broadcast_to(v, shape).astype(np.int64))
+        return tuple(out)
+
+    def _wrap(self, fn, span, what):
+        try:
+            return fn()
+        except EvalError as e:
+            raise _err(self.s, e.message, e.span, e.notes) from None
+        except (TypeError, ValueError) as ex:
+            msg = str(ex).splitlines()[0]
+            raise _err(self.s, what, span, [msg]) from None
+
+    def _eval_let_group(self, group: tuple[str, ...], env: Env):
+        s = self.s
+        if len(group) == 1 and len(s.lets[group[0]]) == 1 and not s.lets[group[0]][0].stmt.target.indices:
+            loc = s.lets[group[0]][0]
+            if loc.loops:
+                raise _err(s, f"`let {group[0]}` inside a loop must be element-wise (`let {group[0]}[i] = ...`)",
+                           loc.stmt.span)
+            if group[0] in located_reads(loc):
+                raise _err(s, f"`{group[0]}` depends on itself", loc.stmt.span)
+            env.values[group[0]] = self._wrap(lambda: evaluate(loc.stmt.value, env), loc.stmt.span,
+                                              f"cannot compute `{group[0]}`")
+            return
+        recurrent = is_recurrent(s, group)
+        arrays: dict[str, Any] = {}
+        later: list[tuple[str, Located]] = []
+        index_sets: dict[str, list] = {n: [] for n in group}
+        for n in group:
+            for loc in s.lets[n]:
+                if not loc.stmt.target.indices:
+                    raise _err(s, f"`{n}` is assigned both as a whole and element by element", loc.stmt.span)
+                index_sets[n].append(self.target_indices(loc.stmt.target, loc.loops, env))
+        shapes = {}
+        for n in group:
+            rank = len(s.lets[n][0].stmt.target.indices)
+            shapes[n] = tuple(int(max([ix[d].max() for ix in index_sets[n] if ix[d].size] or [-1])) + 1
+                              for d in range(rank))
+            count = np.zeros(shapes[n], dtype=np.int64)
+            for ix in index_sets[n]:
+                np.add.at(count, ix, 1)
+            if (count == 0).any() or (count > 1).any():
+                bad = np.argwhere(count != 1)[0]
+                what = "never assigned" if count[tuple(bad)] == 0 else "assigned more than once"
+                raise _err(s, f"element `{n}[{', '.join(map(str, bad))}]` is {what}", s.lets[n][0].stmt.span)
+        group_set = set(group)
+        for n in group:
+            for loc, ix in zip(s.lets[n], index_sets[n]):
+                if recurrent and located_reads(loc) & group_set:
+                    later.append((n, loc))
+                    continue
+                vals = self._wrap(lambda: self.over_loops(loc.loops, env, lambda e: evaluate(loc.stmt.value, e)),
+                                  loc.stmt.span, f"cannot compute `{n}`")
+                if vals is None:
+                    continue
+                vals = jnp.asarray(vals)
+                elem = vals.shape[len(loc.loops):]
+                if n not in arrays:
+                    arrays[n] = jnp.zeros(shapes[n] + elem, dtype=vals.dtype)
+                arrays[n] = arrays[n].at[ix].set(vals)
+        if later:
+            arrays = self._scan_recurrence(group, later, arrays, shapes, env)
+        for n in group:
+            env.values[n] = arrays[n]
+
+    def _scan_recurrence(self, group, later, arrays, shapes, env: Env):
+        """Sequential evaluation of recurrent element statements (`lax.scan`
+        over each loop of the nest), carrying the group's arrays."""
+        s = self.s
+        loops = later[0][1].loops
+        if any(loc.loops != loops for _, loc in later):
+            raise _err(s, "the statements of a recurrence must share one loop", later[0][1].stmt.span)
+        for n in group:
+            if n not in arrays:  # element shape from one evaluation with zeros for the group
+                probe = env.child(**{m: jnp.zeros(shapes[m]) for m in group if m not in arrays},
+                                  **{m: arrays[m] for m in arrays})
+                a0 = {lp.var: self.loop_range(lp, env)[0] for lp in loops}
+                loc = next(loc for m, loc in later if m == n)
+                v = self._wrap(lambda: jax.eval_shape(lambda: evaluate(loc.stmt.value, probe.child(**a0))),
+                               loc.stmt.span, f"cannot compute `{n}`")
+                arrays[n] = jnp.zeros(shapes[n] + tuple(v.shape), dtype=v.dtype)
+        # floats in the carry must keep one dtype across steps
+        arrays = {n: (a.astype(jnp.result_type(float)) if jnp.issubdtype(a.dtype, jnp.floating) else a)
+                  for n, a in arrays.items()}
+
+        def nest(depth, carry, bound):
+            if depth == len(loops):
+                e = env.child(**bound, **carry)
+                for n, loc in later:
+                    val = evaluate(loc.stmt.value, e)
+                    idx = tuple(jnp.asarray(evaluate(i, e), jnp.int32) for i in loc.stmt.target.indices)
+                    carry = dict(carry)
+                    carry[n] = carry[n].at[idx].set(jnp.asarray(val, carry[n].dtype))
+                    e = env.child(**bound, **carry)
+                return carry
+            lp = loops[depth]
+            a, b = self.loop_range(lp, env.child(**bound))
+
+            def step(c, i):
+                return nest(depth + 1, c, {**bound, lp.var: i}), None
+
+            if b <= a:
+                return carry
+            out, _ = jax.lax.scan(step, carry, jnp.arange(a, b, dtype=jnp.int32))
+            return out
+
+        return self._wrap(lambda: nest(0, arrays, {}), later[0][1].stmt.span,
+                          f"cannot compute the recurrence of {', '.join('`%s`' % n for n in group)}")
+
+    # --------------------------------------------------------- log density
+    def _support_mask_needed(self, target: str, dist_name: str) -> bool:
+        sig = DISTRIBUTIONS.get(dist_name)
+        if sig is None or sig.discrete or sig.support in ("real", "any"):
+            return False
+        decl_type = self.s.declared_type(target)
+        if decl_type is None:
+            return False
+        tsupport = TYPES[decl_type.base].support if decl_type.base in TYPES else "real"
+        inside = _INSIDE.get(sig.support)
+        if inside is not None and tsupport in inside:
+            return False
+        if sig.support == "positive" and decl_type.base == "real":
+            low = decl_type.kwarg("lower")
+            if isinstance(low, ast.Num) and low.value >= 0:
+                return False
+        return True
+
+    def _statement_logp(self, st: ast.Sample, env: Env, mask_target: Optional[str]):
+        dist = evaluate_distribution(st.dist, env)
+        tgt = ast.Name(st.target.name, st.target.span) if not st.target.indices else \
+            ast.Index(ast.Name(st.target.name, st.target.span), st.target.indices, st.target.span)
+        value = evaluate(tgt, env)
+        try:
+            lp = dist.log_prob(jnp.asarray(value))
+        except (TypeError, ValueError) as ex:
+            vs = jnp.shape(value)
+            raise EvalError(f"shape mismatch in the distribution of `{unparse(st.target)}`", st.dist.span,
+                            [f"`{unparse(st.target)}` has shape {tuple(vs)}; the distribution's batch shape is "
+                             f"{tuple(getattr(dist, 'batch_shape', ()))}", str(ex).splitlines()[0]]) from None
+        if mask_target is not None:
+            lp = jnp.where(dist.support(value), lp, -jnp.inf)
+        return jnp.sum(lp)
+
+    def _sample_logp(self, loc: Located, env: Env):
+        st = loc.stmt
+        mask = st.target.name if self._support_mask_needed(st.target.name, st.dist.func) else None
+        grid = self._wrap(lambda: self.over_loops(loc.loops, env, lambda e: self._statement_logp(st, e, mask)),
+                          st.span, f"cannot evaluate the distribution of `{unparse(st.target)}`")
+        return 0.0 if grid is None else jnp.sum(grid)
+
+    def _enum_values(self, name: str) -> np.ndarray:
+        decl = self.s.params.get(name) or self.s.data.get(name)
+        t = decl.type
+        if t.base == "category":
+            k = _concrete_int(evaluate(t.args[0], self.base), "the number of categories", t.span, self.s)
+            return np.arange(k)
+        if t.base == "bool":
+            return np.arange(2)
+        lo, hi = t.kwarg("lower"), t.kwarg("upper")
+        if lo is None or hi is None:
+            raise _err(self.s, f"the discrete unknown `{name}` needs a finite support to be summed out", t.span,
+                       [f"declare it `category(K)`, `bool`, or `int(lower = A, upper = B)`"])
+        a = _concrete_int(evaluate(lo, self.base), "the bounds of a discrete unknown", t.span, self.s)
+        b = _concrete_int(evaluate(hi, self.base), "the bounds of a discrete unknown", t.span, self.s)
+        return np.arange(a, b + 1)
+
+    def _enum_table(self, plan: EnumPlan, env: Env):
+        """Per-element log factors: E[elem..., K] (and for chains T[t, K, K])."""
+        values = jnp.asarray(self._enum_values(plan.name), jnp.int32)
+        k = values.shape[0]
+        decl = self.s.params.get(plan.name) or self.s.data.get(plan.name)
+        zshape = self.param_shapes[plan.name]
+        emis = jnp.zeros(zshape + (k,))
+        trans = jnp.zeros(zshape + (k, k)) if plan.kind == "chain" else None
+        for use in plan.uses:
+            loc, st = use.loc, use.stmt
+            mask = None
+            tgt_decl = st.target.name
+            if tgt_decl not in (ENUM_CUR,) and self._support_mask_needed(tgt_decl, st.dist.func):
+                mask = tgt_decl
+
+            def at(e, cur, prev=None):
+                bind = {ENUM_CUR: cur} if prev is None else {ENUM_CUR: cur, ENUM_PREV: prev}
+                return self._statement_logp(st, Env({**e.values, **bind}, e.operators, e.loop_vars), mask)
+
+            if use.has_prev:
+                fn = lambda e: jax.vmap(lambda i: jax.vmap(lambda j: at(e, j, i))(values))(values)  # noqa: E731
+            else:
+                fn = lambda e: jax.vmap(lambda j: at(e, j))(values)  # noqa: E731
+            grid = self._wrap(lambda: self.over_loops(loc.loops, env, fn), st.span,
+                              f"cannot evaluate the distribution of `{unparse(loc.stmt.target)}`")
+            if grid is None:
+                continue
+            # element of the unknown selected at each iteration
+            sel = self.target_indices(ast.Target(plan.name, use.cur_index, st.span), loc.loops, env)
+            nloop = len(loc.loops)
+            event = grid.shape[nloop:]
+            flat = jnp.reshape(grid, (-1,) + event)
+            idx = tuple(np.reshape(i, -1) for i in sel)
+            if len(idx) != len(zshape):
+                raise _err(self.s, f"`{plan.name}` must be indexed by one index per dimension", st.span)
+            if use.has_prev:
+                trans = trans.at[idx].add(flat)
+            else:
+                emis = emis.at[idx].add(flat)
+        if plan.name in self.observed:
+            obs = jnp.asarray(self.observed[plan.name])
+            raw = jnp.asarray(self.base.values[plan.name])
+            hit = raw[..., None] == values
+            emis = jnp.where(obs[..., None] & ~hit, -jnp.inf, emis)
+        return values, emis, trans
+
+    def _enum_marginal(self, plan: EnumPlan, env: Env, key=None):
+        values, emis, trans = self._enum_table(plan, env)
+        if plan.kind == "plate":
+            lz = jnp.sum(logsumexp(emis, axis=-1))
+            draw = None
+            if key is not None:
+                draw = values[jax.random.categorical(key, emis, axis=-1)]
+            return lz, draw
+        if emis.ndim != 2:
+            raise _err(self.s, f"a chain of discrete unknowns must be one-dimensional", plan.span)
+
+        def fwd(alpha, xs):
+            tr, e = xs
+            a = logsumexp(alpha[:, None] + tr, axis=0) + e
+            return a, a
+
+        alpha0 = emis[0]
+        last, alphas = jax.lax.scan(fwd, alpha0, (trans[1:], emis[1:]))
+        lz = logsumexp(last)
+        draw = None
+        if key is not None:  # forward filtering, backward sampling
+            alphas = jnp.concatenate([alpha0[None], alphas], axis=0)
+            keys = jax.random.split(key, emis.shape[0])
+            zt = jax.random.categorical(keys[-1], alphas[-1])
+
+            def back(z_next, xs):
+                a, tr_next, kk = xs
+                z = jax.random.categorical(kk, a + tr_next[:, z_next])
+                return z, z
+
+            _, zs = jax.lax.scan(back, zt, (alphas[:-1], trans[1:], keys[:-1]), reverse=True)
+            draw = values[jnp.concatenate([zs, zt[None]])]
+        return lz, draw
+
+    # ------------------------------------------------------------------ run
+    def constraint_of(self, u: Unknown, env: Env):
+        t = u.decl.type
+        base = t.base
+        if u.kind == "sphere":
+            return constraints.real
+        if base in ("real",):
+            lo, hi = t.kwarg("lower"), t.kwarg("upper")
+            lo = None if lo is None else self._wrap(lambda: evaluate(lo, env), lo.span, "cannot compute the bound")
+            hi = None if hi is None else self._wrap(lambda: evaluate(hi, env), hi.span, "cannot compute the bound")
+            if lo is not None and hi is not None:
+                return constraints.interval(lo, hi)
+            if lo is not None:
+                return constraints.greater_than(lo)
+            if hi is not None:
+                return constraints.less_than(hi)
+            return constraints.real
+        return {"positive": constraints.positive, "unit": constraints.unit_interval,
+                "simplex": constraints.simplex, "ordered": constraints.ordered_vector,
+                "positive_ordered": constraints.positive_ordered_vector,
+                "spd": constraints.positive_definite, "cholesky_corr": constraints.corr_cholesky}[base]
+
+    def event_rank(self, u: Unknown) -> int:
+        if u.kind in ("missing",):
+            return 0
+        return TYPES[u.decl.type.base].event_rank if u.kind != "sphere" else 1
+
+    def run(self, get_param: Callable, enum_key=None) -> RunResult:
+        """Evaluate the model; `get_param(unknown, constraint, env)` returns the
+        constrained value of each continuous unknown."""
+        env = self.base.child()
+        env.loop_vars = frozenset()
+        env.values.update(self._static_lets)
+        log_prior = jnp.zeros((), self.dtype)
+        for kind, key in self.order:
+            if kind == "unknown":
+                u = next(x for x in self.unknowns if x.name == key)
+                value = get_param(u, self.constraint_of(u, env), env)
+                if u.kind == "missing":
+                    full = jnp.asarray(self.base.values[u.name], value.dtype)
+                    miss = np.nonzero(~self.observed[u.name])
+                    env.values[u.name] = full.at[miss].set(value)
+                elif u.kind == "sphere":
+                    log_prior = log_prior - 0.5 * jnp.sum(value ** 2)
+                    env.values[u.name] = value / jnp.linalg.norm(value, axis=-1, keepdims=True)
+                else:
+                    env.values[u.name] = value
+            elif not all(n in self._static_lets for n in key):
+                self._eval_let_group(key, env)
+        log_lik = jnp.zeros((), self.dtype)
+        enumerated = {id(use.loc) for p in self.plans.values() for use in p.uses}
+        for loc in self.s.samples:
+            if id(loc) in enumerated:
+                continue
+            lp = self._sample_logp(loc, env)
+            if loc.stmt.target.name in self.s.params:
+                log_prior = log_prior + lp
+            else:
+                log_lik = log_lik + lp
+        keys = jax.random.split(enum_key, max(len(self.plans), 1)) if enum_key is not None else None
+        for i, plan in enumerate(self.plans.values()):
+            lz, draw = self._enum_marginal(plan, env, None if keys is None else keys[i])
+            log_lik = log_lik + lz
+            if draw is not None:
+                env.values[plan.name] = draw
+        return RunResult(env.values, log_prior, log_lik)
+
+    # ------------------------------------------------------------ NumPyro
+    def numpyro_model(self):
+        """A NumPyro model: each unknown an improper-uniform site on its declared
+        support (so NumPyro applies the right bijection and Jacobian), the log
+        density as factors, and the lets as deterministic sites."""
+
+        def get_param(u: Unknown, support, env):
+            rank = self.event_rank(u)
+            shape = u.shape
+            batch, event = shape[:len(shape) - rank], shape[len(shape) - rank:]
+            return numpyro.sample(self.site_name(u), nd.ImproperUniform(support, batch, event))
+
+        res = self.run(get_param)
+        numpyro.factor("log_prior", res.log_prior)
+        numpyro.factor("log_likelihood", res.log_likelihood)
+        for n in self.reported_lets:
+            numpyro.deterministic(n, res.values[n])
+        for u in self.unknowns:
+            if u.kind in ("missing", "sphere"):
+                numpyro.deterministic(u.name, res.values[u.name])
+        return res
+
+    def site_name(self, u: Unknown) -> str:
+        return {"missing": f"{u.name}__missing", "sphere": f"{u.name}__raw"}.get(u.kind, u.name)
+
+    def values_from_sites(self, sites: dict) -> Callable:
+        def get_param(u, support, env):
+            return sites[self.site_name(u)]
+        return get_param

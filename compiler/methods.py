@@ -1,0 +1,105 @@
+"""Which inference methods apply to a model, and why the others do not.
+
+Each method has one requirement function over the collected model; `augury
+check`, the default choice and `Model.sample` all read this one table.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from augury.dsl import ast
+from augury.dsl.signatures import DISTRIBUTIONS, METHODS, TYPES
+
+from .structure import Structure
+
+IMPLEMENTED = {"nuts", "hmc"}
+
+
+def _prior_families(s: Structure) -> dict[str, str]:
+    out = {}
+    for loc in s.samples:
+        sig = DISTRIBUTIONS.get(loc.stmt.dist.func)
+        if sig is not None and loc.stmt.target.name in s.params:
+            out.setdefault(loc.stmt.target.name, sig.family)
+    return out
+
+
+def _continuous(s: Structure) -> list[str]:
+    return [n for n, d in s.params.items() if not (TYPES.get(d.type.base) and TYPES[d.type.base].discrete)]
+
+
+def _needs_gradients(s: Structure) -> Optional[str]:
+    fams = _prior_families(s)
+    learned = [n for n, f in fams.items() if f == "learned"]
+    if learned:
+        return f"`{learned[0]}` has a diffusion prior, which has no density to differentiate"
+    if not _continuous(s) and not any(d.has_missing for d in s.data.values()):
+        return "the model has no continuous unknown"
+    return None
+
+
+def _needs_proper_prior(s: Structure) -> Optional[str]:
+    for loc in s.samples:
+        if loc.stmt.dist.func == "flat" and loc.stmt.target.name in s.params:
+            return f"`{loc.stmt.target.name}` has a flat prior, which cannot be sampled from"
+    return None
+
+
+def _needs_chain(s: Structure) -> Optional[str]:
+    for loc in s.samples:
+        t = loc.stmt.target
+        if t.name in s.params and loc.loops and any(
+                isinstance(x, ast.Name) and x.id == t.name for x in ast.walk_expr(loc.stmt.dist)):
+            return None
+    return "there is no chain: no parameter `x[t]` whose distribution reads `x[t - 1]`"
+
+
+def _needs_diffusion_prior(s: Structure) -> Optional[str]:
+    fams = _prior_families(s)
+    if any(f in ("learned", "analytic") for f in fams.values()):
+        return None
+    return "no parameter has a diffusion or analytic prior (`diffusion(...)`, `gaussian(...)`, `gmm(...)`)"
+
+
+def _needs_mixture(s: Structure) -> Optional[str]:
+    cats = [n for n, d in list(s.params.items()) + list(s.data.items()) if d.type.base == "category"]
+    has_mix = any(loc.stmt.dist.func == "mixture" for loc in s.samples)
+    if cats or has_mix:
+        return None
+    return "there is no mixture: no `category` assignment and no `mixture(...)` likelihood"
+
+
+REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
+    "nuts": [_needs_gradients], "hmc": [_needs_gradients],
+    "smc": [_needs_proper_prior],
+    "particle_filter": [_needs_chain, _needs_proper_prior],
+    **{m: [_needs_diffusion_prior] for m, sig in METHODS.items() if sig.family == "diffusion"},
+    **{m: [_needs_mixture] for m, sig in METHODS.items() if sig.family == "mixture"},
+}
+
+
+def applicable_methods(s: Structure) -> dict[str, Optional[str]]:
+    """Method name -> None when it applies, else the reason it does not."""
+    out = {}
+    for m in METHODS:
+        reason = None
+        for req in REQUIREMENTS.get(m, []):
+            reason = req(s)
+            if reason:
+                break
+        if reason is None and m not in IMPLEMENTED:
+            reason = "not implemented in this version of Augury yet"
+        out[m] = reason
+    return out
+
+
+def default_method(s: Structure) -> Optional[str]:
+    """The `infer` statement's method, else NUTS when it applies."""
+    if s.infer is not None:
+        return s.infer.method.func
+    table = applicable_methods(s)
+    for m in ("nuts", "smc", "ensemble", "split_merge", "particle_filter"):
+        if table.get(m) is None:
+            return m
+    return None

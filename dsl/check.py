@@ -1,0 +1,598 @@
+"""Checking a parsed model: names, declarations, types, `~` rules, supports,
+shapes, loops, `infer` and dependency cycles.
+
+`check(program, consts)` collects every error it can find, and raises one
+`AuguryCheckError` that carries all of them (sorted by position), or returns
+the warnings.  The rules are those of LANGUAGE.md; messages follow stanc3:
+what is wrong in the user's words, at the most precise span, with a note
+that suggests the fix.
+
+Passes, in order:
+  1. symbols      declarations, duplicates, size names, loop variables
+  2. types        type names, sizes, bounds, `missing` markers, consts
+  3. names        every name read and every call (check_calls.py)
+  4. samples      `~` rules, distributions, supports, shapes (check_rules.py)
+  5. infer        methods, settings, targets
+  6. cycles       values computed from themselves
+  7. warnings     unused data
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import ast
+from .errors import AuguryCheckError, Diagnostic, did_you_mean
+from .signatures import DISTRIBUTIONS, FUNCTIONS, OPERATORS, TYPES
+from .types import (UNEVALUATED, NotConstant, Shape, ShapeInfer, as_int, const_eval, unparse,
+                    value_shape)
+
+def suggest(name: str, candidates) -> "str | None":
+    """`did you mean `x`?` for a name differing only in case, or the nearest candidate."""
+    cands = sorted(set(candidates))
+    for c in cands:
+        if c.lower() == name.lower() and c != name:
+            return f"did you mean `{c}`?"
+    return did_you_mean(name, cands)
+
+
+KIND_WORDS = {"const": "const", "data": "data", "param": "param", "let": "let", "op": "operator",
+              "size": "size"}
+KIND_ARTICLE = {"const": "a const", "data": "data", "param": "a param", "let": "a let", "op": "an operator",
+                "size": "a size", "loop": "a loop variable"}
+
+
+@dataclass
+class Symbol:
+    name: str
+    kind: str                      # const, data, param, let, op, size
+    span: ast.Span                 # where the name is declared (first use for a size)
+    stmt: object = None
+    type: Optional[ast.TypeExpr] = None
+    elementwise: bool = False      # a `let x[i] = ...`
+    pieces: list = field(default_factory=list)   # LetDecl statements (with their loops)
+    in_loop: bool = False
+    quiet: bool = False            # already reported as malformed: no follow-on errors about it
+
+
+@dataclass
+class Scope:
+    """Loop variables in scope, innermost last."""
+
+    loops: tuple = ()
+
+    @property
+    def vars(self) -> dict:
+        return {f.var: f for f in self.loops}
+
+    def push(self, f: ast.For) -> "Scope":
+        return Scope(self.loops + (f,))
+
+
+class Checker:
+    def __init__(self, program: ast.Program, consts: Optional[dict]):
+        self.program = program
+        self.source = program.source
+        self.file = program.file
+        self.overrides = dict(consts or {})
+        self.symbols: dict[str, Symbol] = {}
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.used: set[str] = set()
+        self.reads: dict[str, int] = {}   # how often each declared or size name is read
+        self.loops: list[ast.For] = []
+        self._const_cache: dict[str, object] = {}
+        self._const_busy: set[str] = set()
+        self._let_shape_cache: dict[str, Shape] = {}
+        self._shape_error_spans: set = set()
+        self.shapes = ShapeInfer(self)
+
+    # ------------------------------------------------------------ reporting
+    def error(self, message: str, span: ast.Span = ast.NO_SPAN, *notes: Optional[str]):
+        self.errors.append(Diagnostic("error", message, span, tuple(n for n in notes if n), self.source))
+
+    def warn(self, message: str, span: ast.Span = ast.NO_SPAN, *notes: Optional[str]):
+        self.warnings.append(Diagnostic("warning", message, span, tuple(n for n in notes if n), self.source))
+
+    def text(self, node) -> str:
+        """The source text of a node (falls back to a canonical rendering)."""
+        sp = getattr(node, "span", ast.NO_SPAN)
+        lines = self.source.splitlines()
+        if sp is not ast.NO_SPAN and sp.line == sp.end_line and 0 < sp.line <= len(lines):
+            return lines[sp.line - 1][sp.col - 1: sp.end_col - 1]
+        return unparse(node) if not isinstance(node, ast.TypeExpr) else node.base
+
+    def kw_span(self, key: str, value) -> ast.Span:
+        """The span of `key` in `key = value` (the parser keeps only the value's)."""
+        sp = value.span
+        lines = self.source.splitlines()
+        if 0 < sp.line <= len(lines):
+            m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$", lines[sp.line - 1][: sp.col - 1])
+            if m and m.group(1) == key:
+                return ast.Span(sp.file, sp.line, m.start(1) + 1, sp.line, m.end(1) + 1)
+        return sp
+
+    def word_span(self, span: ast.Span, word: str, skip: int = 0) -> ast.Span:
+        """The span of the first `word` on the first line of `span` (after `skip` columns), or `span`."""
+        lines = self.source.splitlines()
+        if 0 < span.line <= len(lines):
+            line = lines[span.line - 1]
+            m = re.search(rf"\b{re.escape(word)}\b", line[span.col - 1 + skip:])
+            if m:
+                col = span.col + skip + m.start()
+                return ast.Span(span.file, span.line, col, span.line, col + len(word))
+        return span
+
+    def where(self, span: ast.Span) -> str:
+        return f"{span.file}:{span.line}:{span.col}"
+
+    # ------------------------------------------------------------- lookups
+    def names_for_suggestion(self, scope: Optional[Scope] = None) -> set[str]:
+        names = set(self.symbols)
+        if scope is not None:
+            names |= set(scope.vars)
+        return names
+
+    def type_text(self, ty: ast.TypeExpr) -> str:
+        return self.text(ty)
+
+    # ------------------------------------------------------------ constants
+    def const_value(self, name: str):
+        """A const's value (after overrides); UNEVALUATED where not folded."""
+        if name in self._const_cache:
+            return self._const_cache[name]
+        if name in self.overrides:
+            v = self.overrides[name]
+            v = np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v
+            self._const_cache[name] = v
+            return v
+        if name in self._const_busy:
+            return UNEVALUATED
+        sym = self.symbols[name]
+        self._const_busy.add(name)
+        try:
+            v = const_eval(sym.stmt.value, self._const_lookup)
+        except NotConstant:
+            v = UNEVALUATED
+        finally:
+            self._const_busy.discard(name)
+        self._const_cache[name] = v
+        return v
+
+    def _const_lookup(self, node: ast.Name):
+        sym = self.symbols.get(node.id)
+        if sym is None or sym.kind != "const":
+            raise NotConstant(node)
+        return self.const_value(node.id)
+
+    def int_of(self, e) -> Optional[int]:
+        """The value of a constant integer expression, or None."""
+        try:
+            return as_int(const_eval(e, self._const_lookup))
+        except NotConstant:
+            return None
+
+    def dim_of(self, e):
+        """A size expression as a dim: int, symbol or None."""
+        try:
+            v = const_eval(e, self._const_lookup)
+            i = as_int(v)
+            if i is not None:
+                return i
+            return None if v is not UNEVALUATED else unparse(e)
+        except NotConstant:
+            return e.id if isinstance(e, ast.Name) else unparse(e)
+
+    # --------------------------------------------------------------- shapes
+    def type_shape(self, ty: Optional[ast.TypeExpr]) -> Shape:
+        if ty is None or ty.base not in TYPES:
+            return None
+        batch = tuple(self.dim_of(d) for d in ty.dims)
+        ev = TYPES[ty.base].event_rank
+        if ev == 0:
+            return batch
+        if len(ty.args) != 1:
+            return batch + (None,) * ev
+        d = self.dim_of(ty.args[0])
+        return batch + (d,) * ev
+
+    def name_shape(self, name: str) -> Shape:
+        if any(f.var == name for f in self.loops):
+            return ()
+        sym = self.symbols.get(name)
+        if sym is None:
+            return None
+        if sym.kind == "size":
+            return ()
+        if sym.kind in ("data", "param"):
+            return self.type_shape(sym.type)
+        if sym.kind == "const":
+            if sym.type is not None:
+                return self.type_shape(sym.type)
+            return value_shape(self.const_value(name))
+        if sym.kind == "let" and not sym.elementwise:
+            if name not in self._let_shape_cache:
+                self._let_shape_cache[name] = None   # guards against cycles
+                saved, self.loops = self.loops, []
+                self._let_shape_cache[name] = self.shapes.shape(sym.stmt.value)
+                self.loops = saved
+            return self._let_shape_cache[name]
+        return None
+
+    def shape_error(self, message: str, span: ast.Span, notes):
+        key = (span.line, span.col, span.end_line, span.end_col)
+        if key not in self._shape_error_spans:
+            self._shape_error_spans.add(key)
+            self.error(message, span, *notes)
+
+    def expr_shape(self, e, scope: Scope) -> Shape:
+        saved, self.loops = self.loops, list(scope.loops)
+        try:
+            return self.shapes.shape(e)
+        finally:
+            self.loops = saved
+
+    def op_shape(self, call: ast.Call, arg_shapes: list):
+        """Shape of an operator application, or False when `call` is not one."""
+        sym = self.symbols.get(call.func)
+        if sym is None or sym.kind != "op":
+            return False
+        if len(arg_shapes) != 1 or arg_shapes[0] is None:
+            return None
+        return _apply_op_shape(self, sym.stmt.value, call.adjoint, arg_shapes[0], depth=0)
+
+
+def _apply_op_shape(ck: Checker, value, adjoint: bool, x: tuple, depth: int) -> Shape:
+    if depth > 8 or not isinstance(value, ast.Call):
+        return None
+    f = value.func
+    if f in ("identity", "mask", "blur"):
+        return x
+    if f == "downsample" and not adjoint and len(x) >= 2:
+        k = ck.int_of(value.args[0]) if value.args else None
+        if k and k > 0:
+            return tuple(x[:-2]) + tuple(d // k if isinstance(d, int) and d % k == 0 else None for d in x[-2:])
+        return None
+    if f == "matrix" and value.args and len(x) == 1:
+        m = ck.expr_shape(value.args[0], Scope())
+        if m is not None and len(m) == 2:
+            return (m[1],) if adjoint else (m[0],)
+    if f == "compose" and len(value.args) == 2 and not adjoint:
+        def get(e):
+            if isinstance(e, ast.Name) and e.id in ck.symbols and ck.symbols[e.id].kind == "op":
+                return ck.symbols[e.id].stmt.value
+            return e
+        inner = _apply_op_shape(ck, get(value.args[1]), False, x, depth + 1)
+        return None if inner is None else _apply_op_shape(ck, get(value.args[0]), False, inner, depth + 1)
+    return None
+
+
+# ======================================================================= pass 1
+
+
+def _let_name_span(t: ast.Target) -> ast.Span:
+    sp = t.span
+    return ast.Span(sp.file, sp.line, sp.col, sp.line, sp.col + len(t.name))
+
+
+def collect_symbols(ck: Checker):
+    models = []
+    for stmt, loops in ast.walk_statements(ck.program.statements):
+        in_loop = bool(loops)
+        if isinstance(stmt, ast.ModelDecl):
+            models.append(stmt)
+            if len(models) == 2:
+                ck.error("the model is named twice", stmt.span,
+                         f"it was first named `{models[0].name}` at {ck.where(models[0].span)}")
+        if in_loop and isinstance(stmt, (ast.ModelDecl, ast.ConstDecl, ast.DataDecl, ast.ParamDecl,
+                                         ast.OpDecl, ast.Infer)):
+            word = {ast.ModelDecl: "model", ast.ConstDecl: "const", ast.DataDecl: "data",
+                    ast.ParamDecl: "param", ast.OpDecl: "op", ast.Infer: "infer"}[type(stmt)]
+            hint = None
+            if isinstance(stmt, (ast.DataDecl, ast.ParamDecl)):
+                hint = (f"declare `{stmt.name}` at the top level with an array type (`{word} {stmt.name} : "
+                        f"{stmt.type.base}[N]`), and give its element-wise `~` inside the loop")
+            ck.error(f"`{word}` cannot be inside a `for` loop", ck.word_span(stmt.span, word),
+                     hint or "move it to the top level; only `~`, `let` and `for` may be inside a loop")
+        if isinstance(stmt, ast.ConstDecl):
+            _declare(ck, Symbol(stmt.name, "const", stmt.name_span, stmt, stmt.type, in_loop=in_loop))
+        elif isinstance(stmt, ast.DataDecl):
+            _declare(ck, Symbol(stmt.name, "data", stmt.name_span, stmt, stmt.type, in_loop=in_loop))
+        elif isinstance(stmt, ast.ParamDecl):
+            _declare(ck, Symbol(stmt.name, "param", stmt.name_span, stmt, stmt.type, in_loop=in_loop,
+                                quiet=in_loop))
+        elif isinstance(stmt, ast.OpDecl):
+            if stmt.name in FUNCTIONS or stmt.name in OPERATORS or stmt.name in DISTRIBUTIONS:
+                what = ("function" if stmt.name in FUNCTIONS else
+                        "operator" if stmt.name in OPERATORS else "distribution")
+                ck.error(f"`{stmt.name}` is the name of a built-in {what}", stmt.name_span,
+                         f"choose another name for the operator, such as `{stmt.name.upper()[:1]}`"
+                         if stmt.name.upper()[:1] != stmt.name else "choose another name for the operator")
+            _declare(ck, Symbol(stmt.name, "op", stmt.name_span, stmt, in_loop=in_loop))
+        elif isinstance(stmt, ast.LetDecl):
+            sym = Symbol(stmt.target.name, "let", _let_name_span(stmt.target), stmt,
+                         elementwise=bool(stmt.target.indices), pieces=[(stmt, loops)], in_loop=in_loop)
+            _declare(ck, sym)
+    _collect_sizes(ck)
+    _check_loop_vars(ck, ck.program.statements, Scope())
+
+
+KEYWORDS = {"model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by", "missing",
+            "true", "false", "inf", "nan"}
+
+
+def _declare(ck: Checker, sym: Symbol):
+    if sym.name in KEYWORDS:
+        ck.error(f"`{sym.name}` is a keyword; it cannot be a name", sym.span,
+                 f"choose another name, such as `{sym.name}_`")
+        sym.quiet = True
+    old = ck.symbols.get(sym.name)
+    if old is None:
+        ck.symbols[sym.name] = sym
+        return
+    if old.kind == "let" and sym.kind == "let" and old.elementwise and sym.elementwise:
+        old.pieces.extend(sym.pieces)
+        return
+    first = f"`{sym.name}` was first declared at {ck.where(old.span)}"
+    if old.kind == "let" and sym.kind == "let":
+        if old.elementwise != sym.elementwise:
+            ck.error(f"`{sym.name}` is defined both as a whole and element-wise", sym.span, first,
+                     "define it either as a whole (`let x = ...`) or element by element (`let x[i] = ...`)")
+        else:
+            ck.error(f"`{sym.name}` is defined twice", sym.span, first)
+    elif old.kind == sym.kind:
+        ck.error(f"`{sym.name}` is declared twice", sym.span, first)
+    else:
+        ck.error(f"`{sym.name}` is declared as {KIND_ARTICLE[sym.kind]} here, but it is already "
+                 f"{KIND_ARTICLE[old.kind]}", sym.span, first)
+
+
+def _collect_sizes(ck: Checker):
+    """Names in types' sizes that are declared nowhere are size names."""
+    for sym in list(ck.symbols.values()):
+        ty = sym.type
+        if ty is None:
+            continue
+        for e in list(ty.dims) + list(ty.args):
+            for n in ast.walk_expr(e):
+                if isinstance(n, ast.Name) and n.id not in ck.symbols:
+                    ck.symbols[n.id] = Symbol(n.id, "size", n.span, stmt=sym)
+
+
+def _check_loop_vars(ck: Checker, stmts, scope: Scope):
+    for s in stmts:
+        if not isinstance(s, ast.For):
+            continue
+        if s.var in KEYWORDS:
+            ck.error(f"`{s.var}` is a keyword; it cannot be a loop variable", s.var_span,
+                     f"choose another name, such as `{_fresh_var(ck, s.var)}`")
+        elif s.var in scope.vars:
+            outer = scope.vars[s.var]
+            ck.error(f"loop variable `{s.var}` is already the variable of an enclosing loop", s.var_span,
+                     f"the enclosing loop is at {ck.where(outer.span)}; give this loop another variable")
+        elif s.var in ck.symbols:
+            sym = ck.symbols[s.var]
+            ck.error(f"loop variable `{s.var}` shadows the {KIND_WORDS[sym.kind]} `{s.var}`", s.var_span,
+                     f"`{s.var}` is declared at {ck.where(sym.span)}; give the loop another variable, "
+                     f"such as `{_fresh_var(ck, s.var)}`")
+        _check_loop_vars(ck, s.body, scope.push(s))
+
+
+def _fresh_var(ck: Checker, base: str) -> str:
+    for cand in ("i", "j", "k", "n", "t", "m", "c", "d"):
+        if cand not in ck.symbols and cand != base:
+            return cand
+    return base + "_"
+
+
+# ======================================================================= pass 2
+
+
+def check_types(ck: Checker):
+    for name in list(ck.overrides):
+        _check_override(ck, name)
+    for sym in list(ck.symbols.values()):
+        if sym.kind not in ("const", "data", "param"):
+            continue
+        if sym.type is not None:
+            check_type(ck, sym)
+        if sym.kind == "data":
+            _check_missing(ck, sym)
+        if sym.kind == "const":
+            _check_const(ck, sym)
+
+
+def check_type(ck: Checker, sym: Symbol):
+    ty = sym.type
+    sig = TYPES.get(ty.base)
+    base_span = ast.Span(ty.span.file, ty.span.line, ty.span.col, ty.span.line, ty.span.col + len(ty.base))
+    for d in ty.dims:
+        _check_size(ck, d, sym)
+    if sig is None:
+        ck.error(f"unknown type `{ty.base}`", base_span,
+                 suggest(ty.base, TYPES) or f"the types are {', '.join(TYPES)}")
+        return
+    if sig.n_args == 0 and ty.args:
+        ck.error(f"`{ty.base}` takes no size", ty.args[0].span,
+                 f"an array of {ty.base} is written `{ty.base}[{ck.text(ty.args[0])}]`"
+                 + ("; bounds are written `real(lower = 0, upper = 1)`" if ty.base in ("real", "int") else ""))
+    elif sig.n_args == 1 and not ty.args:
+        ck.error(f"`{ty.base}` needs a size", base_span, f"write `{ty.base}(K)`, with the number of "
+                 + ("categories" if ty.base == "category" else "dimensions") + " as K")
+    elif sig.n_args == 1 and len(ty.args) > 1:
+        ck.error(f"`{ty.base}` takes one size, not {len(ty.args)}", ty.args[1].span,
+                 f"an array of {ty.base} is written `{ty.base}({ck.text(ty.args[0])})[M]`")
+    elif sig.n_args == 1:
+        _check_size(ck, ty.args[0], sym)
+    for key, value in ty.kwargs:
+        if key not in sig.kwargs:
+            if sig.kwargs:
+                ck.error(f"unknown bound `{key}` for `{ty.base}`", ck.kw_span(key, value),
+                         suggest(key, sig.kwargs) or f"`{ty.base}` takes `lower =` and `upper =`")
+            else:
+                ck.error(f"`{ty.base}` takes no bounds", ck.kw_span(key, value),
+                         f"write `real({key} = {ck.text(value)})` for a bounded real")
+
+
+def _check_size(ck: Checker, e, owner: Symbol):
+    """A size must be an integer known when data is bound."""
+    for n in ast.walk_expr(e):
+        if not isinstance(n, ast.Name):
+            continue
+        sym = ck.symbols.get(n.id)
+        if sym is None or sym.kind == "size" or sym.quiet:
+            continue
+        bad = None
+        if sym.kind in ("param", "let", "op"):
+            bad = f"`{n.id}` is {KIND_ARTICLE[sym.kind]}"
+        elif sym.kind == "data" and sym.type is not None and (sym.type.base != "int" or sym.type.dims):
+            bad = f"`{n.id}` is declared {ck.type_text(sym.type)}"
+        elif sym.kind == "const":
+            v = ck.const_value(n.id)
+            if v is not UNEVALUATED and as_int(v) is None:
+                bad = f"`{n.id}` is {_fmt_value(v)}"
+        if bad:
+            ck.error(f"the size `{ck.text(e)}` is not an integer known before sampling", n.span,
+                     f"{bad}; sizes are integer consts, scalar `int` data, or size names")
+            return
+    if isinstance(e, ast.Num) and (not e.is_int or e.value < 0):
+        ck.error(f"the size `{ck.text(e)}` is not a non-negative integer", e.span)
+
+
+def _fmt_value(v) -> str:
+    if np.ndim(v) == 0:
+        return f"{v!r}" if not isinstance(v, (np.generic,)) else f"{v.item()!r}"
+    return f"an array of shape {tuple(np.shape(v))}"
+
+
+def _check_missing(ck: Checker, sym: Symbol):
+    d: ast.DataDecl = sym.stmt
+    if not d.has_missing or d.type.base not in TYPES:
+        return
+    tsig = TYPES[d.type.base]
+    full = f"data {d.name} : {ck.type_text(d.type)} missing"
+    if d.missing is None:
+        if tsig.discrete:
+            ck.error(f"`{d.name}` needs an explicit missing marker", ck.word_span(d.span, "missing"),
+                     f"`missing` alone means nan, which {d.type.base} values cannot hold; write the marker, "
+                     f"e.g. `{full} -1`")
+        return
+    m = d.missing
+    if tsig.discrete and isinstance(m, ast.Num) and (not m.is_int):
+        what = "nan" if np.isnan(m.value) else ck.text(m)
+        ck.error(f"the missing marker `{what}` cannot be stored in {d.type.base} data `{d.name}`", m.span,
+                 f"use an integer that never occurs in the data, e.g. `{full} -1`")
+    elif isinstance(m, ast.Bool) and d.type.base != "bool":
+        ck.error(f"the missing marker of `{d.name}` is a bool, but `{d.name}` is declared "
+                 f"{ck.type_text(d.type)}", m.span,
+                 f"use a number, e.g. `{full} {'-1' if tsig.discrete else 'nan'}`")
+
+
+def _check_const(ck: Checker, sym: Symbol):
+    c: ast.ConstDecl = sym.stmt
+    for n in ast.walk_expr(c.value):
+        if isinstance(n, ast.Name) and n.id in ck.symbols:
+            other = ck.symbols[n.id]
+            if other.kind != "const":
+                ck.error(f"const `{c.name}` is not computable before sampling", n.span,
+                         f"it reads `{n.id}`, which is {KIND_ARTICLE[other.kind]}; a const is computed from "
+                         f"literals and other consts only: use `let {c.name} = ...` instead")
+                return
+    if ck.symbols[c.name].type is not None and c.name not in ck.overrides:
+        v = ck.const_value(c.name)
+        if c.type.base == "int" and v is not UNEVALUATED and not isinstance(v, str) and \
+                not np.all(np.equal(np.mod(np.asarray(v, dtype=float), 1), 0)):
+            ck.error(f"const `{c.name}` is declared int, but its value is not an integer", c.value.span,
+                     f"its value is {_fmt_value(v)}; declare it `real`, or give an integer")
+            sym.quiet = True
+
+
+def _check_override(ck: Checker, name: str):
+    sym = ck.symbols.get(name)
+    consts = [s.name for s in ck.symbols.values() if s.kind == "const"]
+    if sym is None or sym.kind != "const":
+        what = f" (it is {KIND_ARTICLE[sym.kind]})" if sym is not None else ""
+        ck.error(f"cannot override `{name}`: the model has no const `{name}`{what}", ast.NO_SPAN,
+                 suggest(name, consts) or
+                 (f"the consts are {', '.join(f'`{c}`' for c in consts)}" if consts else
+                  "the model declares no const"))
+        return
+    v = ck.overrides[name]
+    try:
+        arr = np.asarray(v)
+        ok = arr.dtype.kind in "biuf"
+    except Exception:  # noqa: BLE001 - any value numpy cannot read
+        ok = False
+    if not ok:
+        ck.error(f"the override of const `{name}` must be a number or an array of numbers, not "
+                 f"{type(v).__name__}", ast.NO_SPAN)
+        _drop_override(ck, sym)
+        return
+    try:
+        orig = const_eval(sym.stmt.value, ck._const_lookup)
+    except NotConstant:
+        orig = UNEVALUATED
+    if orig is not UNEVALUATED and not isinstance(orig, str) and np.ndim(orig) != arr.ndim:
+        ck.error(f"the override of const `{name}` has shape {tuple(arr.shape)}, but `{name}` is "
+                 f"{_fmt_value(orig)} in the model", ast.NO_SPAN, f"`{name}` is declared at {ck.where(sym.span)}")
+        _drop_override(ck, sym)
+    elif (sym.type is not None and sym.type.base == "int" or _used_as_size(ck, name)) and \
+            not np.all(np.mod(arr.astype(float), 1) == 0):
+        ck.error(f"const `{name}` is used as a size or an integer, but its override {v!r} is not an integer",
+                 ast.NO_SPAN, f"`{name}` is declared at {ck.where(sym.span)}")
+        _drop_override(ck, sym)
+
+
+def _drop_override(ck: Checker, sym: Symbol):
+    ck.overrides.pop(sym.name, None)
+    ck._const_cache.pop(sym.name, None)
+    sym.quiet = True
+
+
+def _used_as_size(ck: Checker, name: str) -> bool:
+    for sym in ck.symbols.values():
+        if sym.type is not None:
+            for e in list(sym.type.dims) + list(sym.type.args):
+                if name in ast.free_names(e):
+                    return True
+    for s, _ in ast.walk_statements(ck.program.statements):
+        if isinstance(s, ast.For) and name in ast.free_names(s.stop) | ast.free_names(s.start):
+            return True
+    return False
+
+
+# ==================================================================== driver
+
+
+def check(program: ast.Program, consts: Optional[dict] = None) -> list[Diagnostic]:
+    """Validate a parsed model.  Returns the warnings; raises `AuguryCheckError`
+    carrying every error (as `diagnostics`) when there is at least one."""
+    from . import check_calls, check_rules  # the rule modules import Checker from here
+
+    ck = Checker(program, consts)
+    collect_symbols(ck)
+    check_types(ck)
+    check_calls.check_names(ck)
+    check_rules.check_samples(ck)
+    check_rules.check_infer(ck)
+    check_rules.check_cycles(ck)
+    check_rules.check_warnings(ck)
+    if ck.errors:
+        diags = _sorted(ck.errors)
+        first = diags[0]
+        raise AuguryCheckError(first.message, first.span, first.notes, source=program.source, diagnostics=diags)
+    return _sorted(ck.warnings)
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen, out = set(), []
+    for d in diags:
+        key = (d.message, d.span.line, d.span.col)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return sorted(out, key=lambda d: (d.span.line, d.span.col))

@@ -1,0 +1,494 @@
+"""The `~` rules, supports and likelihood shapes, `infer`, dependency cycles
+and warnings (passes 4 to 7 of `check`)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from . import ast
+from .check import KIND_ARTICLE, Checker, Scope, Symbol, _let_name_span, suggest
+from .signatures import DISTRIBUTIONS, METHODS, TYPES
+from .types import dims_conflict, fmt_shape
+
+# (distribution, parameter) -> (event rank of the parameter, how its event dims relate to the left side's):
+# "same" (equal to the left side's event dims), "square" (each equal to the left side's last dim),
+# "cat" (the number of categories), None (batch dims only); a missing entry means (0, None);
+# the value None means: do not check this parameter.
+PARAM_EVENT = {
+    ("mvnormal", "loc"): (1, "same"), ("mvnormal", "cov"): (2, "square"),
+    ("mvnormal", "scale_tril"): (2, "square"), ("mvnormal", "precision"): (2, "square"),
+    ("dirichlet", "concentration"): (1, "same"), ("von_mises_fisher", "mu"): (1, "same"),
+    ("wishart", "scale"): (2, "same"), ("inv_wishart", "scale"): (2, "same"),
+    ("lkj_cholesky", "D"): None,
+    ("categorical", "probs"): (1, "cat"), ("categorical", "logits"): (1, "cat"),
+    ("gaussian", "mean"): (-1, "same"), ("gaussian", "cov"): None,
+}
+SKIP_DISTS = {"mixture", "gmm", "diffusion", "flat"}
+
+SUPPORT_WORDS = {"simplex": "simplexes", "spd": "symmetric positive-definite matrices",
+                 "cholesky_corr": "Cholesky factors of correlation matrices", "sphere": "unit vectors",
+                 "positive": "the positive reals", "unit": "the interval (0, 1)", "interval": "an interval",
+                 "nonneg_int": "the non-negative integers", "category": "categories", "binary": "0 and 1"}
+CONSTRAINED = {"simplex": 1, "spd": 2, "cholesky_corr": 2, "sphere": 1}
+# declared support -> {narrower distribution support: the type to suggest}
+NARROWER = {"real": {"positive": "positive", "unit": "unit", "interval": "interval"},
+            "positive": {"unit": "unit"}, "ordered": {"positive": "positive_ordered"}}
+
+
+# ================================================================= samples
+
+
+def check_samples(ck: Checker):
+    by_name: dict[str, list] = defaultdict(list)
+    for s, loops in ast.walk_statements(ck.program.statements):
+        if not isinstance(s, ast.Sample):
+            continue
+        scope = Scope(loops)
+        sym = _target_symbol(ck, s, scope)
+        if sym is None:
+            continue
+        by_name[sym.name].append(s)
+        given = ck.dist_args.get(id(s.dist))
+        if given is None:
+            continue
+        sig = DISTRIBUTIONS[s.dist.func]
+        if sig.name == "flat" and sym.kind == "param":
+            ck.warn(f"`{sym.name}` has an improper flat prior; methods that draw from the prior "
+                    f"(SMC, diffusion) will refuse it", s.dist.span,
+                    "give it a proper prior if you want to use those methods")
+        if _check_support(ck, s, sym, sig, given):
+            _check_shapes(ck, s, sym, sig, given, scope)
+    _check_coverage(ck, by_name)
+
+
+def _target_symbol(ck: Checker, s: ast.Sample, scope: Scope):
+    t = s.target
+    span = _let_name_span(t)
+    sym = ck.symbols.get(t.name)
+    if t.name in scope.vars:
+        ck.error(f"loop variable `{t.name}` cannot have a distribution", span,
+                 "only params, data and lets computed from data stand on the left of `~`")
+        return None
+    if sym is None:
+        ck.error(f"unknown name `{t.name}`", span,
+                 suggest(t.name, ck.names_for_suggestion(scope)) or
+                 f"declare it first: `param {t.name} : real` for an unknown, or `data {t.name} : real` "
+                 f"for an observation")
+        return None
+    if sym.kind in ("const", "op", "size"):
+        note = {"const": f"a const is known before sampling; to make `{t.name}` unknown, declare it "
+                         f"`param {t.name} : real`",
+                "op": "an operator is not a random quantity; apply it inside a distribution: "
+                      "`y ~ normal(A(x), sigma)`",
+                "size": f"`{t.name}` is a size: it is read from the shapes of the data; to observe it, declare "
+                        f"`data {t.name} : int`"}[sym.kind]
+        ck.error(f"`{t.name}` is {KIND_ARTICLE[sym.kind]}; it cannot have a distribution", span, note)
+        return None
+    if sym.kind == "let":
+        via = _let_param_dependency(ck, sym, set())
+        if via:
+            ck.error(f"`{t.name}` is computed from parameters, so it cannot be on the left of `~`", span,
+                     f"`{t.name}` depends on the param `{via}`; only a let computed from data and consts "
+                     f"alone (transformed data) can have a distribution: put it on the params instead")
+            return None
+    ck.used.add(t.name)
+    if sym.kind in ("data", "param") and sym.type is not None and sym.type.base in TYPES:
+        rank = len(sym.type.dims) + TYPES[sym.type.base].event_rank
+        if len(t.indices) > rank:
+            ck.error("too many indices on the left of `~`", t.indices[rank].span,
+                     f"`{t.name}` is declared {ck.type_text(sym.type)}: "
+                     + (f"{rank} dimension{'s' if rank != 1 else ''}, so at most {rank} "
+                        f"ind{'ex' if rank == 1 else 'ices'}" if rank else "a scalar, which takes no index"))
+            return None
+    return sym
+
+
+def _let_param_dependency(ck: Checker, sym: Symbol, seen: set):
+    """The name of a param a let reads (directly or through other lets), or None."""
+    if sym.name in seen:
+        return None
+    seen.add(sym.name)
+    for stmt, _ in sym.pieces:
+        for n in sorted(ast.free_names(stmt.value) | {c.func for c in ast.walk_expr(stmt.value)
+                                                       if isinstance(c, ast.Call)}):
+            other = ck.symbols.get(n)
+            if other is None:
+                continue
+            if other.kind == "param":
+                return n
+            if other.kind == "let":
+                via = _let_param_dependency(ck, other, seen)
+                if via:
+                    return via
+    return None
+
+
+def _check_coverage(ck: Checker, by_name: dict):
+    for sym in ck.symbols.values():
+        lst = by_name.get(sym.name, [])
+        if sym.quiet:
+            continue
+        if sym.kind == "param" and not lst:
+            ck.error(f"parameter `{sym.name}` has no distribution", sym.span,
+                     f"give it one (`{sym.name} ~ normal(0, 1)`) or say it is flat on purpose: "
+                     f"`{sym.name} ~ flat()`")
+            continue
+        wholes = [s for s in lst if not s.target.indices]
+        elems = [s for s in lst if s.target.indices]
+        role = {"param": "a param", "data": "a data", "let": "a let"}.get(sym.kind, "it")
+        if len(wholes) >= 2:
+            ck.error(f"`{sym.name}` already has a distribution", _let_name_span(wholes[1].target),
+                     f"its distribution is given at {ck.where(wholes[0].span)}; {role} stands on the left of "
+                     f"one `~` only")
+        elif wholes and elems:
+            first, later = sorted([wholes[0], elems[0]], key=lambda s: (s.span.line, s.span.col))
+            ck.error(f"`{sym.name}` has a distribution both as a whole and element-wise",
+                     _let_name_span(later.target),
+                     f"the other one is at {ck.where(first.span)}; give `{sym.name}` one whole `~`, or "
+                     f"element-wise ones only")
+        seen: dict = {}
+        for s in elems:
+            key = tuple(ck.int_of(i) for i in s.target.indices)
+            if None in key:
+                continue
+            if key in seen:
+                ck.error(f"`{ck.text(s.target)}` already has a distribution", s.target.span,
+                         f"it is given at {ck.where(seen[key].span)}")
+            else:
+                seen[key] = s
+
+
+# ---------------------------------------------------------------- supports
+
+
+def _retype(ck: Checker, ty: ast.TypeExpr, base: str, event_rank: int = 0, arg: str | None = None) -> str:
+    dims = [ck.text(d) for d in ty.dims]
+    if event_rank and arg is None:
+        if ty.args:
+            arg = ck.text(ty.args[0])
+        elif len(dims) >= event_rank:
+            arg = dims[-1]
+            dims = dims[:-event_rank]
+        else:
+            arg = "D" if event_rank == 2 else "K"
+    head = f"{base}({arg})" if arg is not None else base
+    return head + (f"[{', '.join(dims)}]" if dims else "")
+
+
+def _check_support(ck: Checker, s: ast.Sample, sym: Symbol, sig, given) -> bool:
+    """Errors (or a warning) when the distribution's support does not fit the declared type.
+    Returns False when an error was reported (shapes are then not compared)."""
+    ty = sym.type
+    if sym.kind not in ("data", "param") or ty is None or ty.base not in TYPES:
+        return True
+    dist = sig
+    if sig.name == "mixture":
+        comp = given.get("component")
+        if not isinstance(comp, ast.Call) or comp.func not in DISTRIBUTIONS:
+            return True
+        dist = DISTRIBUTIONS[comp.func]
+    if dist.support == "any":
+        return True
+    tsig = TYPES[ty.base]
+    decl = f"`{sym.name}` is declared {ck.type_text(ty)}"
+    at = s.dist.func_span
+    verb = "declare" if sym.kind == "param" else "declare"
+    if dist.discrete and not tsig.discrete:
+        want = {"categorical": _retype(ck, ty, "category", arg="K"), "bernoulli": _retype(ck, ty, "bool")}.get(
+            dist.name, _retype(ck, ty, "int"))
+        ck.error(f"`{dist.name}` is a discrete distribution, but {decl}", at,
+                 f"{verb} `{sym.kind} {sym.name} : {want}`")
+        return False
+    if not dist.discrete and tsig.discrete:
+        ck.error(f"`{dist.name}` is a continuous distribution, but {decl}", at,
+                 f"{verb} `{sym.kind} {sym.name} : {_retype(ck, ty, 'real')}`, or use a discrete distribution "
+                 f"(categorical, bernoulli, binomial, poisson, negative_binomial)")
+        return False
+    if dist.discrete:
+        if dist.support == "category" and ty.base == "bool":
+            ck.error(f"`categorical` draws categories, but {decl}", at,
+                     f"use `bernoulli` for a bool, or declare `{sym.kind} {sym.name} : "
+                     f"{_retype(ck, ty, 'category', arg='2')}`")
+            return False
+        if dist.support == "nonneg_int" and ty.base != "int":
+            ck.error(f"`{dist.name}` draws counts (the non-negative integers), but {decl}", at,
+                     f"declare `{sym.kind} {sym.name} : {_retype(ck, ty, 'int')}`")
+            return False
+        return True
+    if dist.support in CONSTRAINED and tsig.support != dist.support:
+        want = _retype(ck, ty, dist.support, CONSTRAINED[dist.support])
+        ck.error(f"`{dist.name}` draws {SUPPORT_WORDS[dist.support]}, but {decl}", at,
+                 f"declare `{sym.kind} {sym.name} : {want}`")
+        return False
+    if sym.kind == "param" and sig.name != "mixture" and not ty.kwargs:
+        narrower = NARROWER.get(tsig.support, {}).get(dist.support)
+        if narrower:
+            if narrower == "interval":
+                lo, hi = given.get("low"), given.get("high")
+                want = (f"real(lower = {ck.text(lo) if lo else '...'}, upper = {ck.text(hi) if hi else '...'})"
+                        + (f"[{', '.join(ck.text(d) for d in ty.dims)}]" if ty.dims else ""))
+            else:
+                want = _retype(ck, ty, narrower, TYPES[narrower].event_rank,
+                               arg=ck.text(ty.args[0]) if ty.args else None)
+            ck.warn(f"`{sym.name}` is declared {ck.type_text(ty)}, but `{dist.name}` puts mass only on "
+                    f"{SUPPORT_WORDS[dist.support]}", at,
+                    f"declare `param {sym.name} : {want}` so that samplers move in the right space")
+    return True
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def _shape_phrase(s) -> str:
+    return "is a scalar" if s == () else f"has shape {fmt_shape(s)}"
+
+
+def _lhs_shape(ck: Checker, s: ast.Sample, sym: Symbol, scope: Scope):
+    saved, ck.loops = ck.loops, list(scope.loops)
+    try:
+        shape = ck.name_shape(sym.name)
+        if shape is None:
+            return None
+        shape = list(shape)
+        pos = 0
+        for i in s.target.indices:
+            if pos >= len(shape):
+                return None
+            if isinstance(i, ast.Slice):
+                shape[pos] = ck.shapes._slice_len(i, shape[pos])
+                pos += 1
+                continue
+            si = ck.shapes.shape(i)
+            if si != ():
+                return None
+            del shape[pos]
+        return tuple(shape)
+    finally:
+        ck.loops = saved
+
+
+def _check_shapes(ck: Checker, s: ast.Sample, sym: Symbol, sig, given, scope: Scope):
+    if sig.name in SKIP_DISTS:
+        return
+    lhs = _lhs_shape(ck, s, sym, scope)
+    if lhs is None:
+        return
+    t = s.target
+    role = "prior" if sym.kind == "param" else "likelihood"
+    if sym.type is not None and not t.indices:
+        what = f"`{t.name}` is declared {ck.type_text(sym.type)}"
+    elif sym.type is not None:
+        what = f"`{ck.text(t)}` {_shape_phrase(lhs)} (`{t.name}` is declared {ck.type_text(sym.type)})"
+    else:
+        what = f"`{ck.text(t)}` {_shape_phrase(lhs)}"
+    ev = sig.event_rank
+    if ev == -1:
+        batch, event = (), lhs
+    else:
+        if len(lhs) < ev:
+            kind = "vectors" if ev == 1 else "matrices"
+            want = "real[D]" if ev == 1 else "real[D, D]"
+            ck.error(f"`{sig.name}` is a distribution over {kind}, but `{ck.text(t)}` "
+                     f"{_shape_phrase(lhs) if lhs else 'is a scalar'}", _let_name_span(t) if not t.indices
+                     else t.span, (f"{what}; declare it as a {'vector' if ev == 1 else 'matrix'}, e.g. "
+                                   f"`{sym.kind} {t.name} : {want}`") if sym.type is not None and not t.indices
+                     else what)
+            return
+        batch, event = lhs[: len(lhs) - ev], lhs[len(lhs) - ev:]
+    for p, v in given.items():
+        rel = PARAM_EVENT.get((sig.name, p), (0, None))
+        if rel is None:
+            continue
+        shape = ck.expr_shape(v, scope)
+        if shape is None:
+            continue
+        r, how = rel
+        if r == -1:
+            r = len(event)
+        if len(shape) < r:
+            continue
+        ab, ae = shape[: len(shape) - r], shape[len(shape) - r:]
+        bad = len(ab) > len(batch) and any(d != 1 for d in ab[: len(ab) - len(batch)])
+        bad = bad or any(_conflict(x, y) for x, y in zip(reversed(ab), reversed(batch)))
+        if not bad and how == "same":
+            bad = any(_conflict(x, y) for x, y in zip(reversed(ae), reversed(event)))
+        if not bad and how == "square" and event:
+            bad = any(_conflict(x, event[-1]) for x in ae)
+        if not bad and how == "cat" and sym.type is not None and sym.type.base == "category" and sym.type.args:
+            k = ck.dim_of(sym.type.args[0])
+            if ae and dims_conflict(ae[-1], k, broadcast=False):
+                ck.error(f"shape mismatch in {role} of `{t.name}`", v.span,
+                         f"`{ck.text(v)}` gives {ae[-1]} categories but `{t.name}` is declared "
+                         f"{ck.type_text(sym.type)}")
+                continue
+        if bad:
+            ck.error(f"shape mismatch in {role} of `{t.name}`", v.span,
+                     f"`{ck.text(v)}` {_shape_phrase(shape)} but {what}")
+
+
+def _conflict(arg_dim, lhs_dim) -> bool:
+    return isinstance(arg_dim, int) and isinstance(lhs_dim, int) and arg_dim != lhs_dim and arg_dim != 1
+
+
+# =================================================================== infer
+
+
+def check_infer(ck: Checker):
+    infers = [s for s, _ in ast.walk_statements(ck.program.statements) if isinstance(s, ast.Infer)]
+    if len(infers) > 1:
+        ck.error("the model has more than one `infer`", infers[1].span,
+                 f"the first is at {ck.where(infers[0].span)}; keep one, and choose others at run time")
+    for s in infers:
+        m = s.method
+        if m.func not in METHODS:
+            ck.error(f"unknown inference method `{m.func}`", m.func_span,
+                     suggest(m.func, METHODS) or f"the methods are {', '.join(METHODS)}")
+        else:
+            sig = METHODS[m.func]
+            settings = ", ".join(sig.params) if sig.params else "none"
+            if m.args:
+                example = f"{sig.params[0]} = {ck.text(m.args[0])}" if sig.params else ""
+                ck.error(f"the settings of `{m.func}` are given by name", m.args[0].span,
+                         f"write e.g. `{m.func}({example})`; its settings are: {settings}")
+            for k, v in m.kwargs:
+                if k not in sig.params:
+                    ck.error(f"`{m.func}` has no setting `{k}`", ck.kw_span(k, v),
+                             suggest(k, sig.params), f"its settings are: {settings}")
+        for name in s.targets:
+            sym = ck.symbols.get(name)
+            span = ck.word_span(s.span, name, skip=len("infer"))
+            params = [x.name for x in ck.symbols.values() if x.kind == "param"]
+            if sym is None:
+                ck.error(f"unknown name `{name}` in `infer`", span, suggest(name, params))
+            elif sym.kind == "data" and not sym.stmt.has_missing:
+                ck.error(f"`{name}` is observed data; it cannot be inferred", span,
+                         "`infer` lists params, and data declared with `missing`")
+            elif sym.kind not in ("param", "data"):
+                ck.error(f"`{name}` is {KIND_ARTICLE[sym.kind]}; it cannot be inferred", span,
+                         "`infer` lists params, and data declared with `missing`"
+                         + ("; every let is reported in the output anyway" if sym.kind == "let" else ""))
+            else:
+                ck.used.add(name)
+
+
+# ================================================================== cycles
+
+
+def _reads(e, target: str, elementwise: bool):
+    """(name, node, indexed) for every name `e` reads, calls of declared names included."""
+    parents = {}
+    for n in ast.walk_expr(e):
+        if isinstance(n, ast.Index) and isinstance(n.obj, ast.Name):
+            parents[id(n.obj)] = True
+    for n in ast.walk_expr(e):
+        if isinstance(n, ast.Name):
+            yield n.id, n, parents.get(id(n), False)
+        elif isinstance(n, ast.Call):
+            yield n.func, n, False
+
+
+def _observed(sym: Symbol) -> bool:
+    return (sym.kind == "data" and not sym.stmt.has_missing) or sym.kind == "let"
+
+
+def check_cycles(ck: Checker):
+    deps: dict[str, list] = defaultdict(list)   # v -> [(u, node, stmt)]: v reads u
+    elementwise = {s.name for s in ck.symbols.values() if s.kind == "let" and s.elementwise}
+    for s, loops in ast.walk_statements(ck.program.statements):
+        if isinstance(s, ast.Sample) and s.target.indices:
+            elementwise.add(s.target.name)
+    for s, loops in ast.walk_statements(ck.program.statements):
+        if isinstance(s, ast.LetDecl):
+            v, exprs, elem = s.target.name, [s.value], bool(s.target.indices)
+        elif isinstance(s, ast.Sample):
+            v, elem = s.target.name, bool(s.target.indices)
+            exprs = list(s.dist.args) + [x for _, x in s.dist.kwargs]
+        elif isinstance(s, ast.ParamDecl):
+            v, exprs, elem = s.name, [x for _, x in s.type.kwargs], False
+        elif isinstance(s, ast.ConstDecl):
+            v, exprs, elem = s.name, [s.value], False
+        else:
+            continue
+        if ck.symbols.get(v) is None or ck.symbols[v].kind not in ("let", "param", "data", "const"):
+            continue
+        if isinstance(s, ast.Sample) and _observed(ck.symbols[v]):
+            continue   # an observed value is given: its likelihood may read anything computed from it
+        loop_vars = {f.var for f in loops}
+        for e in exprs:
+            for u, node, indexed in _reads(e, v, elem):
+                if u in loop_vars or u not in ck.symbols or ck.symbols[u].kind not in ("let", "param", "data", "const"):
+                    continue
+                if elem and indexed and u in elementwise:
+                    continue   # a recurrence (`s[t - 1]`), compiled to a scan
+                deps[v].append((u, node, s))
+    _find_cycles(ck, deps)
+
+
+def _find_cycles(ck: Checker, deps: dict):
+    order = sorted(deps, key=lambda v: (ck.symbols[v].span.line, ck.symbols[v].span.col))
+    state: dict[str, int] = {}
+    reported: set = set()
+    path: list = []   # (node, edge used to leave it)
+
+    def visit(v):
+        state[v] = 1
+        for u, node, stmt in deps.get(v, []):
+            path.append((v, (u, node, stmt)))
+            if state.get(u) == 1:
+                start = next(i for i, (x, _) in enumerate(path) if x == u)
+                _report_cycle(ck, path[start:], reported)
+            elif state.get(u) is None:
+                visit(u)
+            path.pop()
+        state[v] = 2
+
+    for v in order:
+        if state.get(v) is None:
+            visit(v)
+
+
+def _report_cycle(ck: Checker, cycle: list, reported: set):
+    names = [v for v, _ in cycle]
+    key = frozenset(names)
+    if key in reported:
+        return
+    reported.add(key)
+    # the statement that closes the cycle: the one that comes last in the file
+    closing = max(cycle, key=lambda item: (item[1][2].span.line, item[1][2].span.col))
+    v, (u, node, stmt) = closing
+    i = names.index(v)
+    ring = names[i:] + names[:i] + [v]
+    span = node.func_span if isinstance(node, ast.Call) else node.span
+    if len(ring) == 2:
+        notes = []
+        if isinstance(stmt, ast.Sample):
+            msg = f"the distribution of `{v}` depends on `{v}` itself"
+            notes.append(f"a chain is written element-wise inside a loop: `{v}[t] ~ normal({v}[t - 1], 1)`")
+        else:
+            msg = f"`{v}` depends on itself"
+        if isinstance(stmt, ast.LetDecl):
+            notes.append(f"a value cannot be computed from itself; a recurrence is written element-wise inside "
+                         f"a loop: `let {v}[t] = f({v}[t - 1])`")
+        ck.error(msg, span, *notes)
+        return
+    chain = f"`{ring[0]}` reads `{ring[1]}`" + "".join(f", which reads `{x}`" for x in ring[2:])
+    ck.error(f"`{v}` depends on itself", span, chain)
+
+
+# ================================================================ warnings
+
+
+def check_warnings(ck: Checker):
+    for sym in ck.symbols.values():
+        if sym.kind == "data" and sym.name not in ck.used:
+            ck.warn(f"data `{sym.name}` is declared but never used", sym.span,
+                    "remove it, or use it in the model")
+    sizes = [s.name for s in ck.symbols.values() if s.kind in ("const", "size") or (
+        s.kind == "data" and s.type is not None and s.type.base == "int" and not s.type.dims)]
+    for sym in ck.symbols.values():
+        if sym.kind == "size" and ck.reads.get(sym.name, 0) == 1:
+            hint = suggest(sym.name, [s for s in sizes if s != sym.name])
+            if hint:
+                ck.warn(f"`{sym.name}` is declared nowhere, so it is a new size", sym.span,
+                        f"it is bound from the shape of the data; {hint}")

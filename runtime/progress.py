@@ -1,0 +1,63 @@
+"""A tiny progress reporter on tqdm, writing to stderr.
+
+Shown when `enabled` and stderr is a terminal; `AUGURY_PROGRESS=1` forces it on (logs, CI),
+`AUGURY_PROGRESS=0` forces it off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+__all__ = ["Progress", "progress_bar", "progress_enabled"]
+
+
+def progress_enabled(enabled: bool = True) -> bool:
+    """Whether a bar asked for with `enabled` is actually shown."""
+    env = os.environ.get("AUGURY_PROGRESS", "")
+    if not enabled or env == "0":
+        return False
+    if env == "1":
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """The handle `progress_bar` yields: `update(n)` and `set_postfix(**kw)`; no-ops when hidden."""
+
+    def __init__(self, bar: Optional[Any]):
+        self._bar = bar
+        self.n = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._bar is not None
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def set_postfix(self, **kw: Any) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix(**kw)
+
+
+@contextmanager
+def progress_bar(total: Optional[int], desc: str = "", enabled: bool = True) -> Iterator[Progress]:
+    """A progress bar of `total` steps labelled `desc`, closed on exit."""
+    if not progress_enabled(enabled):
+        yield Progress(None)
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=True)
+    try:
+        yield Progress(bar)
+    finally:
+        bar.close()

@@ -1,0 +1,2 @@
+data N : int
+param x real[N]

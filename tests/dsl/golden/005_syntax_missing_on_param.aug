@@ -1,0 +1,1 @@
+param z : category(3)[N] missing -1

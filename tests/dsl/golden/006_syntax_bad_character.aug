@@ -1,0 +1,2 @@
+param x : real
+x ~ normal(0, 1) $

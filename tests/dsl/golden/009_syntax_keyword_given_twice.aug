@@ -1,0 +1,2 @@
+param x : real
+x ~ normal(loc = 0, loc = 1)

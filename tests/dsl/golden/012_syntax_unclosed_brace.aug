@@ -1,0 +1,5 @@
+data y : real[N]
+param mu : real
+mu ~ normal(0, 1)
+for n in range(N) {
+  y[n] ~ normal(mu, 1)

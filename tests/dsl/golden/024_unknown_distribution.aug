@@ -1,0 +1,2 @@
+param mu : real
+mu ~ nromal(0, 1)

@@ -1,0 +1,2 @@
+param rate : positive
+rate ~ exp(1)

@@ -1,0 +1,3 @@
+param x : real
+param x : positive
+x ~ normal(0, 1)

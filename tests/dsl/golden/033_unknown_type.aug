@@ -1,0 +1,2 @@
+param x : reel[3]
+x ~ normal(0, 1)

@@ -1,0 +1,2 @@
+param w : simplex
+w ~ dirichlet(ones(3))

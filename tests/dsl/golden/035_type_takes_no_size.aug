@@ -1,0 +1,2 @@
+param x : real(3)
+x ~ normal(0, 1)

@@ -1,0 +1,5 @@
+data y : real[N]
+for n in range(N) {
+  param mu : real
+  y[n] ~ normal(mu, 1)
+}

@@ -1,0 +1,2 @@
+param sigma : positive
+sigma ~ gamma(2)

@@ -1,0 +1,2 @@
+param x : real[D]
+x ~ mvnormal(zeros(D))

@@ -1,0 +1,2 @@
+param w : real[K]
+w ~ dirichlet(ones(K))

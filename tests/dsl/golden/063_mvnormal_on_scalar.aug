@@ -1,0 +1,2 @@
+param x : real
+x ~ mvnormal(zeros(3), eye(3))

@@ -1,0 +1,4 @@
+param theta : real
+param mu : real[K]
+mu ~ normal(0, 1)
+theta ~ normal(mu, 1)

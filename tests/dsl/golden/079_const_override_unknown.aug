@@ -1,0 +1,4 @@
+# consts: {"Kmx": 5}
+const Kmax = 30
+param w : simplex(Kmax)
+w ~ dirichlet(ones(Kmax))

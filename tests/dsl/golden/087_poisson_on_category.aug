@@ -1,0 +1,2 @@
+param z : category(4)
+z ~ poisson(2)

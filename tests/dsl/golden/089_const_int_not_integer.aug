@@ -1,0 +1,3 @@
+const K : int = 2.5
+param w : simplex(K)
+w ~ dirichlet(ones(K))

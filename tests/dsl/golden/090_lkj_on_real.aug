@@ -1,0 +1,2 @@
+param L : real[D, D]
+L ~ lkj_cholesky(D, 2.0)

@@ -1,0 +1,1 @@
+param data : real[3]

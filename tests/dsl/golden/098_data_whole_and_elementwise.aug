@@ -1,0 +1,7 @@
+data y : real[N]
+param mu : real
+mu ~ normal(0, 1)
+y ~ normal(mu, 1)
+for n in range(N) {
+  y[n] ~ normal(mu, 2)
+}
