@@ -83,7 +83,10 @@ def _dim_value(s, e, env: Env):
     """An int, a size name to bind, or None when it needs sizes not yet bound."""
     if isinstance(e, ast.Name) and e.id in s.sizes and e.id not in env.values:
         return e.id
-    if any(isinstance(x, ast.Name) and x.id in s.sizes and x.id not in env.values for x in ast.walk_expr(e)):
+    # A shape may also use a `data` integer (`data T : int`, `data y : real[T]`): wait for
+    # a later pass of `bind` instead of failing while that integer is not validated yet.
+    if any(isinstance(x, ast.Name) and (x.id in s.sizes or x.id in s.data) and x.id not in env.values
+           for x in ast.walk_expr(e)):
         return None
     v = _eval(s, e, env, "a size")
     try:

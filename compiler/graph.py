@@ -98,7 +98,7 @@ _SHAPES = {"param": "ellipse", "data": "box", "let": "diamond", "const": "plaint
 
 
 def _q(s: str) -> str:
-    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def to_dot(g: nx.DiGraph) -> str:
@@ -108,10 +108,10 @@ def to_dot(g: nx.DiGraph) -> str:
     for n, a in g.nodes(data=True):
         label = n
         if a.get("shape"):
-            label += f"\\n[{', '.join(a['shape'])}]"
+            label += f"\n[{', '.join(a['shape'])}]"
         if a.get("dist"):
             d = a["dist"].split(" ~ ", 1)[-1]
-            label += "\\n~ " + (d if len(d) <= 40 else d[:37] + "...")
+            label += "\n~ " + (d if len(d) <= 40 else d[:37] + "...")
         style = ', style=filled, fillcolor="#dddddd"' if a.get("kind") == "data" else ""
         if a.get("chain"):
             style += ", peripheries=2"
@@ -134,9 +134,46 @@ def render(g: nx.DiGraph, path: str) -> Path:
         raise AuguryError(f"cannot render a graph as `.{fmt}`", notes=["use a .dot, .svg or .png file name"])
     exe = shutil.which("dot")
     if exe is None:
-        raise AuguryError(f"rendering `.{fmt}` needs Graphviz's `dot` program, which is not installed",
-                          notes=["install Graphviz (apt-get install graphviz), or write `.dot` and render it elsewhere"])
+        return _render_matplotlib(g, out, fmt)
     res = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True)
     if res.returncode != 0:
         raise AuguryError(f"Graphviz failed: {res.stderr.decode().strip()}")
+    return out
+
+
+def _render_matplotlib(g: nx.DiGraph, out: Path, fmt: str) -> Path:
+    """Layered drawing with matplotlib, for machines without Graphviz."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AuguryError(f"rendering `.{fmt}` needs Graphviz's `dot` or matplotlib",
+                          notes=["install Graphviz (apt-get install graphviz) or `pip install augury[plot]`, "
+                                 "or write `.dot`"]) from None
+    h = g.copy()
+    for layer, nodes in enumerate(nx.topological_generations(h) if nx.is_directed_acyclic_graph(h) else [list(h)]):
+        for n in nodes:
+            h.nodes[n]["layer"] = layer
+    pos = nx.multipartite_layout(h, subset_key="layer", align="horizontal", scale=1.0)
+    pos = {n: (x, -y) for n, (x, y) in pos.items()}
+    width = max(4.0, 1.6 * max(len(list(n)) for n in nx.topological_generations(h))) \
+        if nx.is_directed_acyclic_graph(h) else 8.0
+    fig, ax = plt.subplots(figsize=(width, 1.4 * (max(d["layer"] for _, d in h.nodes(data=True)) + 2)))
+    colors = {"data": "#dddddd", "param": "#cfe3ff", "let": "#fff2c6", "op": "#e6d9ff"}
+    labels = {}
+    for n, a in g.nodes(data=True):
+        d = a.get("dist", "")
+        labels[n] = n + ("\n~ " + d.split(" ~ ", 1)[-1][:30] if d and a.get("kind") != "op" else "")
+    nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=12, node_size=2200)
+    for kind, color in list(colors.items()) + [("const", "white"), ("size", "white")]:
+        nodes = [n for n, a in g.nodes(data=True) if a.get("kind") == kind]
+        if nodes:
+            nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=color, edgecolors="black",
+                                   node_size=2200, ax=ax, node_shape="s" if kind == "data" else "o")
+    nx.draw_networkx_labels(g, pos, labels=labels, font_size=7, ax=ax)
+    ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(out, format=fmt)
+    plt.close(fig)
     return out

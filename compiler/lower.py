@@ -92,6 +92,14 @@ class LoweredModel:
         self.order = self._order()
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
         self._static_lets = self._compute_static_lets()
+        self._trace_once()
+
+    def _trace_once(self):
+        """Trace the whole model abstractly (no compilation), so shape and
+        coverage errors surface when data is bound, before any sampling."""
+        def zeros(u, support, env):
+            return jnp.zeros(u.shape, self.dtype)
+        jax.eval_shape(lambda: self.run(zeros).log_likelihood)
 
     # ------------------------------------------------------------ structure
     def _unknowns(self) -> list[Unknown]:
@@ -256,20 +264,23 @@ class LoweredModel:
                 what = "never assigned" if count[tuple(bad)] == 0 else "assigned more than once"
                 raise _err(s, f"element `{n}[{', '.join(map(str, bad))}]` is {what}", s.lets[n][0].stmt.span)
         group_set = set(group)
-        for n in group:
-            for loc, ix in zip(s.lets[n], index_sets[n]):
-                if recurrent and located_reads(loc) & group_set:
-                    later.append((n, loc))
-                    continue
-                vals = self._wrap(lambda: self.over_loops(loc.loops, env, lambda e: evaluate(loc.stmt.value, e)),
-                                  loc.stmt.span, f"cannot compute `{n}`")
-                if vals is None:
-                    continue
-                vals = jnp.asarray(vals)
-                elem = vals.shape[len(loc.loops):]
-                if n not in arrays:
-                    arrays[n] = jnp.zeros(shapes[n] + elem, dtype=vals.dtype)
-                arrays[n] = arrays[n].at[ix].set(vals)
+        items = [(n, loc, ix) for n in group for loc, ix in zip(s.lets[n], index_sets[n])]
+        # statements outside loops run first, in source order (`let err[0] = y[0] - nu[0]` reads nu[0])
+        items.sort(key=lambda it: (bool(it[1].loops), it[1].stmt.span.line, it[1].stmt.span.col))
+        for n, loc, ix in items:
+            if recurrent and loc.loops and located_reads(loc) & group_set:
+                later.append((n, loc))
+                continue
+            cur = env.child(**{m: arrays.get(m, jnp.zeros(shapes[m])) for m in group}) if recurrent else env
+            vals = self._wrap(lambda: self.over_loops(loc.loops, cur, lambda e: evaluate(loc.stmt.value, e)),
+                              loc.stmt.span, f"cannot compute `{n}`")
+            if vals is None:
+                continue
+            vals = jnp.asarray(vals)
+            elem = vals.shape[len(loc.loops):]
+            if n not in arrays:
+                arrays[n] = jnp.zeros(shapes[n] + elem, dtype=vals.dtype)
+            arrays[n] = arrays[n].at[ix].set(vals)
         if later:
             arrays = self._scan_recurrence(group, later, arrays, shapes, env)
         for n in group:

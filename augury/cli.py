@@ -1,0 +1,134 @@
+"""The `augury` command line: check, graph, run.
+
+Exit codes: 0 success, 1 a user error (the diagnostic on stderr, no
+traceback), 2 bad command-line usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from augury.dsl.errors import AuguryError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="augury", description="Compile and run Augury model files (.aug).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="parse and check a model; list the methods that apply and why others do not")
+    c.add_argument("file")
+    c.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a const")
+
+    g = sub.add_parser("graph", help="render the model graph (.svg, .png, .dot)")
+    g.add_argument("file")
+    g.add_argument("-o", "--out", default=None, help="output file (default: FILE with .dot; '-' prints DOT)")
+
+    r = sub.add_parser("run", help="bind data and run an inference method")
+    r.add_argument("file")
+    r.add_argument("--data", action="append", default=[], metavar="SOURCE",
+                   help="data.npz, data.json or NAME=file.npy (repeatable; later wins). Default: FILE's "
+                        "stem with .json or .npz next to it, if present")
+    r.add_argument("--method", default=None, help="inference method (default: the model's `infer`, else nuts)")
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method setting (samples=2000) or a const override (repeatable)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default=None, help="save the posterior (.nc or .npz)")
+    r.add_argument("--precision", default="float32", choices=["float32", "float64"])
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(items: Sequence[str], parser: argparse.ArgumentParser) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            parser.error(f"--set takes NAME=VALUE, not `{item}`")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _value(v.strip())
+    return out
+
+
+def _default_data(file: str) -> list[str]:
+    stem = Path(file).with_suffix("")
+    for suffix in (".json", ".npz"):
+        cand = stem.with_suffix(suffix)
+        if cand.is_file():
+            return [str(cand)]
+    return []
+
+
+def _run(args, parser) -> int:
+    import augury
+    from augury.dsl.signatures import METHODS
+
+    sets = _pairs(args.set, parser)
+    model = augury.compile(args.file)
+    method = args.method or model.default_method()
+    consts = {k: v for k, v in sets.items() if k in model.structure.consts}
+    settings = {k: v for k, v in sets.items() if k not in consts}
+    if method in METHODS:
+        unknown = [k for k in settings if k not in METHODS[method].params]
+        if unknown:
+            from augury.dsl.errors import did_you_mean
+            names = list(METHODS[method].params) + list(model.structure.consts)
+            note = did_you_mean(unknown[0], names)
+            raise AuguryError(f"`{unknown[0]}` is neither a setting of `{method}` nor a const of the model",
+                              notes=[note] if note else [f"settings of `{method}`: {', '.join(METHODS[method].params)}"])
+    data = args.data or _default_data(args.file)
+    if not args.data and data:
+        print(f"using data from {data[0]}", file=sys.stderr)
+    post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
+                        precision=args.precision, consts=consts, **settings)
+    for w in post.warnings or []:
+        print(("warning: " + w) if not w.startswith(tuple("/.<")) and ": warning:" not in w else w, file=sys.stderr)
+    print(post)
+    if args.out:
+        post.save(args.out)
+        print(f"saved posterior to {args.out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            import augury
+            model = augury.compile(args.file, consts=_pairs(args.set, parser))
+            print(model.check_report())
+            return 0
+        if args.command == "graph":
+            import augury
+            model = augury.compile(args.file)
+            if args.out == "-":
+                sys.stdout.write(model.to_dot())
+                return 0
+            out = args.out or str(Path(args.file).with_suffix(".dot"))
+            model.render(out)
+            print(f"wrote {out}", file=sys.stderr)
+            return 0
+        return _run(args, parser)
+    except AuguryError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

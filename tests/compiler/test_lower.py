@@ -1,0 +1,272 @@
+"""Lowered log densities against closed forms (no sampling: exact checks)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import logsumexp
+
+import augury
+from augury.dsl.errors import AuguryError
+
+
+def lower(src, data, consts=None):
+    model = augury.compile(src)
+    lowered, warnings = model.bind(data, consts=consts)
+    return lowered
+
+
+def evaluate(lowered, values):
+    """The model's values and log densities at the given constrained values (one jit compile)."""
+    import jax
+    vals = {k: np.asarray(v, np.float32) for k, v in values.items()}
+
+    def run(v):
+        res = lowered.run(lambda u, c, env: v[lowered.site_name(u)])
+        return res.values, res.log_prior, res.log_likelihood
+
+    out, lp, ll = jax.jit(run)(vals)
+    return type("Res", (), {"values": out, "log_prior": lp, "log_likelihood": ll})
+
+
+EIGHT = """
+data  y : real[J]
+data  sigma : positive[J]
+param mu : real
+param tau : positive
+param theta_trans : real[J]
+let   theta = mu + tau * theta_trans
+mu ~ normal(0, 5)
+tau ~ cauchy(0, 5)
+theta_trans ~ normal(0, 1)
+y ~ normal(theta, sigma)
+"""
+Y8 = np.array([28, 8, -3, 7, -1, 1, 18, 12.0])
+S8 = np.array([15, 10, 16, 11, 9, 11, 10, 18.0])
+
+
+def test_eight_schools_log_density_matches_scipy():
+    low = lower(EIGHT, {"y": Y8, "sigma": S8})
+    rng = np.random.default_rng(0)
+    tt = rng.normal(size=8)
+    res = evaluate(low, {"mu": 1.5, "tau": 2.0, "theta_trans": tt})
+    prior = stats.norm(0, 5).logpdf(1.5) + stats.cauchy(0, 5).logpdf(2.0) + stats.norm.logpdf(tt).sum()
+    lik = stats.norm(1.5 + 2.0 * tt, S8).logpdf(Y8).sum()
+    assert float(res.log_prior) == pytest.approx(prior, rel=1e-5)
+    assert float(res.log_likelihood) == pytest.approx(lik, rel=1e-5)
+    np.testing.assert_allclose(res.values["theta"], 1.5 + 2.0 * tt, rtol=1e-6)
+    assert low.reported_lets == ["theta"]
+
+
+def test_declared_support_wins_without_renormalizing():
+    low = lower("param s : positive\nparam x : real\ns ~ normal(0, 1)\nx ~ gamma(2, 1)", {})
+    res = evaluate(low, {"s": 0.7, "x": 1.3})
+    assert float(res.log_prior) == pytest.approx(stats.norm.logpdf(0.7) + stats.gamma(2).logpdf(1.3), rel=1e-5)
+    # outside the distribution's support the density is zero, never NaN
+    res = evaluate(low, {"s": 0.7, "x": -1.0})
+    assert float(res.log_prior) == -np.inf
+
+
+def test_bounds_that_read_other_parameters():
+    low = lower("param a : unit\nparam b : real(lower = 0, upper = 1 - a)\na ~ beta(2, 2)\nb ~ uniform(0, 1)", {})
+    order = [k for kind, k in low.order if kind == "unknown"]
+    assert order.index("a") < order.index("b")
+    env = low.base.child(a=0.25)
+    c = low.constraint_of(next(u for u in low.unknowns if u.name == "b"), env)
+    assert float(c.upper_bound) == pytest.approx(0.75)
+    assert float(c.lower_bound) == 0.0
+
+
+def test_elementwise_priors_in_a_loop_equal_the_vector_prior():
+    src = "data m : real[K]\nparam mu : real[K]\nfor k in range(K) { mu[k] ~ normal(m[k], 2) }"
+    m = np.array([0.0, 1.0, -2.0])
+    low = lower(src, {"m": m})
+    x = np.array([0.3, 0.2, -1.0])
+    res = evaluate(low, {"mu": x})
+    assert float(res.log_prior) == pytest.approx(stats.norm(m, 2).logpdf(x).sum(), rel=1e-5)
+
+
+def test_deterministic_recurrence_is_a_scan():
+    src = """
+data x : real[T]
+param a : real
+let s[0] = x[0]
+for t in range(1, T) { let s[t] = a * s[t - 1] + x[t] }
+a ~ normal(0, 1)
+"""
+    x = np.array([1.0, 2.0, -1.0, 0.5, 3.0])
+    low = lower(src, {"x": x})
+    res = evaluate(low, {"a": 0.5})
+    want = [x[0]]
+    for t in range(1, 5):
+        want.append(0.5 * want[-1] + x[t])
+    np.testing.assert_allclose(res.values["s"], want, rtol=1e-6)
+
+
+def test_mutual_recurrence_arma_errors():
+    src = """
+data y : real[T]
+param mu : real
+param phi : real
+param theta : real
+let nu[0] = mu + phi * mu
+let err[0] = y[0] - nu[0]
+for t in range(1, T) {
+  let nu[t] = mu + phi * y[t - 1] + theta * err[t - 1]
+  let err[t] = y[t] - nu[t]
+}
+mu ~ normal(0, 10)
+phi ~ normal(0, 2)
+theta ~ normal(0, 2)
+"""
+    y = np.array([0.3, -0.2, 1.1, 0.4, 0.0, -0.7])
+    low = lower(src, {"y": y})
+    res = evaluate(low, {"mu": 0.1, "phi": 0.4, "theta": -0.3})
+    nu = [0.1 + 0.4 * 0.1]
+    err = [y[0] - nu[0]]
+    for t in range(1, 6):
+        nu.append(0.1 + 0.4 * y[t - 1] - 0.3 * err[t - 1])
+        err.append(y[t] - nu[t])
+    np.testing.assert_allclose(res.values["err"], err, rtol=1e-5, atol=1e-6)
+
+
+MIX = """
+data x : real[N]
+param w : simplex(2)
+param mu : ordered(2)
+param z : category(2)[N]
+w ~ dirichlet([1, 1])
+mu ~ normal(0, 5)
+for n in range(N) {
+  z[n] ~ categorical(w)
+  x[n] ~ normal(mu[z[n]], 1)
+}
+"""
+
+
+def test_discrete_plate_is_summed_out_exactly():
+    x = np.array([-2.0, -1.5, 0.1, 2.2, 3.0])
+    low = lower(MIX, {"x": x})
+    assert [u.name for u in low.unknowns] == ["w", "mu"]
+    w, mu = np.array([0.3, 0.7]), np.array([-1.0, 2.0])
+    res = evaluate(low, {"w": w, "mu": mu})
+    comp = np.log(w)[None, :] + stats.norm(mu[None, :], 1).logpdf(x[:, None])
+    assert float(res.log_likelihood) == pytest.approx(logsumexp(comp, axis=1).sum(), rel=1e-5)
+
+
+def test_semi_supervised_labels_fix_the_observed_ones():
+    src = MIX.replace("param z : category(2)[N]", "data z : category(2)[N] missing -1")
+    x = np.array([-2.0, -1.5, 0.1, 2.2, 3.0])
+    z = np.array([0, -1, 1, -1, 1])
+    low = lower(src, {"x": x, "z": z})
+    w, mu = np.array([0.4, 0.6]), np.array([-1.0, 2.0])
+    res = evaluate(low, {"w": w, "mu": mu})
+    comp = np.log(w)[None, :] + stats.norm(mu[None, :], 1).logpdf(x[:, None])
+    want = sum(comp[n, z[n]] if z[n] >= 0 else logsumexp(comp[n]) for n in range(5))
+    assert float(res.log_likelihood) == pytest.approx(want, rel=1e-5)
+
+
+HMM = """
+data y : real[T]
+param p : unit
+param q : unit
+param mu : ordered(2)
+param z : category(2)[T]
+let P = [[p, 1 - p], [1 - q, q]]
+p ~ beta(2, 2)
+q ~ beta(2, 2)
+mu ~ normal(0, 5)
+z[0] ~ categorical([0.5, 0.5])
+for t in range(1, T) { z[t] ~ categorical(P[z[t - 1]]) }
+for t in range(T) { y[t] ~ normal(mu[z[t]], 1) }
+"""
+
+
+def test_hmm_forward_algorithm_equals_brute_force():
+    y = np.array([-1.0, -0.5, 2.0, 2.5, 0.3])
+    low = lower(HMM, {"y": y})
+    assert low.plans["z"].kind == "chain"
+    p, q, mu = 0.8, 0.6, np.array([-1.0, 2.0])
+    res = evaluate(low, {"p": p, "q": q, "mu": mu})
+    P = np.array([[p, 1 - p], [1 - q, q]])
+    total = []
+    for path in itertools.product([0, 1], repeat=5):
+        lp = np.log(0.5) + sum(np.log(P[path[t - 1], path[t]]) for t in range(1, 5))
+        lp += stats.norm(mu[list(path)], 1).logpdf(y).sum()
+        total.append(lp)
+    assert float(res.log_likelihood) == pytest.approx(logsumexp(total), rel=1e-5)
+
+
+def test_hmm_backward_sampling_matches_exact_marginals():
+    import jax
+    y = np.array([-1.0, 1.8, 2.0])
+    low = lower(HMM, {"y": y})
+    p, q, mu = 0.7, 0.7, np.array([-1.0, 2.0])
+    vals = {"p": np.float32(p), "q": np.float32(q), "mu": mu.astype(np.float32)}
+    keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+    draws = jax.jit(jax.vmap(lambda k: low.run(lambda u, c, env: vals[u.name], enum_key=k).values["z"]))(keys)
+    P = np.array([[p, 1 - p], [1 - q, q]])
+    paths = list(itertools.product([0, 1], repeat=3))
+    lps = np.array([np.log(0.5) + sum(np.log(P[s[t - 1], s[t]]) for t in (1, 2))
+                    + stats.norm(mu[list(s)], 1).logpdf(y).sum() for s in paths])
+    probs = np.exp(lps - logsumexp(lps))
+    exact = np.array([sum(pr for s, pr in zip(paths, probs) if s[t] == 1) for t in range(3)])
+    freq = np.asarray(draws).mean(axis=0)
+    # binomial standard error with 4000 draws is at most 0.008; allow 4 of them
+    np.testing.assert_allclose(freq, exact, atol=0.032)
+
+
+def test_missing_continuous_entries_become_unknowns():
+    src = "data y : real[N] missing\nparam mu : real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)"
+    low = lower(src, {"y": np.array([0.5, np.nan, 1.0, np.nan])})
+    u = [u for u in low.unknowns if u.kind == "missing"]
+    assert len(u) == 1 and u[0].shape == (2,)
+    res = evaluate(low, {"mu": 0.2, "y__missing": np.array([3.0, -1.0])})
+    np.testing.assert_allclose(res.values["y"], [0.5, 3.0, 1.0, -1.0])
+    assert float(res.log_likelihood) == pytest.approx(stats.norm(0.2, 1).logpdf([0.5, 3, 1, -1]).sum(), rel=1e-5)
+
+
+def test_mixture_distribution_marginalizes_the_component():
+    src = "data y : real[N]\nparam mu : ordered(2)\nparam th : unit\nmu ~ normal(0, 2)\nth ~ beta(5, 5)\n" \
+          "y ~ mixture([th, 1 - th], normal(mu, 1))"
+    y = np.array([-1.0, 0.0, 2.0])
+    low = lower(src, {"y": y})
+    res = evaluate(low, {"mu": np.array([-0.5, 1.5]), "th": 0.3})
+    want = np.logaddexp(np.log(0.3) + stats.norm(-0.5, 1).logpdf(y), np.log(0.7) + stats.norm(1.5, 1).logpdf(y))
+    assert float(res.log_likelihood) == pytest.approx(want.sum(), rel=1e-5)
+
+
+def test_sliding_window_slice_with_loop_bounds():
+    src = """
+data y : real[N]
+param beta : real[K]
+const K = 2
+for t in range(K, N) { y[t] ~ normal(dot(beta, y[t - K:t]), 1) }
+beta ~ normal(0, 1)
+"""
+    y = np.array([0.1, 0.4, -0.2, 0.3, 0.9])
+    low = lower(src, {"y": y})
+    b = np.array([0.5, -0.25])
+    res = evaluate(low, {"beta": b})
+    want = sum(stats.norm(b @ y[t - 2:t], 1).logpdf(y[t]) for t in range(2, 5))
+    assert float(res.log_likelihood) == pytest.approx(want, rel=1e-5)
+
+
+def test_let_elements_must_be_assigned_exactly_once():
+    src = "data x : real[T]\nparam a : real\na ~ normal(0, 1)\nfor t in range(2, T) { let s[t] = a * x[t] }"
+    with pytest.raises(AuguryError, match=r"element `s\[0\]` is never assigned"):
+        lower(src, {"x": np.ones(4)})
+
+
+def test_data_shape_error_names_the_declaration():
+    with pytest.raises(augury.AuguryDataError) as e:
+        lower(EIGHT, {"y": Y8, "sigma": S8[:7]})
+    assert "sigma" in str(e.value) and "y" in str(e.value)
+
+
+def test_const_override_and_unknown_const():
+    src = "const K = 2\nparam mu : real[K]\nmu ~ normal(0, 1)"
+    assert lower(src, {}, consts={"K": 4}).param_shapes["mu"] == (4,)
+    with pytest.raises(AuguryError, match="not a `const`"):
+        lower(src, {}, consts={"KK": 4})
