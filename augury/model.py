@@ -94,7 +94,7 @@ class Model:
             mapping = load_data([str(x) for x in data])
         else:
             mapping = dict(data)
-        return bind(self.structure, mapping, {**self.consts, **(consts or {})}, precision)
+        return bind(self.structure, mapping, {**self.consts, **(consts or {})}, precision, bound=self.bound)
 
     def sample(self, data: Union[None, Mapping, str, list] = None, method: Optional[str] = None, seed: int = 0,
                progress: bool = False, precision: str = "float32", consts: Optional[dict] = None, **settings):
@@ -122,10 +122,15 @@ class Model:
             list(post.warnings or [])
         return post
 
+    def structure_report(self) -> list[str]:
+        """How the compiler reads the model: continuous/discrete unknowns, plates, recurrences."""
+        return _structure_lines(self.structure)
+
     def check_report(self) -> str:
         """What `augury check` prints: warnings, then the method table."""
         lines = [w.format(self.program.source) for w in self.warnings]
         lines.append(f"{self.program.file}: model `{self.name}` is well formed")
+        lines.extend(self.structure_report())
         table = self.methods()
         dm = self.default_method()
         lines.append("methods:")
@@ -134,6 +139,36 @@ class Model:
             star = " (default)" if m == dm else ""
             lines.append(f"  {mark} {m}{star}" + ("" if reason is None else f": {reason}"))
         return "\n".join(lines)
+
+
+def _structure_lines(s: Structure) -> list[str]:
+    from augury.compiler.analysis import enumeration_plans, is_recurrent, let_groups
+    out = []
+    try:
+        plans = {p.name: p for p in enumeration_plans(s)}
+    except AuguryError as e:
+        plans = {}
+        out.append(f"  discrete unknowns cannot be summed out: {e.message}")
+    for name, d in s.params.items():
+        if name in plans:
+            how = "forward algorithm along a chain" if plans[name].kind == "chain" else "log-sum-exp per element"
+            out.append(f"  param {name}: discrete, summed out exactly ({how}); drawn after sampling")
+        else:
+            loops = [loc for loc in s.samples_of(name) if loc.loops]
+            where = f", element-wise in loop over {', '.join(loops[0].loop_vars)}" if loops else ""
+            out.append(f"  param {name}: continuous{where}")
+    for name in plans:
+        if name in s.data:
+            out.append(f"  data {name}: partially observed labels, missing entries summed out")
+    for name, d in s.data.items():
+        if d.has_missing and name not in plans:
+            out.append(f"  data {name}: partially observed, missing entries imputed as unknowns")
+    for group in let_groups(s):
+        if is_recurrent(s, group):
+            out.append(f"  let {', '.join(group)}: recurrence, compiled to a scan")
+        elif any(loc.loops for n in group for loc in s.lets[n]):
+            out.append(f"  let {', '.join(group)}: element-wise over a plate, vectorized")
+    return ["structure:"] + out if out else []
 
 
 def compile(source: Union[str, Path], consts: Optional[dict] = None, bind: Optional[dict] = None) -> Model:

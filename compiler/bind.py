@@ -20,6 +20,7 @@ from augury.dsl.errors import AuguryCheckError, AuguryDataError, did_you_mean
 from augury.dsl.signatures import TYPES
 from augury.runtime.data import DataSpec, validate_data
 from augury.runtime.evaluate import Env, EvalError, evaluate
+from augury.runtime.operators import Operator, python
 
 from .analysis import reads
 from .lower import LoweredModel
@@ -120,7 +121,8 @@ def _spec(s: Structure, d: ast.DataDecl, env: Env) -> Optional[DataSpec]:
                     _bound(s, d.type, "upper", env), ncat, missing, d.has_missing, d.span, optional=not used and False)
 
 
-def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32"):
+def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",
+         bound: Optional[dict] = None):
     """Validate `data` and build the `LoweredModel`; returns it with the warnings."""
     if precision not in ("float32", "float64"):
         raise AuguryCheckError(f"unknown precision `{precision}`", notes=["use \"float32\" or \"float64\""])
@@ -172,7 +174,8 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     for name, d in s.data.items():
         param_shapes[name] = tuple(np.shape(arrays[name]))
     operators = {}
-    op_env = Env(dict(env.values) | {k: jnp.asarray(v) for k, v in arrays.items()}, operators)
+    # names bound from Python (`bind={"blurop": fn}`) are visible to `op` statements only
+    op_env = Env(dict(bound or {}) | dict(env.values) | {k: jnp.asarray(v) for k, v in arrays.items()}, operators)
     g = nx.DiGraph()
     for n, d in s.ops.items():
         g.add_node(n)
@@ -180,7 +183,14 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
             if r in s.ops:
                 g.add_edge(r, n)
     for n in nx.topological_sort(g):
-        operators[n] = _eval(s, s.ops[n].value, op_env, f"operator `{n}`")
+        value = _eval(s, s.ops[n].value, op_env, f"operator `{n}`")
+        if not isinstance(value, Operator):
+            value = python(value) if callable(value) else value
+        if not isinstance(value, Operator):
+            raise _err(s, f"`op {n}` is not an operator", s.ops[n].value.span,
+                       ["an operator is `blur(...)`, `mask(...)`, `python(\"pkg.module:fn\")` or a function bound "
+                        "from Python with `bind=`"])
+        operators[n] = value
     jdata = {}
     for k, v in arrays.items():
         a = np.asarray(v)

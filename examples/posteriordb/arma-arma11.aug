@@ -15,10 +15,11 @@ mu ~ normal(0, 10)
 phi ~ normal(0, 2)
 theta ~ normal(0, 2)
 sigma ~ cauchy(0, 5)
-let err[0] = y[0] - (mu + phi * mu)
+# err ~ N(0, sigma) with err = y - nu is written as y ~ N(nu, sigma) (unit Jacobian).
+let nu[0] = mu + phi * mu
 for t in range(1, T) {
-  let err[t] = y[t] - (mu + phi * y[t - 1] + theta * err[t - 1])
+  let nu[t] = mu + phi * y[t - 1] + theta * (y[t - 1] - nu[t - 1])
 }
-err ~ normal(0, sigma)
+y ~ normal(nu, sigma)
 
 infer by nuts(warmup = 500, samples = 1000, chains = 4)

@@ -25,7 +25,10 @@ from ..posterior import Posterior
 
 
 def _chain_method(chains: int) -> str:
-    return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
+    # one device per chain: pmap; otherwise vmap the chains, which compiles once (sequential recompiles per chain)
+    if chains == 1:
+        return "sequential"
+    return "parallel" if jax.local_device_count() >= chains else "vectorized"
 
 
 def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: int = 1000, chains: int = 4,

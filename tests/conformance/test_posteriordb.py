@@ -28,12 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-# NumPyro runs several chains in parallel only with one device per chain; on a CPU host
-# expose four virtual devices so the four chains share one compiled (pmapped) sampler.
-# This only takes effect when JAX is not imported yet (e.g. this module run alone).
-if "jax" not in sys.modules and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
-
 import numpy as np
 import pytest
 
@@ -49,14 +43,26 @@ MIN_ESS = 1000   # bulk ESS of every checked element
 # while every checked element keeps ESS >= MIN_ESS.
 CASES = {
     "eight_schools-eight_schools_noncentered": dict(chains=4, warmup=500, samples=1000),
-    "kidiq-kidscore_momiq": dict(chains=4, warmup=500, samples=1000),
-    "sblri-blr": dict(chains=4, warmup=500, samples=1000),
+    "kidiq-kidscore_momiq": dict(chains=4, warmup=500, samples=1500),
+    "sblri-blr": dict(chains=4, warmup=1000, samples=2000),  # sigma mixes slowly: ESS ~600 per 4000 draws
     "arK-arK": dict(chains=4, warmup=500, samples=1000),
     "low_dim_gauss_mix-low_dim_gauss_mix": dict(chains=4, warmup=500, samples=1000),
     "hmm_example-hmm_example": dict(chains=4, warmup=500, samples=1000),
 }
 # Ported, passing, but too slow for the CI budget: run with AUGURY_SLOW=1.
 SLOW_CASES: dict[str, dict] = {}
+# Ported to examples/posteriordb/ and bound against their data, but not yet run against the
+# reference (the machine they were written on was too slow); expected to pass, checked with
+# AUGURY_SLOW=1 as non-strict xfails until confirmed.  Move each to CASES/SLOW_CASES once it passes.
+UNVERIFIED_CASES: dict[str, dict] = {
+    "earnings-logearn_interaction": dict(chains=4, warmup=500, samples=1000),
+    "mesquite-logmesquite_logvas": dict(chains=4, warmup=500, samples=1000),
+    "nes1972-nes": dict(chains=4, warmup=500, samples=1000),
+    "kilpisjarvi_mod-kilpisjarvi": dict(chains=4, warmup=1000, samples=1000),  # x is not centered
+    "garch-garch11": dict(chains=4, warmup=500, samples=1000),
+    "arma-arma11": dict(chains=4, warmup=500, samples=1000),
+    "gp_pois_regr-gp_pois_regr": dict(chains=4, warmup=500, samples=1000),
+}
 
 SEED = 0
 
@@ -224,9 +230,18 @@ def test_posteriordb_slow(name):
     _check(name, SLOW_CASES[name])
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("AUGURY_SLOW") != "1", reason="unverified posteriordb ports: set AUGURY_SLOW=1")
+@pytest.mark.xfail(strict=False, reason="ported but not yet confirmed against the reference")
+@pytest.mark.parametrize("name", list(UNVERIFIED_CASES))
+def test_posteriordb_unverified(name):
+    _check(name, UNVERIFIED_CASES[name])
+
+
 if __name__ == "__main__":  # python tests/conformance/test_posteriordb.py NAME [chains warmup samples]
     nm = sys.argv[1]
-    st = dict(CASES.get(nm) or SLOW_CASES.get(nm) or dict(chains=4, warmup=500, samples=1000))
+    st = dict(CASES.get(nm) or SLOW_CASES.get(nm) or UNVERIFIED_CASES.get(nm) or
+              dict(chains=4, warmup=500, samples=1000))
     if len(sys.argv) > 2:
         st = dict(chains=int(sys.argv[2]), warmup=int(sys.argv[3]), samples=int(sys.argv[4]))
     r = run_posterior(nm, st)
