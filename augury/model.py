@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from augury.compiler.graph import build_graph, render, to_dot
-from augury.compiler.methods import IMPLEMENTED, applicable_methods, default_method
+from augury.compiler.methods import applicable_methods, default_method
 from augury.compiler.structure import Structure, collect
 from augury.dsl import ast
 from augury.dsl.check import check
@@ -176,5 +176,3 @@ def compile(source: Union[str, Path], consts: Optional[dict] = None, bind: Optio
     text, file = _read_source(source)
     return Model(parse(text, file), consts, bind)
 
-
-_ = IMPLEMENTED

@@ -16,7 +16,7 @@ import networkx as nx
 import numpy as np
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryCheckError, AuguryDataError, did_you_mean
+from augury.dsl.errors import AuguryCheckError, did_you_mean
 from augury.dsl.signatures import TYPES
 from augury.runtime.data import DataSpec, validate_data
 from augury.runtime.evaluate import Env, EvalError, evaluate
@@ -115,10 +115,8 @@ def _spec(s: Structure, d: ast.DataDecl, env: Env) -> Optional[DataSpec]:
     missing = None
     if d.has_missing:
         missing = math.nan if d.missing is None else _eval(s, d.missing, env, "the missing marker")
-    used = any(d.name in reads(x.stmt.dist) or x.stmt.target.name == d.name for x in s.samples) or \
-        any(d.name in reads(x.stmt.value) for locs in s.lets.values() for x in locs)
     return DataSpec(d.name, d.type.base, tuple(dims), tuple(ev), _bound(s, d.type, "lower", env),
-                    _bound(s, d.type, "upper", env), ncat, missing, d.has_missing, d.span, optional=not used and False)
+                    _bound(s, d.type, "upper", env), ncat, missing, d.has_missing, d.span)
 
 
 def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",

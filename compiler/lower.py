@@ -28,7 +28,7 @@ from jax.scipy.special import logsumexp
 from numpyro.distributions import constraints
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryCheckError, AuguryDataError
+from augury.dsl.errors import AuguryCheckError
 from augury.dsl.signatures import DISTRIBUTIONS, TYPES
 from augury.dsl.unparse import unparse
 from augury.runtime.evaluate import Env, EvalError, evaluate, evaluate_distribution
@@ -382,7 +382,7 @@ class LoweredModel:
         lo, hi = t.kwarg("lower"), t.kwarg("upper")
         if lo is None or hi is None:
             raise _err(self.s, f"the discrete unknown `{name}` needs a finite support to be summed out", t.span,
-                       [f"declare it `category(K)`, `bool`, or `int(lower = A, upper = B)`"])
+                       ["declare it `category(K)`, `bool`, or `int(lower = A, upper = B)`"])
         a = _concrete_int(evaluate(lo, self.base), "the bounds of a discrete unknown", t.span, self.s)
         b = _concrete_int(evaluate(hi, self.base), "the bounds of a discrete unknown", t.span, self.s)
         return np.arange(a, b + 1)
@@ -391,7 +391,6 @@ class LoweredModel:
         """Per-element log factors: E[elem..., K] (and for chains T[t, K, K])."""
         values = jnp.asarray(self._enum_values(plan.name), jnp.int32)
         k = values.shape[0]
-        decl = self.s.params.get(plan.name) or self.s.data.get(plan.name)
         zshape = self.param_shapes[plan.name]
         emis = jnp.zeros(zshape + (k,))
         trans = jnp.zeros(zshape + (k, k)) if plan.kind == "chain" else None
@@ -442,7 +441,7 @@ class LoweredModel:
                 draw = values[jax.random.categorical(key, emis, axis=-1)]
             return lz, draw
         if emis.ndim != 2:
-            raise _err(self.s, f"a chain of discrete unknowns must be one-dimensional", plan.span)
+            raise _err(self.s, "a chain of discrete unknowns must be one-dimensional", plan.span)
 
         def fwd(alpha, xs):
             tr, e = xs

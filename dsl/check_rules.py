@@ -3,7 +3,6 @@ and warnings (passes 4 to 7 of `check`)."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from . import ast

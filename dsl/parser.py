@@ -15,7 +15,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
-from .errors import AugurySyntaxError, Diagnostic
+from .errors import AugurySyntaxError
 
 _KEYWORDS = {"model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by",
              "missing", "true", "false", "inf", "nan"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpyro.distributions as nd
 from jax.scipy.special import gammaln, logsumexp
@@ -221,8 +220,3 @@ def log_prob_sum(dist, value):
     """Σ of the element-wise log density of `value` (batch and event)."""
     return jnp.sum(dist.log_prob(value))
 
-
-def in_support(dist, value):
-    """Element-wise support check over the batch shape, for the declared-type-wins rule."""
-    ok = dist.support(value)
-    return ok

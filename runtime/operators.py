@@ -10,7 +10,6 @@ adjoint.
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -174,4 +173,3 @@ OPERATOR_HELPERS: dict[str, Callable] = {
     "random_mask": random_mask, "box_mask": box_mask,
 }
 
-_ = math  # math kept for kernels with analytic sizes
