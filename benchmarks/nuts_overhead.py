@@ -150,7 +150,7 @@ def run_stats(mcmc: MCMC) -> dict:
 
 def max_mean_diff(hand: dict, aug: dict, params: list[str], site_map: dict) -> tuple[float, str]:
     """max over parameter elements of |mean_aug - mean_hand| / sd_hand (draws pooled over chains)."""
-    worst, where = 0.0, ""
+    worst, where = -1.0, ""
     for p in params:
         h = np.asarray(hand[p], np.float64)  # (draws, *shape), chains pooled
         a = np.asarray(aug[site_map.get(p, p)], np.float64).reshape((-1,) + h.shape[1:])
