@@ -267,6 +267,18 @@ class Program:
         return None
 
 
+def literal_value(e):
+    """The Python value of a literal (`3` → int, `3.0` → float, `true`, `"s"`)."""
+    if isinstance(e, Num):
+        return int(e.value) if e.is_int else float(e.value)
+    if isinstance(e, Bool):
+        return bool(e.value)
+    return e.value  # Str
+
+
+LITERALS = (Num, Bool, Str)
+
+
 def walk_statements(stmts: tuple[Stmt, ...], loops: tuple[For, ...] = ()):
     """Yield `(stmt, enclosing_loops)` for every statement, depth first."""
     for s in stmts:

@@ -152,12 +152,8 @@ def const_eval(e, lookup: Callable[[ast.Name], object]):
     """Evaluate a constant expression.  `lookup(name_node)` returns a const's
     value or raises `NotConstant`.  Returns a Python/NumPy value, a string, or
     `UNEVALUATED` where the expression is constant but not folded here."""
-    if isinstance(e, ast.Num):
-        return int(e.value) if e.is_int else float(e.value)
-    if isinstance(e, ast.Bool):
-        return bool(e.value)
-    if isinstance(e, ast.Str):
-        return e.value
+    if isinstance(e, ast.LITERALS):
+        return ast.literal_value(e)
     if isinstance(e, ast.Name):
         return lookup(e)
     if isinstance(e, ast.ArrayLit):

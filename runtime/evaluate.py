@@ -63,12 +63,8 @@ def _int_index(v, span):
 
 def evaluate(e, env: Env):
     """The value of expression `e` in `env`."""
-    if isinstance(e, ast.Num):
-        return int(e.value) if e.is_int else float(e.value)
-    if isinstance(e, ast.Bool):
-        return bool(e.value)
-    if isinstance(e, ast.Str):
-        return e.value
+    if isinstance(e, ast.LITERALS):
+        return ast.literal_value(e)
     if isinstance(e, ast.Name):
         if e.id in env.values:
             return env.values[e.id]
