@@ -94,7 +94,16 @@ class Model:
             mapping = load_data([str(x) for x in data])
         else:
             mapping = dict(data)
-        return bind(self.structure, mapping, {**self.consts, **(consts or {})}, precision, bound=self.bound)
+        consts = {**self.consts, **(consts or {})}
+        key = _fingerprint(mapping, consts, precision)
+        cache = self.__dict__.setdefault("_bound_cache", {})
+        if key is None or key not in cache:
+            result = bind(self.structure, mapping, consts, precision, bound=self.bound)
+            if key is None:
+                return result
+            cache.clear()  # keep one binding: its compiled samplers are what a re-run reuses
+            cache[key] = result
+        return cache[key]
 
     def sample(self, data: Union[None, Mapping, str, list] = None, method: Optional[str] = None, seed: int = 0,
                progress: bool = False, precision: str = "float32", consts: Optional[dict] = None, **settings):
@@ -139,6 +148,28 @@ class Model:
             star = " (default)" if m == dm else ""
             lines.append(f"  {mark} {m}{star}" + ("" if reason is None else f": {reason}"))
         return "\n".join(lines)
+
+
+def _fingerprint(mapping: Mapping, consts: Mapping, precision: str) -> Optional[str]:
+    """A digest of the data, consts and precision: equal digests bind to the same lowered
+    model (and reuse its compiled samplers); None when some value cannot be digested."""
+    import hashlib
+
+    import numpy as np
+    h = hashlib.sha1(precision.encode())
+    for part in (mapping, consts):
+        h.update(b"|")
+        for k in sorted(part, key=str):
+            v = part[k]
+            try:
+                a = np.asarray(v)
+            except Exception:
+                return None
+            if a.dtype == object:
+                return None
+            h.update(f"{k}:{a.dtype.str}:{a.shape}:".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def _structure_lines(s: Structure) -> list[str]:

@@ -1,82 +1,224 @@
-"""NUTS and HMC through NumPyro, with several chains.
+"""NUTS and HMC through NumPyro's functional kernels, with several chains.
 
 The lowered model is a NumPyro model function whose unknowns are improper
 uniform sites on their declared supports, so NumPyro's bijections supply the
-Stan-style unconstrained parameterization and its Jacobian.  After sampling,
-finite discrete unknowns that were summed out are drawn from their exact
-conditional posterior given each draw (per element, or by forward filtering
-backward sampling along a chain).
+Stan-style unconstrained parameterization and its Jacobian.
+
+The whole run (initialization, warmup with step-size and mass-matrix
+adaptation, sampling, and the map back to constrained values) is one jitted
+function of the random key: NumPyro's `MCMC` driver evaluates the model
+eagerly during initialization, and on a CPU each of those ~100 small ops
+compiles its own XLA kernel, which costs more than compiling the sampler.
+Chains are vmapped.  The compiled run is cached on the lowered model, so a
+second `sample` with other seeds compiles nothing.
+
+After sampling, finite discrete unknowns that were summed out are drawn from
+their exact conditional posterior given each draw (per element, or by forward
+filtering backward sampling along a chain).
 """
 
 from __future__ import annotations
 
 import time
-import warnings
-from typing import Optional
+from functools import partial
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import HMC, MCMC, NUTS
+from numpyro.handlers import seed, substitute, trace
+from numpyro.infer.hmc import hmc
+from numpyro.infer.initialization import init_to_uniform
+from numpyro.infer.util import ParamInfo, constrain_fn, find_valid_initial_params, potential_energy
+from numpyro.distributions.transforms import biject_to
 
 from augury.dsl.errors import AuguryInferenceError
 
 from ..posterior import Posterior
+from ..progress import progress_bar
+
+# draws between progress-bar updates (a host callback each time)
+_PROGRESS_EVERY = 20
 
 
-def _chain_method(chains: int) -> str:
-    # one device per chain: pmap; otherwise vmap the chains, which compiles once (sequential recompiles per chain)
-    if chains == 1:
-        return "sequential"
-    return "parallel" if jax.local_device_count() >= chains else "vectorized"
+def _check_settings(warmup, samples, chains, target_accept, thinning) -> None:
+    for k, v in (("warmup", warmup), ("samples", samples), ("chains", chains), ("thinning", thinning)):
+        if isinstance(v, bool) or int(v) != v or v < (0 if k == "warmup" else 1):
+            raise AuguryInferenceError(f"`{k}` must be a {'non-negative' if k == 'warmup' else 'positive'} "
+                                       f"integer, not {v!r}")
+    if not 0 < float(target_accept) < 1:
+        raise AuguryInferenceError(f"`target_accept` must lie in (0, 1), not {target_accept!r}")
+
+
+def _unconstrained_prototype(model) -> dict:
+    """Shapes and dtypes of the unconstrained sites (an abstract trace; nothing is compiled)."""
+    def sites(key):
+        tr = trace(substitute(seed(model, key), substitute_fn=init_to_uniform)).get_trace()
+        return {k: biject_to(s["fn"].support).inv(s["value"]) for k, s in tr.items()
+                if s["type"] == "sample" and not s["is_observed"]}
+    return jax.eval_shape(sites, jax.random.PRNGKey(0))
+
+
+def resolve_chain_method(chain_method: str) -> str:
+    """"auto" -> "sequential" on a CPU (cheaper to compile, no padding of short trees),
+    "vectorized" on an accelerator."""
+    if chain_method == "auto":
+        return "sequential" if jax.default_backend() == "cpu" else "vectorized"
+    if chain_method not in ("sequential", "vectorized"):
+        raise AuguryInferenceError(f"unknown `chain_method` {chain_method!r}",
+                                   notes=["it is one of \"auto\", \"sequential\", \"vectorized\""])
+    return chain_method
+
+
+def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains: int, target_accept: float,
+              max_tree_depth: int, num_steps: Optional[int], trajectory_length: float, thinning: int,
+              progress: bool = False, chain_method: str = "vectorized") -> Callable:
+    """A jitted `run(key) -> (ok, (draws, diverging, num_steps))` doing all chains end to end.
+
+    `model` is a NumPyro model function of no arguments (a `LoweredModel.numpyro_model`, or
+    any hand-written one with its data bound, which the benchmarks use for a like-for-like run).
+
+    `ok[c]` says whether chain c found an initial point with a finite log density and
+    gradient (NumPyro's `init_to_uniform`: up to 100 uniform(-2, 2) draws in unconstrained
+    space); when any chain has none, nothing is sampled and the draws are zeros.
+    With `progress`, the iteration count reaches the bar `progress_to` points at, every few iterations.
+    """
+    potential = partial(potential_energy, model, (), {})
+    to_constrained = partial(constrain_fn, model, (), {}, return_deterministic=True)
+    proto = _unconstrained_prototype(model)
+    init_kernel, sample_kernel = hmc(potential_fn=potential, algo="HMC" if method == "hmc" else "NUTS")
+    kernel_opts = dict(num_warmup=warmup, target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
+    if method == "hmc":
+        kernel_opts.update(num_steps=num_steps, trajectory_length=None if num_steps else trajectory_length)
+
+    def init_chain(key):
+        k_init, k_run = jax.random.split(key)
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), proto)
+        (z, pe, grad), ok = find_valid_initial_params(k_init, model, init_strategy=init_to_uniform,
+                                                      prototype_params=zeros)
+        return init_kernel(ParamInfo(z, pe, grad), rng_key=k_run, **kernel_opts), ok
+
+    # jitted so that the NUTS step is traced once, not once per loop that calls it
+    step = jax.jit(sample_kernel) if chain_method == "sequential" else jax.jit(jax.vmap(sample_kernel))
+    constrain = to_constrained if chain_method == "sequential" else jax.vmap(to_constrained)
+    ok_all = [None]
+
+    def tick(i):
+        if progress:
+            jax.lax.cond(i % _PROGRESS_EVERY == 0, lambda: jax.debug.callback(_report_progress, i), lambda: None)
+
+    def guarded_step(state):
+        # a chain with no valid initial point is not run (the whole run then fails with an error)
+        return jax.lax.cond(ok_all[0], step, lambda s: s, state)
+
+    total = warmup + samples * thinning
+
+    def collect(state, done=0):
+        # one loop over warmup and sampling (one copy of the NUTS step in the compiled program),
+        # writing the post-warmup state of every `thinning`-th iteration into a buffer;
+        # `done`: iterations of earlier chains, for the progress bar
+
+        def record(st):
+            return constrain(st.z), st.diverging, st.num_steps
+
+        buf = jax.tree.map(lambda s: jnp.zeros((samples,) + s.shape, s.dtype), jax.eval_shape(record, state))
+
+        def body(i, carry):
+            st, bf = carry
+            tick(done + i)
+            st = guarded_step(st)
+            slot = jnp.maximum(i - warmup, 0) // thinning
+            bf = jax.tree.map(lambda b, v: jax.lax.dynamic_update_index_in_dim(b, v, slot, 0), bf, record(st))
+            return st, bf
+
+        return jax.lax.fori_loop(0, total, body, (state, buf))[1]
+
+    def run(key):
+        keys = jax.random.split(key, chains)
+        if chain_method == "sequential":
+            state, ok = jax.lax.map(init_chain, keys)
+            ok_all[0] = jnp.all(ok)
+            out = jax.lax.map(lambda a: collect(a[0], a[1] * total), (state, jnp.arange(chains)))
+            return ok, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)
+        state, ok = jax.vmap(init_chain)(keys)
+        ok_all[0] = jnp.all(ok)
+        return ok, collect(state)
+
+    return jax.jit(run)
 
 
 def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: int = 1000, chains: int = 4,
                 target_accept: float = 0.8, max_tree_depth: int = 10, num_steps: Optional[int] = None,
                 trajectory_length: float = 2 * np.pi, seed: int = 0, progress: bool = False,
-                thinning: int = 1) -> Posterior:
-    """Run NUTS (or static HMC) on a `LoweredModel`; returns the `Posterior`."""
-    for k, v in (("warmup", warmup), ("samples", samples), ("chains", chains)):
-        if int(v) != v or v < (0 if k == "warmup" else 1):
-            raise AuguryInferenceError(f"`{k}` must be a positive integer, not {v!r}")
-    if not 0 < float(target_accept) < 1:
-        raise AuguryInferenceError(f"`target_accept` must lie in (0, 1), not {target_accept!r}")
+                thinning: int = 1, chain_method: str = "auto") -> Posterior:
+    """Run NUTS (or static HMC) on a `LoweredModel`; returns the `Posterior`.
+
+    `chain_method`: "sequential" runs the chains one after another inside one compiled
+    program; "vectorized" vmaps them (one step of every chain at a time, as wide as the
+    widest tree); "auto" is sequential on a CPU and vectorized on an accelerator.
+    """
+    _check_settings(warmup, samples, chains, target_accept, thinning)
+    chain_method = resolve_chain_method(chain_method)
+    if num_steps is not None and (isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1):
+        raise AuguryInferenceError(f"`num_steps` must be a positive integer, not {num_steps!r}")
     if not lowered.unknowns:
         raise AuguryInferenceError(f"`{method}` needs at least one continuous unknown; this model has none",
                                    notes=["its discrete unknowns are summed out exactly; there is nothing to sample"])
-    model = lowered.numpyro_model
-    if method == "hmc":
-        kernel = HMC(model, target_accept_prob=float(target_accept), num_steps=num_steps,
-                     trajectory_length=None if num_steps else float(trajectory_length))
-    else:
-        kernel = NUTS(model, target_accept_prob=float(target_accept), max_tree_depth=int(max_tree_depth))
-    mcmc = MCMC(kernel, num_warmup=int(warmup), num_samples=int(samples), num_chains=int(chains),
-                chain_method=_chain_method(int(chains)), progress_bar=bool(progress), thinning=int(thinning))
+    settings = dict(warmup=int(warmup), samples=int(samples), chains=int(chains), target_accept=float(target_accept),
+                    max_tree_depth=int(max_tree_depth), num_steps=None if num_steps is None else int(num_steps),
+                    trajectory_length=float(trajectory_length), thinning=int(thinning), chain_method=chain_method)
+    total = (settings["warmup"] + settings["samples"] * settings["thinning"]) * \
+        (settings["chains"] if chain_method == "sequential" else 1)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(jax.random.PRNGKey(int(seed)), extra_fields=("diverging", "num_steps"))
+    with progress_bar(total, desc=f"{method} ({chains} chains)", enabled=progress) as bar:
+        cache = lowered.__dict__.setdefault("_compiled_runs", {})
+        key = (method, bar.enabled) + tuple(sorted(settings.items()))
+        if key not in cache:
+            cache[key] = build_run(lowered.numpyro_model, method=method, progress=bar.enabled, **settings)
+        progress_to[0] = bar
+        try:
+            ok, (sites, diverging, steps) = cache[key](jax.random.PRNGKey(int(seed)))
+            ok = np.asarray(ok)
+        finally:
+            progress_to[0] = None
+        if bar.enabled:
+            bar.update(total - bar.n)
     elapsed = time.perf_counter() - t0
-    sites = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-    extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    draws = {}
-    for k, v in sites.items():
-        if k.endswith("__missing") or k.endswith("__raw"):
-            continue
-        draws[k] = v
+    if not ok.all():
+        bad = ", ".join(str(c) for c in np.nonzero(~ok)[0])
+        raise AuguryInferenceError(
+            f"`{method}` found no initial point with a finite log density in chain(s) {bad}",
+            notes=["100 points were tried, uniform in (-2, 2) on the unconstrained scale",
+                   "check that the data lie in the support of the likelihood and that bounds are consistent"])
+    # scan stacks draws first: (draws, chains, ...) -> (chains, draws, ...)
+    sites = {k: np.swapaxes(np.asarray(v), 0, 1) for k, v in sites.items()}
+    draws = {k: v for k, v in sites.items() if not (k.endswith("__missing") or k.endswith("__raw"))}
     draws.update(recover_discrete(lowered, sites, seed))
     finite = all(np.all(np.isfinite(v)) for v in draws.values() if np.issubdtype(v.dtype, np.floating))
     warn = [] if finite else ["some draws are not finite (NaN or inf)"]
     kinds = {n: ("param" if n in lowered.s.params else "let" if n in lowered.s.lets else "missing")
              for n in draws}
-    settings = dict(warmup=int(warmup), samples=int(samples), chains=int(chains), target_accept=float(target_accept),
-                    seed=int(seed))
+    out_settings = dict(warmup=int(warmup), samples=int(samples), chains=int(chains),
+                        target_accept=float(target_accept), seed=int(seed))
     if method == "nuts":
-        settings["max_tree_depth"] = int(max_tree_depth)
-    stats = {"diverging": extra.get("diverging"), "num_steps": extra.get("num_steps")}
-    return Posterior(draws, chains=int(chains), method=method, settings=settings,
-                     sample_stats={k: v for k, v in stats.items() if v is not None},
+        out_settings["max_tree_depth"] = int(max_tree_depth)
+    else:
+        out_settings.update(num_steps=settings["num_steps"], trajectory_length=settings["trajectory_length"])
+    out_settings.update(thinning=int(thinning), chain_method=chain_method)
+    stats = {"diverging": np.swapaxes(np.asarray(diverging), 0, 1),
+             "num_steps": np.swapaxes(np.asarray(steps), 0, 1)}
+    return Posterior(draws, chains=int(chains), method=method, settings=out_settings, sample_stats=stats,
                      timing={"sampling_s": elapsed}, warnings=warn, kinds=kinds)
+
+
+# the bar of the run in progress: compiled runs are cached, so their callback cannot hold a bar
+progress_to: list = [None]
+
+
+def _report_progress(i) -> None:
+    bar = progress_to[0]
+    if bar is not None and int(i) > bar.n:
+        bar.update(int(i) - bar.n)
 
 
 def recover_discrete(lowered, sites: dict, seed: int) -> dict:

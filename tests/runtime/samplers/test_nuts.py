@@ -1,5 +1,6 @@
 """NUTS on conjugate models, against closed-form posteriors."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -32,6 +33,37 @@ def test_nuts_matches_the_conjugate_normal_posterior():
     assert np.median(post.samples("sigma")) == pytest.approx(1.0, rel=0.15)
     assert post.diagnostics["max_rhat"] < 1.02
     assert post.method == "nuts" and post.samples("mu").shape == (2000,)
+
+    # the same data again: the binding and its compiled sampler are reused, only the key changes
+    compiles = []
+
+    def on_event(event, secs, **kw):
+        if event.endswith("backend_compile_duration"):
+            compiles.append(event)
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    try:
+        again = model.sample(data={"y": y.copy()}, seed=4, chains=2, warmup=300, samples=1000)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(on_event)
+    assert compiles == []
+    assert not np.array_equal(again.samples("mu"), post.samples("mu"))
+    assert abs(again.mean("mu") - m) < 4 * s / np.sqrt(float(again.diagnostics["ess_bulk"]["mu"]))
+
+
+def test_hmc_with_fixed_steps_and_thinning():
+    rng = np.random.default_rng(2)
+    y = rng.normal(-1.0, 2.0, size=10)
+    model = augury.compile(NORMAL.replace("sigma ~ flat()", "sigma ~ lognormal(0, 1)"))
+    post = model.sample(data={"y": y}, method="hmc", seed=5, chains=2, warmup=300, samples=500, num_steps=8,
+                        thinning=2)
+    prec = 1 / 10**2 + 10 / 2**2
+    m, s = (y.sum() / 2**2) / prec, prec ** -0.5
+    ess = float(post.diagnostics["ess_bulk"]["mu"])
+    assert post.samples("mu").shape == (1000,) and post.settings["thinning"] == 2
+    assert np.all(post.sample_stats["num_steps"] == 8)  # static HMC: a fixed number of leapfrog steps
+    assert ess > 300
+    assert abs(post.mean("mu") - m) < 4 * s / np.sqrt(ess)
+    assert post.sd("mu") == pytest.approx(s, rel=0.15)
 
 
 def test_method_that_does_not_apply_is_refused_with_the_reason():
