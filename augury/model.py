@@ -37,6 +37,7 @@ class Model:
         self.warnings: list[Diagnostic] = check(program, self.consts)
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
+        self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
 
     @property
     def name(self) -> str:
@@ -96,14 +97,12 @@ class Model:
             mapping = dict(data)
         consts = {**self.consts, **(consts or {})}
         key = _fingerprint(mapping, consts, precision)
-        cache = self.__dict__.setdefault("_bound_cache", {})
-        if key is None or key not in cache:
+        if key is None:
+            return bind(self.structure, mapping, consts, precision, bound=self.bound)
+        if key not in self._bound_cache:
             result = bind(self.structure, mapping, consts, precision, bound=self.bound)
-            if key is None:
-                return result
-            cache.clear()  # keep one binding: its compiled samplers are what a re-run reuses
-            cache[key] = result
-        return cache[key]
+            self._bound_cache = {key: result}
+        return self._bound_cache[key]
 
     def sample(self, data: Union[None, Mapping, str, list] = None, method: Optional[str] = None, seed: int = 0,
                progress: bool = False, precision: str = "float32", consts: Optional[dict] = None, **settings):

@@ -92,6 +92,7 @@ class LoweredModel:
         self.order = self._order()
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
         self._static_lets = self._compute_static_lets()
+        self.compiled_runs: dict = {}  # sampler settings -> compiled run (filled by the samplers)
         self._trace_once()
 
     def _trace_once(self):

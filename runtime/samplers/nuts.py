@@ -9,8 +9,9 @@ adaptation, sampling, and the map back to constrained values) is one jitted
 function of the random key: NumPyro's `MCMC` driver evaluates the model
 eagerly during initialization, and on a CPU each of those ~100 small ops
 compiles its own XLA kernel, which costs more than compiling the sampler.
-Chains are vmapped.  The compiled run is cached on the lowered model, so a
-second `sample` with other seeds compiles nothing.
+Chains run one after another (`lax.map`) or together (`vmap`) inside that
+program.  The compiled run is cached on the lowered model, so a second
+`sample` with other seeds compiles nothing.
 
 After sampling, finite discrete unknowns that were summed out are drawn from
 their exact conditional posterior given each draw (per element, or by forward
@@ -41,8 +42,9 @@ from ..progress import progress_bar
 _PROGRESS_EVERY = 20
 
 
-def _check_settings(warmup, samples, chains, target_accept, thinning) -> None:
-    for k, v in (("warmup", warmup), ("samples", samples), ("chains", chains), ("thinning", thinning)):
+def _check_settings(warmup, samples, chains, target_accept, thinning, num_steps) -> None:
+    counts = [("warmup", warmup), ("samples", samples), ("chains", chains), ("thinning", thinning)]
+    for k, v in counts + ([("num_steps", num_steps)] if num_steps is not None else []):
         if isinstance(v, bool) or int(v) != v or v < (0 if k == "warmup" else 1):
             raise AuguryInferenceError(f"`{k}` must be a {'non-negative' if k == 'warmup' else 'positive'} "
                                        f"integer, not {v!r}")
@@ -73,7 +75,8 @@ def resolve_chain_method(chain_method: str) -> str:
 def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains: int, target_accept: float,
               max_tree_depth: int, num_steps: Optional[int], trajectory_length: float, thinning: int,
               progress: bool = False, chain_method: str = "vectorized") -> Callable:
-    """A jitted `run(key) -> (ok, (draws, diverging, num_steps))` doing all chains end to end.
+    """A jitted `run(key) -> (ok, (draws, diverging, num_steps))` doing all chains end to end;
+    every output is shaped (chains, samples, ...).
 
     `model` is a NumPyro model function of no arguments (a `LoweredModel.numpyro_model`, or
     any hand-written one with its data bound, which the benchmarks use for a like-for-like run).
@@ -100,33 +103,27 @@ def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains
 
     # jitted so that the NUTS step is traced once, not once per loop that calls it
     step = jax.jit(sample_kernel) if chain_method == "sequential" else jax.jit(jax.vmap(sample_kernel))
-    constrain = to_constrained if chain_method == "sequential" else jax.vmap(to_constrained)
-    ok_all = [None]
+    total = warmup + samples * thinning
 
     def tick(i):
         if progress:
             jax.lax.cond(i % _PROGRESS_EVERY == 0, lambda: jax.debug.callback(_report_progress, i), lambda: None)
 
-    def guarded_step(state):
-        # a chain with no valid initial point is not run (the whole run then fails with an error)
-        return jax.lax.cond(ok_all[0], step, lambda s: s, state)
-
-    total = warmup + samples * thinning
-
-    def collect(state, done=0):
-        # one loop over warmup and sampling (one copy of the NUTS step in the compiled program),
-        # writing the post-warmup state of every `thinning`-th iteration into a buffer;
-        # `done`: iterations of earlier chains, for the progress bar
-
+    def collect(state, all_ok, done=0):
+        """(unconstrained draws, diverging, num_steps), each (samples, ...): one loop over warmup
+        and sampling (one copy of the NUTS step in the compiled program), writing every
+        `thinning`-th post-warmup state into a buffer.  A run where some chain has no valid
+        initial point steps nothing (it then fails with an error); `done` counts the iterations
+        of earlier chains, for the progress bar."""
         def record(st):
-            return constrain(st.z), st.diverging, st.num_steps
+            return st.z, st.diverging, st.num_steps
 
         buf = jax.tree.map(lambda s: jnp.zeros((samples,) + s.shape, s.dtype), jax.eval_shape(record, state))
 
         def body(i, carry):
             st, bf = carry
             tick(done + i)
-            st = guarded_step(st)
+            st = jax.lax.cond(all_ok, step, lambda s: s, st)
             slot = jnp.maximum(i - warmup, 0) // thinning
             bf = jax.tree.map(lambda b, v: jax.lax.dynamic_update_index_in_dim(b, v, slot, 0), bf, record(st))
             return st, bf
@@ -137,12 +134,14 @@ def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains
         keys = jax.random.split(key, chains)
         if chain_method == "sequential":
             state, ok = jax.lax.map(init_chain, keys)
-            ok_all[0] = jnp.all(ok)
-            out = jax.lax.map(lambda a: collect(a[0], a[1] * total), (state, jnp.arange(chains)))
-            return ok, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)
-        state, ok = jax.vmap(init_chain)(keys)
-        ok_all[0] = jnp.all(ok)
-        return ok, collect(state)
+            zs, div, steps = jax.lax.map(lambda a: collect(a[0], jnp.all(ok), a[1] * total),
+                                         (state, jnp.arange(chains)))
+        else:
+            state, ok = jax.vmap(init_chain)(keys)
+            # (samples, chains, ...) -> (chains, samples, ...)
+            zs, div, steps = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), collect(state, jnp.all(ok)))
+        # constrained values of the kept draws only, not of every warmup and thinned-out step
+        return ok, (jax.vmap(jax.vmap(to_constrained))(zs), div, steps)
 
     return jax.jit(run)
 
@@ -157,10 +156,8 @@ def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: i
     program; "vectorized" vmaps them (one step of every chain at a time, as wide as the
     widest tree); "auto" is sequential on a CPU and vectorized on an accelerator.
     """
-    _check_settings(warmup, samples, chains, target_accept, thinning)
+    _check_settings(warmup, samples, chains, target_accept, thinning, num_steps)
     chain_method = resolve_chain_method(chain_method)
-    if num_steps is not None and (isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1):
-        raise AuguryInferenceError(f"`num_steps` must be a positive integer, not {num_steps!r}")
     if not lowered.unknowns:
         raise AuguryInferenceError(f"`{method}` needs at least one continuous unknown; this model has none",
                                    notes=["its discrete unknowns are summed out exactly; there is nothing to sample"])
@@ -171,7 +168,7 @@ def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: i
         (settings["chains"] if chain_method == "sequential" else 1)
     t0 = time.perf_counter()
     with progress_bar(total, desc=f"{method} ({chains} chains)", enabled=progress) as bar:
-        cache = lowered.__dict__.setdefault("_compiled_runs", {})
+        cache = lowered.compiled_runs
         key = (method, bar.enabled) + tuple(sorted(settings.items()))
         if key not in cache:
             cache[key] = build_run(lowered.numpyro_model, method=method, progress=bar.enabled, **settings)
@@ -190,23 +187,17 @@ def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: i
             f"`{method}` found no initial point with a finite log density in chain(s) {bad}",
             notes=["100 points were tried, uniform in (-2, 2) on the unconstrained scale",
                    "check that the data lie in the support of the likelihood and that bounds are consistent"])
-    # scan stacks draws first: (draws, chains, ...) -> (chains, draws, ...)
-    sites = {k: np.swapaxes(np.asarray(v), 0, 1) for k, v in sites.items()}
+    sites = {k: np.asarray(v) for k, v in sites.items()}
     draws = {k: v for k, v in sites.items() if not (k.endswith("__missing") or k.endswith("__raw"))}
     draws.update(recover_discrete(lowered, sites, seed))
     finite = all(np.all(np.isfinite(v)) for v in draws.values() if np.issubdtype(v.dtype, np.floating))
     warn = [] if finite else ["some draws are not finite (NaN or inf)"]
     kinds = {n: ("param" if n in lowered.s.params else "let" if n in lowered.s.lets else "missing")
              for n in draws}
-    out_settings = dict(warmup=int(warmup), samples=int(samples), chains=int(chains),
-                        target_accept=float(target_accept), seed=int(seed))
-    if method == "nuts":
-        out_settings["max_tree_depth"] = int(max_tree_depth)
-    else:
-        out_settings.update(num_steps=settings["num_steps"], trajectory_length=settings["trajectory_length"])
-    out_settings.update(thinning=int(thinning), chain_method=chain_method)
-    stats = {"diverging": np.swapaxes(np.asarray(diverging), 0, 1),
-             "num_steps": np.swapaxes(np.asarray(steps), 0, 1)}
+    unused = ("num_steps", "trajectory_length") if method == "nuts" else ("max_tree_depth",)
+    out_settings = {k: v for k, v in settings.items() if k not in unused}
+    out_settings["seed"] = int(seed)
+    stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(steps)}
     return Posterior(draws, chains=int(chains), method=method, settings=out_settings, sample_stats=stats,
                      timing={"sampling_s": elapsed}, warnings=warn, kinds=kinds)
 
