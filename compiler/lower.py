@@ -93,6 +93,7 @@ class LoweredModel:
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
         self._static_lets = self._compute_static_lets()
         self.compiled_runs: dict = {}  # sampler settings -> compiled run (filled by the samplers)
+        self._check_sample_coverage()
         self._trace_once()
 
     def _trace_once(self):
@@ -101,6 +102,44 @@ class LoweredModel:
         def zeros(u, support, env):
             return jnp.zeros(u.shape, self.dtype)
         jax.eval_shape(lambda: self.run(zeros).log_likelihood)
+
+    def _check_sample_coverage(self):
+        """Element-wise `~` statements of a param must give every element exactly one
+        distribution, and those of data at most one (LANGUAGE.md §2), counted here
+        because loop bounds are known only once data is bound."""
+        s = self.s
+        names = {loc.stmt.target.name for loc in s.samples if loc.stmt.target.indices}
+        for name in sorted(names):
+            locs = [loc for loc in s.samples if loc.stmt.target.name == name]
+            if name in s.params:
+                shape = self.param_shapes[name]
+            elif name in self.base.values:
+                shape = np.shape(self.base.values[name])
+            else:
+                continue
+            rank = len(locs[0].stmt.target.indices)
+            if any(len(loc.stmt.target.indices) != rank for loc in locs) or rank > len(shape):
+                continue  # mixed index depths are checked per element by the distribution's shape
+            count = np.zeros(shape[:rank], dtype=np.int64)
+            for loc in locs:
+                ix = self.target_indices(loc.stmt.target, loc.loops, self.base)
+                for d, i in enumerate(ix):
+                    if i.size and (i.min() < 0 or i.max() >= shape[d]):
+                        bad = int(i.min() if i.min() < 0 else i.max())
+                        raise _err(s, f"index {bad} is out of range for dimension {d} of `{name}` "
+                                      f"(size {shape[d]})", loc.stmt.target.span)
+                np.add.at(count, ix, 1)
+            is_param = name in s.params
+            wrong = (count != 1) if is_param else (count > 1)
+            if wrong.any():
+                bad = tuple(int(b) for b in np.argwhere(wrong)[0])
+                elem = f"{name}[{', '.join(map(str, bad))}]"
+                if count[bad] == 0:
+                    raise _err(s, f"element `{elem}` of the parameter `{name}` has no distribution",
+                               locs[0].stmt.target.span,
+                               ["every element of a param must be on the left of exactly one `~`"])
+                raise _err(s, f"element `{elem}` has more than one distribution", locs[0].stmt.target.span,
+                           [f"it is on the left of {int(count[bad])} `~` statements; each element takes one"])
 
     # ------------------------------------------------------------ structure
     def _unknowns(self) -> list[Unknown]:
@@ -186,9 +225,55 @@ class LoweredModel:
         b = _concrete_int(b, "the bounds of a loop", lp.span, self.s)
         return a, b
 
+    @staticmethod
+    def is_ragged(loops) -> bool:
+        """Whether some loop's bounds read an enclosing loop's variable (a triangular nest)."""
+        outer: set[str] = set()
+        for lp in loops:
+            if (reads(lp.start) | reads(lp.stop)) & outer:
+                return True
+            outer.add(lp.var)
+        return False
+
+    def loop_axes(self, loops) -> int:
+        """Leading axes of `over_loops`' result: one per loop, or one flat axis for a ragged nest."""
+        return 1 if self.is_ragged(loops) else len(loops)
+
+    def iterations(self, loops, env: Env) -> list[np.ndarray]:
+        """Concrete loop-variable values of every iteration of a nest, flat and row-major
+        (the order nested loops run in); inner bounds may read outer variables."""
+        values: list[np.ndarray] = []
+        count = 1
+        for lp in loops:
+            e = env.child(**{v.var: x for v, x in zip(loops, values)})
+            try:
+                a = 0 if lp.start is None else evaluate(lp.start, e)
+                b = evaluate(lp.stop, e)
+                a = np.broadcast_to(np.asarray(a, np.int64), (count,))
+                b = np.broadcast_to(np.asarray(b, np.int64), (count,))
+            except EvalError as ex:
+                raise _err(self.s, ex.message, ex.span, ex.notes) from None
+            except (TypeError, ValueError):
+                raise _err(self.s, "the bounds of a loop must be integers known when data is bound",
+                           lp.span) from None
+            n = np.maximum(b - a, 0)
+            values = [np.repeat(x, n) for x in values]
+            starts = np.repeat(a - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+            values.append(starts + np.arange(int(n.sum())))
+            count = int(n.sum())
+        return values
+
     def over_loops(self, loops, env: Env, fn: Callable):
         """`fn` evaluated at every iteration of `loops` (nested vmap); the result
-        has one leading axis per loop, or None if a loop is empty."""
+        has one leading axis per loop, or None if a loop is empty.  A ragged nest
+        (`for j in range(i)`) is vmapped once over its flat list of iterations."""
+        if loops and self.is_ragged(loops):
+            its = self.iterations(loops, env)
+            if its[0].size == 0:
+                return None
+            names = [lp.var for lp in loops]
+            return jax.vmap(lambda *v: fn(env.child(**dict(zip(names, v)))))(
+                *[jnp.asarray(x, jnp.int32) for x in its])
         if not loops:
             return fn(env)
         lp = loops[0]
@@ -199,7 +284,10 @@ class LoweredModel:
         return jax.vmap(lambda i: self.over_loops(loops[1:], env.child(**{lp.var: i}), fn))(idx)
 
     def loop_grid(self, loops, env: Env) -> list[np.ndarray]:
-        """Concrete values of the loop variables on the iteration grid ('ij')."""
+        """Concrete values of the loop variables on the iteration grid ('ij'),
+        or flat for a ragged nest (matching `over_loops`)."""
+        if loops and self.is_ragged(loops):
+            return self.iterations(loops, env)
         ranges = []
         e = env
         for lp in loops:
@@ -278,7 +366,7 @@ class LoweredModel:
             if vals is None:
                 continue
             vals = jnp.asarray(vals)
-            elem = vals.shape[len(loc.loops):]
+            elem = vals.shape[self.loop_axes(loc.loops):]
             if n not in arrays:
                 arrays[n] = jnp.zeros(shapes[n] + elem, dtype=vals.dtype)
             arrays[n] = arrays[n].at[ix].set(vals)
@@ -298,7 +386,8 @@ class LoweredModel:
             if n not in arrays:  # element shape from one evaluation with zeros for the group
                 probe = env.child(**{m: jnp.zeros(shapes[m]) for m in group if m not in arrays},
                                   **{m: arrays[m] for m in arrays})
-                a0 = {lp.var: self.loop_range(lp, env)[0] for lp in loops}
+                its = self.iterations(loops, env)
+                a0 = {lp.var: int(x[0]) if x.size else 0 for lp, x in zip(loops, its)}
                 loc = next(loc for m, loc in later if m == n)
                 v = self._wrap(lambda: jax.eval_shape(lambda: evaluate(loc.stmt.value, probe.child(**a0))),
                                loc.stmt.span, f"cannot compute `{n}`")
@@ -307,16 +396,19 @@ class LoweredModel:
         arrays = {n: (a.astype(jnp.result_type(float)) if jnp.issubdtype(a.dtype, jnp.floating) else a)
                   for n, a in arrays.items()}
 
+        def body(carry, bound):
+            e = env.child(**bound, **carry)
+            for n, loc in later:
+                val = evaluate(loc.stmt.value, e)
+                idx = tuple(jnp.asarray(evaluate(i, e), jnp.int32) for i in loc.stmt.target.indices)
+                carry = dict(carry)
+                carry[n] = carry[n].at[idx].set(jnp.asarray(val, carry[n].dtype))
+                e = env.child(**bound, **carry)
+            return carry
+
         def nest(depth, carry, bound):
             if depth == len(loops):
-                e = env.child(**bound, **carry)
-                for n, loc in later:
-                    val = evaluate(loc.stmt.value, e)
-                    idx = tuple(jnp.asarray(evaluate(i, e), jnp.int32) for i in loc.stmt.target.indices)
-                    carry = dict(carry)
-                    carry[n] = carry[n].at[idx].set(jnp.asarray(val, carry[n].dtype))
-                    e = env.child(**bound, **carry)
-                return carry
+                return body(carry, bound)
             lp = loops[depth]
             a, b = self.loop_range(lp, env.child(**bound))
 
@@ -328,7 +420,17 @@ class LoweredModel:
             out, _ = jax.lax.scan(step, carry, jnp.arange(a, b, dtype=jnp.int32))
             return out
 
-        return self._wrap(lambda: nest(0, arrays, {}), later[0][1].stmt.span,
+        def flat(carry):
+            # a ragged nest runs as one scan over its iterations, in the nested loops' order
+            its = [jnp.asarray(x, jnp.int32) for x in self.iterations(loops, env)]
+            if its[0].size == 0:
+                return carry
+            names = [lp.var for lp in loops]
+            out, _ = jax.lax.scan(lambda c, v: (body(c, dict(zip(names, v))), None), carry, its)
+            return out
+
+        run = flat if self.is_ragged(loops) else (lambda c: nest(0, c, {}))
+        return self._wrap(lambda: run(arrays), later[0][1].stmt.span,
                           f"cannot compute the recurrence of {', '.join('`%s`' % n for n in group)}")
 
     # --------------------------------------------------------- log density
@@ -416,7 +518,7 @@ class LoweredModel:
                 continue
             # element of the unknown selected at each iteration
             sel = self.target_indices(ast.Target(plan.name, use.cur_index, st.span), loc.loops, env)
-            nloop = len(loc.loops)
+            nloop = self.loop_axes(loc.loops)
             event = grid.shape[nloop:]
             flat = jnp.reshape(grid, (-1,) + event)
             idx = tuple(np.reshape(i, -1) for i in sel)

@@ -270,3 +270,62 @@ def test_const_override_and_unknown_const():
     assert lower(src, {}, consts={"K": 4}).param_shapes["mu"] == (4,)
     with pytest.raises(AuguryError, match="not a `const`"):
         lower(src, {}, consts={"KK": 4})
+
+
+TRIANGULAR = """
+data y : real[N, N]
+param L : real[N, N]
+for i in range(N) {
+  for j in range(i + 1) { L[i, j] ~ normal(0, 1) }
+  for j in range(i + 1, N) { L[i, j] ~ normal(0, 0.1) }
+}
+for i in range(N) { for j in range(i + 1) { let W[i, j] = L[i, j] * (i - j + 1) } }
+for i in range(N) { for j in range(i + 1, N) { let W[i, j] = 0.0 } }
+y ~ normal(W, 1)
+"""
+
+
+def test_triangular_loops_run_over_their_iterations():
+    y = np.arange(16.0).reshape(4, 4) / 10
+    low = lower(TRIANGULAR, {"y": y})
+    x = np.random.default_rng(1).normal(size=(4, 4))
+    res = evaluate(low, {"L": x})
+    lower_tri = np.tril(np.ones((4, 4), bool))
+    prior = stats.norm.logpdf(x[lower_tri]).sum() + stats.norm(0, 0.1).logpdf(x[~lower_tri]).sum()
+    w = np.tril(x * (np.arange(4)[:, None] - np.arange(4)[None, :] + 1))
+    assert float(res.log_prior) == pytest.approx(prior, rel=1e-5)
+    np.testing.assert_allclose(res.values["W"], w, rtol=1e-5, atol=1e-6)
+    assert float(res.log_likelihood) == pytest.approx(stats.norm(w, 1).logpdf(y).sum(), rel=1e-5)
+
+
+def test_recurrence_over_a_triangular_loop_runs_in_loop_order():
+    src = """
+param a : real
+a ~ normal(0, 1)
+let s[0, 0] = a
+for j in range(1, 4) { let s[0, j] = 0.0 }
+for i in range(1, 4) {
+  for j in range(i) { let s[i, j] = s[i - 1, j] + 1 }
+  for j in range(i, 4) { let s[i, j] = 0.0 }
+}
+"""
+    res = evaluate(lower(src, {}), {"a": 0.5})
+    want = np.zeros((4, 4))
+    want[0, 0] = 0.5
+    for i in range(1, 4):
+        for j in range(i):
+            want[i, j] = want[i - 1, j] + 1
+    np.testing.assert_allclose(res.values["s"], want)
+
+
+def test_elementwise_priors_must_cover_every_element_once():
+    with pytest.raises(AuguryError, match=r"element `x\[1\]` of the parameter `x` has no distribution"):
+        lower("data y : real[N]\nparam x : real[N]\nfor i in range(1) { x[i] ~ normal(0, 1) }", {"y": np.ones(3)})
+    src = "data y : real[N]\nparam x : real[N]\nfor i in range(N) { x[i] ~ normal(0, 1) }\n" \
+          "for i in range(1, N) { x[i] ~ normal(0, 2) }"
+    with pytest.raises(AuguryError, match=r"element `x\[1\]` has more than one distribution"):
+        lower(src, {"y": np.ones(3)})
+    src = "data y : real[N]\nparam x : real\nx ~ normal(0, 1)\nfor i in range(N) { y[i] ~ normal(x, 1) }\n" \
+          "for i in range(2, N) { y[i] ~ normal(x, 2) }"
+    with pytest.raises(AuguryError, match=r"element `y\[2\]` has more than one distribution"):
+        lower(src, {"y": np.ones(3)})
