@@ -181,7 +181,8 @@ def _structure_lines(s: Structure) -> list[str]:
         out.append(f"  discrete unknowns cannot be summed out: {e.message}")
     for name, d in s.params.items():
         if name in plans:
-            how = "forward algorithm along a chain" if plans[name].kind == "chain" else "log-sum-exp per element"
+            how = {"chain": "forward algorithm along a chain", "plate": "log-sum-exp per element",
+                   "global": "log-sum-exp over its values"}[plans[name].kind]
             out.append(f"  param {name}: discrete, summed out exactly ({how}); drawn after sampling")
         else:
             loops = [loc for loc in s.samples_of(name) if loc.loops]

@@ -115,9 +115,10 @@ class EnumUse:
 @dataclass(frozen=True)
 class EnumPlan:
     name: str
-    kind: str  # "plate" or "chain"
+    kind: str  # "plate", "chain" or "global" (a scalar, summed over its values jointly with all it touches)
     uses: tuple[EnumUse, ...]
     span: ast.Span
+    lets: tuple[str, ...] = ()  # for "global": the lets that read it, directly or through other lets
 
 
 def discrete_unknowns(s: Structure) -> list[str]:
@@ -140,10 +141,32 @@ def _fail(s: Structure, msg: str, span, notes=()):
     raise AuguryCheckError(msg, span, notes, source=s.source)
 
 
+def _global_plan(s: Structure, z: str, decl) -> EnumPlan:
+    """A scalar discrete unknown: the `~` statements that read it, directly or through
+    lets, are evaluated at each of its values and summed over them (exact)."""
+    dependent = {z}
+    changed = True
+    while changed:
+        changed = False
+        for name, locs in s.lets.items():
+            if name not in dependent and any(located_reads(loc) & dependent for loc in locs):
+                dependent.add(name)
+                changed = True
+    uses = tuple(EnumUse(loc, loc.stmt, (), False) for loc in s.samples
+                 if loc.stmt.target.name in dependent or located_reads(loc) & dependent)
+    if not any(u.stmt.target.name == z for u in uses):
+        _fail(s, f"the discrete unknown `{z}` has no distribution", decl.span)
+    lets = tuple(n for n in s.lets if n in dependent)
+    return EnumPlan(z, "global", uses, decl.span, lets)
+
+
 def enumeration_plans(s: Structure) -> list[EnumPlan]:
     plans = []
     for z in discrete_unknowns(s):
         decl = s.params.get(z) or s.data.get(z)
+        if z in s.params and not decl.type.dims:
+            plans.append(_global_plan(s, z, decl))
+            continue
         for name, locs in s.lets.items():
             for loc in locs:
                 if z in located_reads(loc):

@@ -91,6 +91,7 @@ class LoweredModel:
         self.unknowns = self._unknowns()
         self.order = self._order()
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
+        self._prepare_global_enumeration()
         self._static_lets = self._compute_static_lets()
         self.compiled_runs: dict = {}  # sampler settings -> compiled run (filled by the samplers)
         self._check_sample_coverage()
@@ -102,6 +103,31 @@ class LoweredModel:
         def zeros(u, support, env):
             return jnp.zeros(u.shape, self.dtype)
         jax.eval_shape(lambda: self.run(zeros).log_likelihood)
+
+    def _prepare_global_enumeration(self):
+        """Scalar discrete unknowns ("global" plans): the joint grid of their values, the
+        lets and `~` statements that read them, and the per-element plans nested in them."""
+        gplans = [p for p in self.plans.values() if p.kind == "global"]
+        self.global_lets = {n for p in gplans for n in p.lets}
+        self._global_uses = {id(u.loc) for p in gplans for u in p.uses}
+        local = [p for p in self.plans.values() if p.kind != "global"]
+        self._global_dependent = {p.name for p in local if any(id(u.loc) in self._global_uses for u in p.uses)}
+        self._dependent_uses = {id(u.loc) for p in local if p.name in self._global_dependent for u in p.uses}
+        self._global_grid = {}
+        if not gplans:
+            return
+        axes = [self._enum_values(p.name) for p in gplans]
+        if int(np.prod([len(a) for a in axes])) > 100_000:
+            raise _err(self.s, "too many joint values to sum out the scalar discrete unknowns "
+                               f"{', '.join('`%s`' % p.name for p in gplans)}", gplans[0].span,
+                       ["each joint value costs one evaluation of the statements that read them"])
+        mesh = np.meshgrid(*axes, indexing="ij")
+        self._global_grid = {p.name: m.reshape(-1).astype(np.int32) for p, m in zip(gplans, mesh)}
+        for u in self.unknowns:
+            bad = u.reads & (self.global_lets | set(self._global_grid))
+            if bad:
+                raise _err(self.s, f"the bounds of `{u.name}` read `{sorted(bad)[0]}`, which depends on a "
+                                   "summed-out discrete unknown", u.decl.span)
 
     def _check_sample_coverage(self):
         """Element-wise `~` statements of a param must give every element exactly one
@@ -598,7 +624,8 @@ class LoweredModel:
 
     def run(self, get_param: Callable, enum_key=None) -> RunResult:
         """Evaluate the model; `get_param(unknown, constraint, env)` returns the
-        constrained value of each continuous unknown."""
+        constrained value of each continuous unknown.  With `enum_key`, the summed-out
+        discrete unknowns are also drawn from their exact conditional posterior."""
         env = self.base.child()
         env.loop_vars = frozenset()
         env.values.update(self._static_lets)
@@ -616,25 +643,66 @@ class LoweredModel:
                     env.values[u.name] = value / jnp.linalg.norm(value, axis=-1, keepdims=True)
                 else:
                     env.values[u.name] = value
-            elif not all(n in self._static_lets for n in key):
+            elif not all(n in self._static_lets or n in self.global_lets for n in key):
                 self._eval_let_group(key, env)
         log_lik = jnp.zeros((), self.dtype)
-        enumerated = {id(use.loc) for p in self.plans.values() for use in p.uses}
+        enumerated = {id(use.loc) for p in self.plans.values() if p.kind != "global" for use in p.uses}
         for loc in self.s.samples:
-            if id(loc) in enumerated:
+            if id(loc) in enumerated or id(loc) in self._global_uses:
                 continue
             lp = self._sample_logp(loc, env)
             if loc.stmt.target.name in self.s.params:
                 log_prior = log_prior + lp
             else:
                 log_lik = log_lik + lp
-        keys = jax.random.split(enum_key, max(len(self.plans), 1)) if enum_key is not None else None
-        for i, plan in enumerate(self.plans.values()):
-            lz, draw = self._enum_marginal(plan, env, None if keys is None else keys[i])
+        local = [p for p in self.plans.values() if p.kind != "global"]
+        keys = list(jax.random.split(enum_key, len(self.plans) + 1)) if enum_key is not None else None
+        for plan in local:
+            if plan.name in self._global_dependent:
+                continue
+            lz, draw = self._enum_marginal(plan, env, None if keys is None else keys.pop())
             log_lik = log_lik + lz
             if draw is not None:
                 env.values[plan.name] = draw
+        if self._global_grid:
+            lz = self._global_marginal(env, None if keys is None else keys.pop())
+            log_lik = log_lik + lz
         return RunResult(env.values, log_prior, log_lik)
+
+    def _global_marginal(self, env: Env, key=None):
+        """log Σ_v p(everything that reads the scalar discrete unknowns | their values v) p(v),
+        one evaluation per joint value (vmapped); with `key`, draws v from the terms and
+        puts v and the lets that read it into `env`."""
+        names = list(self._global_grid)
+        grid = [jnp.asarray(self._global_grid[n]) for n in names]
+        dependent = [p for p in self.plans.values() if p.name in self._global_dependent]
+        sub_keys = None if key is None else jax.random.split(key, len(dependent) + 1)
+
+        def at(*zv):
+            e = Env({**env.values, **dict(zip(names, zv))}, env.operators, env.loop_vars)
+            for kind, k in self.order:
+                if kind == "let" and any(n in self.global_lets for n in k):
+                    self._eval_let_group(k, e)
+            total = jnp.zeros((), self.dtype)
+            for loc in self.s.samples:
+                if id(loc) in self._global_uses and id(loc) not in self._dependent_uses:
+                    total = total + self._sample_logp(loc, e)
+            draws = {}
+            for i, plan in enumerate(dependent):
+                lz, draw = self._enum_marginal(plan, e, None if sub_keys is None else sub_keys[i])
+                total = total + lz
+                if draw is not None:
+                    draws[plan.name] = draw
+            return total, {n: e.values[n] for n in self.global_lets}, draws
+
+        terms, lets, draws = jax.vmap(at)(*grid)
+        if key is not None:
+            pick = jax.random.categorical(sub_keys[-1], terms)
+            for n, g in zip(names, grid):
+                env.values[n] = g[pick]
+            for n, v in {**lets, **draws}.items():
+                env.values[n] = v[pick]
+        return logsumexp(terms)
 
     # ------------------------------------------------------------ NumPyro
     def numpyro_model(self):
@@ -652,7 +720,8 @@ class LoweredModel:
         numpyro.factor("log_prior", res.log_prior)
         numpyro.factor("log_likelihood", res.log_likelihood)
         for n in self.reported_lets:
-            numpyro.deterministic(n, res.values[n])
+            if n not in self.global_lets:  # these depend on the summed-out value: recovered after sampling
+                numpyro.deterministic(n, res.values[n])
         for u in self.unknowns:
             if u.kind in ("missing", "sphere"):
                 numpyro.deterministic(u.name, res.values[u.name])

@@ -257,6 +257,11 @@ def _apply_op_shape(ck: Checker, value, adjoint: bool, x: tuple, depth: int) -> 
         if k and k > 0:
             return tuple(x[:-2]) + tuple(d // k if isinstance(d, int) and d % k == 0 else None for d in x[-2:])
         return None
+    if f == "fft_mask" and len(x) >= 2:
+        # real and imaginary parts of the measurements on an axis of 2 before height and width
+        if adjoint:
+            return tuple(x[:-3]) + tuple(x[-2:]) if len(x) >= 3 and x[-3] in (2, None) else None
+        return tuple(x[:-2]) + (2,) + tuple(x[-2:])
     if f == "matrix" and value.args and len(x) == 1:
         m = ck.expr_shape(value.args[0], Scope())
         if m is not None and len(m) == 2:

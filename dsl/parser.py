@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from . import ast
+from . import ast, syntax_hints
 from .errors import AugurySyntaxError
 
 _KEYWORDS = {"model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by",
@@ -277,7 +277,13 @@ def _describe_token(tok: Token) -> str:
     return f"`{tok}`"
 
 
+_EXPRESSION_START = {"FALSE", "INF", "LPAR", "LSQB", "MINUS", "NAME", "NAN", "NUMBER", "PLUS", "STRING", "TRUE",
+                     "SIGNED_NUMBER_LIT"}
+
+
 def _expected_words(expected) -> list[str]:
+    if {"NAME", "NUMBER"} <= set(expected) <= _EXPRESSION_START:
+        return ["an expression"]
     words = set()
     for e in expected:
         if e.isupper() and e.startswith(("MODEL", "CONST", "DATA", "PARAM", "LET", "OP", "FOR", "IN", "RANGE", "INFER",
@@ -301,15 +307,53 @@ def _syntax_hint(err: UnexpectedInput, source: str) -> list[str]:
     return notes
 
 
+def _bracket_span(file: str, b: syntax_hints.Bracket) -> ast.Span:
+    return ast.Span(file, b.line, b.col, b.line, b.col + 1)
+
+
+def _structural_error(source: str, file: str, stop: int, at_end: bool) -> Optional[AugurySyntaxError]:
+    """A clearer error than the parser's for a keyword used as a name or a bracket
+    left open / closed wrongly, found by scanning the text up to the failure."""
+    kw = syntax_hints.keyword_as_name(source, stop)
+    if kw is not None:
+        word, off = kw
+        line = source.count("\n", 0, off) + 1
+        col = off - (source.rfind("\n", 0, off) + 1) + 1
+        return AugurySyntaxError(f"`{word}` is a keyword; it cannot be a name",
+                                 ast.Span(file, line, col, line, col + len(word)),
+                                 [f"choose another name, such as `{word}_`"], source=source)
+    bad = syntax_hints.bracket_problem(source, None if at_end else stop + 1)
+    if bad is None:
+        return None
+    closer = syntax_hints.OPENERS.get(bad.at.char, "")
+    if bad.kind == "unclosed":
+        return AugurySyntaxError(f"`{bad.at.char}` is never closed", _bracket_span(file, bad.at),
+                                 [f"the file ends before its `{closer}`"], source=source)
+    if bad.kind == "stray":
+        return AugurySyntaxError(f"`{bad.at.char}` closes nothing", _bracket_span(file, bad.at),
+                                 [f"there is no `{syntax_hints.CLOSERS[bad.at.char]}` open here; remove it"],
+                                 source=source)
+    want = syntax_hints.OPENERS[bad.other.char]
+    return AugurySyntaxError(f"`{bad.at.char}` does not match the `{bad.other.char}` at "
+                             f"{bad.other.line}:{bad.other.col}", _bracket_span(file, bad.at),
+                             [f"close the `{bad.other.char}` with `{want}` first"], source=source)
+
+
 def parse(source: str, file: str = "<string>") -> ast.Program:
     """Parse model text; raises `AugurySyntaxError` with a formatted diagnostic."""
     try:
         tree = _lark().parse(source)
     except UnexpectedCharacters as e:
+        better = _structural_error(source, file, e.pos_in_stream, at_end=False)
+        if better is not None:
+            raise better from None
         span = ast.Span(file, e.line, e.column, e.line, e.column + 1)
         ch = source[e.pos_in_stream] if 0 <= e.pos_in_stream < len(source) else "?"
         raise AugurySyntaxError(f"unexpected character `{ch}`", span, source=source) from None
     except UnexpectedEOF as e:
+        better = _structural_error(source, file, len(source), at_end=True)
+        if better is not None:
+            raise better from None
         lines = source.splitlines() or [""]
         span = ast.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         exp = _expected_words(e.expected)
@@ -317,7 +361,11 @@ def parse(source: str, file: str = "<string>") -> ast.Program:
                                 [f"expected {', '.join(exp)}"] if exp else [], source=source) from None
     except UnexpectedToken as e:
         tok = e.token
-        if tok.type == "$END":
+        at_end = tok.type == "$END"
+        better = _structural_error(source, file, len(source) if at_end else tok.start_pos, at_end)
+        if better is not None:
+            raise better from None
+        if at_end:
             lines = source.splitlines() or [""]
             span = ast.Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         else:
@@ -327,6 +375,12 @@ def parse(source: str, file: str = "<string>") -> ast.Program:
         notes = _syntax_hint(e, source)
         if exp and len(exp) <= 8:
             notes = [f"expected {', '.join(exp)}"] + notes
+        if not at_end:
+            inner = syntax_hints.open_bracket_at(source, tok.start_pos)
+            if inner is not None and inner.char in "([" and "COMMA" in e.expected and tok.line == inner.line:
+                notes.append(f"a `,` may be missing before it (inside the `{inner.char}` at {inner.line}:{inner.col})")
+            elif inner is not None and inner.char in "([" and tok.line > inner.line:
+                notes.append(f"the `{inner.char}` at {inner.line}:{inner.col} is still open")
         raise AugurySyntaxError(f"unexpected {_describe_token(tok)}", span, notes, source=source) from None
     try:
         stmts = _Build(file).transform(tree)

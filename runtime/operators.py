@@ -131,11 +131,17 @@ def grayscale() -> Operator:
 
 
 def fft_mask(m) -> Operator:
+    """Subsampled 2-D Fourier measurements, `m ⊙ F x` with the unitary DFT over height and
+    width, as real numbers: real and imaginary parts on a new axis of size 2 just before
+    height and width, so x of shape (..., H, W) gives y of shape (..., 2, H, W)."""
     def apply(x):
-        return _as_mask(m, x.shape) * jnp.fft.fft2(x, norm="ortho")
+        k = _as_mask(m, x.shape[-2:]) * jnp.fft.fft2(x, norm="ortho")
+        return jnp.stack([jnp.real(k), jnp.imag(k)], axis=-3)
 
     def adjoint(y):
-        return jnp.real(jnp.fft.ifft2(_as_mask(m, y.shape) * y, norm="ortho"))
+        # the real inner product of the stacked parts is Re<·,·>, so the adjoint is Re(F^H m ⊙ ·)
+        k = jax.lax.complex(y[..., 0, :, :], y[..., 1, :, :])
+        return jnp.real(jnp.fft.ifft2(_as_mask(m, k.shape[-2:]) * k, norm="ortho"))
 
     return Operator("fft_mask", apply, adjoint)
 

@@ -213,7 +213,8 @@ def _report_progress(i) -> None:
 
 
 def recover_discrete(lowered, sites: dict, seed: int) -> dict:
-    """Draws of the summed-out discrete unknowns, one per continuous draw."""
+    """Draws of the summed-out discrete unknowns (and of the lets that read a scalar one),
+    one per continuous draw, from their exact conditional posterior."""
     if not lowered.plans:
         return {}
     names = [lowered.site_name(u) for u in lowered.unknowns]
@@ -223,7 +224,7 @@ def recover_discrete(lowered, sites: dict, seed: int) -> dict:
 
     def one(site_values, key):
         res = lowered.run(lowered.values_from_sites(site_values), enum_key=key)
-        return {p: res.values[p] for p in lowered.plans}
+        return {p: res.values[p] for p in [*lowered.plans, *sorted(lowered.global_lets)]}
 
     out = jax.jit(jax.vmap(one))(flat, keys)
     return {k: np.asarray(v).reshape((chains, n) + v.shape[1:]) for k, v in out.items()}

@@ -329,3 +329,49 @@ def test_elementwise_priors_must_cover_every_element_once():
           "for i in range(2, N) { y[i] ~ normal(x, 2) }"
     with pytest.raises(AuguryError, match=r"element `y\[2\]` has more than one distribution"):
         lower(src, {"y": np.ones(3)})
+
+
+CHANGE_POINT = """
+data y : int[T]
+param e : positive
+param l : positive
+param s : int(lower = 0, upper = T)
+e ~ exponential(1)
+l ~ exponential(1)
+s ~ categorical(ones(T + 1) / (T + 1))
+let rate = where(arange(T) < s, e, l)
+y ~ poisson(rate)
+"""
+
+
+def _change_point_terms(y, e, l):
+    t = np.arange(len(y))
+    return np.array([np.log(1 / (len(y) + 1)) + stats.poisson(np.where(t < s, e, l)).logpmf(y).sum()
+                     for s in range(len(y) + 1)])
+
+
+def test_scalar_discrete_unknown_is_summed_over_its_values():
+    y = np.array([1, 0, 2, 1, 5, 4, 6])
+    low = lower(CHANGE_POINT, {"y": y})
+    assert low.plans["s"].kind == "global" and low.plans["s"].lets == ("rate",)
+    res = evaluate(low, {"e": 1.2, "l": 4.5})
+    want = logsumexp(_change_point_terms(y, 1.2, 4.5))
+    assert float(res.log_likelihood) == pytest.approx(want, rel=1e-5)
+    assert float(res.log_prior) == pytest.approx(stats.expon.logpdf([1.2, 4.5]).sum(), rel=1e-5)
+
+
+def test_scalar_discrete_unknown_and_its_lets_are_drawn_from_the_exact_conditional():
+    import jax
+    y = np.array([1, 0, 2, 1, 5, 4, 6])
+    low = lower(CHANGE_POINT, {"y": y})
+    vals = {"e": np.float32(1.2), "l": np.float32(4.5)}
+    keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+    out = jax.jit(jax.vmap(lambda k: {n: low.run(lambda u, c, env: vals[u.name], enum_key=k).values[n]
+                                      for n in ("s", "rate")}))(keys)
+    terms = _change_point_terms(y, 1.2, 4.5)
+    exact = np.exp(terms - logsumexp(terms))
+    freq = np.bincount(np.asarray(out["s"]), minlength=len(y) + 1) / 4000
+    # binomial standard error with 4000 draws is at most 0.008; allow 4 of them
+    np.testing.assert_allclose(freq, exact, atol=0.032)
+    s = np.asarray(out["s"])
+    np.testing.assert_allclose(np.asarray(out["rate"]), np.where(np.arange(7) < s[:, None], 1.2, 4.5), rtol=1e-6)

@@ -189,3 +189,10 @@ def test_likelihood_may_read_values_computed_from_the_data():
            "for t in range(1, T) { let sigma[t] = sqrt(a0 + a1 * (y[t - 1] - mu) ** 2) }\n"
            "y ~ normal(mu, sigma)\n")
     assert run(src) == []
+
+
+def test_fft_mask_measurements_have_a_real_and_imaginary_axis():
+    base = "data m : real[8, 8]\nparam x : real[1, 8, 8]\nx ~ normal(0, 1)\nop A = fft_mask(m)\n"
+    assert run(base + "data y : real[1, 2, 8, 8]\ny ~ normal(A(x), 0.1)\n") == []
+    (e,) = errors(base + "data y : real[1, 8, 8]\ny ~ normal(A(x), 0.1)\n")
+    assert "(1, 2, 8, 8)" in e.message + " ".join(e.notes)

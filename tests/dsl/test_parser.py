@@ -96,7 +96,7 @@ def test_precedence():
 @pytest.mark.parametrize("src, where, message", [
     ("param mu : real\nmu = normal(0, 1)\n", "m.aug:2:4", "unexpected `=`"),
     ("param x real\n", "m.aug:1:9", "unexpected `real`"),
-    ("x ~ normal(0, 1\n", "m.aug:1:16", "unexpected end of file"),
+    ("x ~ normal(0, 1\n", "m.aug:1:11", "`(` is never closed"),
     ("x ~ normal(0, 1) $\n", "m.aug:1:18", "unexpected character `$`"),
     ("x ~ 3\n", "m.aug:1:5", "the right side of `~` must be a distribution"),
 ])

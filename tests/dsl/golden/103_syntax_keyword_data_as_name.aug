@@ -1,0 +1,2 @@
+param data : real
+data ~ normal(0, 1)
