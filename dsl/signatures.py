@@ -180,10 +180,11 @@ class MethodSig:
 _DIFF = (("teleport", 0.0),)
 METHODS: dict[str, MethodSig] = {s.name: s for s in [
     MethodSig("nuts", "general", (("warmup", 1000), ("samples", 1000), ("chains", 4), ("target_accept", 0.8),
-                                  ("max_tree_depth", 10), ("thinning", 1), ("chain_method", "auto"))),
+                                  ("max_tree_depth", 10), ("dense_mass", False), ("thinning", 1),
+                                  ("chain_method", "auto"))),
     MethodSig("hmc", "general", (("warmup", 1000), ("samples", 1000), ("chains", 4), ("target_accept", 0.8),
-                                 ("num_steps", None), ("trajectory_length", 6.283185307179586), ("thinning", 1),
-                                 ("chain_method", "auto"))),
+                                 ("num_steps", None), ("trajectory_length", 6.283185307179586), ("dense_mass", False),
+                                 ("thinning", 1), ("chain_method", "auto"))),
     MethodSig("smc", "general", (("particles", 1000), ("ess_threshold", 0.5), ("mcmc_steps", 5))),
     MethodSig("particle_filter", "chains", (("particles", 1000), ("resample", "systematic"),
                                             ("ess_threshold", 0.5))),

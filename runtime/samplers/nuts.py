@@ -74,7 +74,7 @@ def resolve_chain_method(chain_method: str) -> str:
 
 def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains: int, target_accept: float,
               max_tree_depth: int, num_steps: Optional[int], trajectory_length: float, thinning: int,
-              progress: bool = False, chain_method: str = "vectorized") -> Callable:
+              dense_mass: bool = False, progress: bool = False, chain_method: str = "vectorized") -> Callable:
     """A jitted `run(key) -> (ok, (draws, diverging, num_steps))` doing all chains end to end;
     every output is shaped (chains, samples, ...).
 
@@ -90,7 +90,8 @@ def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains
     to_constrained = partial(constrain_fn, model, (), {}, return_deterministic=True)
     proto = _unconstrained_prototype(model)
     init_kernel, sample_kernel = hmc(potential_fn=potential, algo="HMC" if method == "hmc" else "NUTS")
-    kernel_opts = dict(num_warmup=warmup, target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
+    kernel_opts = dict(num_warmup=warmup, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                       dense_mass=dense_mass)
     if method == "hmc":
         kernel_opts.update(num_steps=num_steps, trajectory_length=None if num_steps else trajectory_length)
 
@@ -149,7 +150,7 @@ def build_run(model: Callable, *, method: str, warmup: int, samples: int, chains
 def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: int = 1000, chains: int = 4,
                 target_accept: float = 0.8, max_tree_depth: int = 10, num_steps: Optional[int] = None,
                 trajectory_length: float = 2 * np.pi, seed: int = 0, progress: bool = False,
-                thinning: int = 1, chain_method: str = "auto") -> Posterior:
+                thinning: int = 1, dense_mass: bool = False, chain_method: str = "auto") -> Posterior:
     """Run NUTS (or static HMC) on a `LoweredModel`; returns the `Posterior`.
 
     `chain_method`: "sequential" runs the chains one after another inside one compiled
@@ -157,13 +158,16 @@ def sample_nuts(lowered, *, method: str = "nuts", warmup: int = 1000, samples: i
     widest tree); "auto" is sequential on a CPU and vectorized on an accelerator.
     """
     _check_settings(warmup, samples, chains, target_accept, thinning, num_steps)
+    if not isinstance(dense_mass, (bool, np.bool_)):
+        raise AuguryInferenceError(f"`dense_mass` must be true or false, not {dense_mass!r}")
     chain_method = resolve_chain_method(chain_method)
     if not lowered.unknowns:
         raise AuguryInferenceError(f"`{method}` needs at least one continuous unknown; this model has none",
                                    notes=["its discrete unknowns are summed out exactly; there is nothing to sample"])
     settings = dict(warmup=int(warmup), samples=int(samples), chains=int(chains), target_accept=float(target_accept),
                     max_tree_depth=int(max_tree_depth), num_steps=None if num_steps is None else int(num_steps),
-                    trajectory_length=float(trajectory_length), thinning=int(thinning), chain_method=chain_method)
+                    trajectory_length=float(trajectory_length), thinning=int(thinning), dense_mass=bool(dense_mass),
+                    chain_method=chain_method)
     total = (settings["warmup"] + settings["samples"] * settings["thinning"]) * \
         (settings["chains"] if chain_method == "sequential" else 1)
     t0 = time.perf_counter()

@@ -49,20 +49,22 @@ CASES = {
     "low_dim_gauss_mix-low_dim_gauss_mix": dict(chains=4, warmup=500, samples=1000),
     "hmm_example-hmm_example": dict(chains=4, warmup=500, samples=1000),
 }
-# Ported, passing, but too slow for the CI budget: run with AUGURY_SLOW=1.
-SLOW_CASES: dict[str, dict] = {}
-# Ported to examples/posteriordb/ and bound against their data, but not yet run against the
-# reference (the machine they were written on was too slow); expected to pass, checked with
-# AUGURY_SLOW=1 as non-strict xfails until confirmed.  Move each to CASES/SLOW_CASES once it passes.
-UNVERIFIED_CASES: dict[str, dict] = {
+# Ported, passing (confirmed 2026-11-23), but too slow for the CI budget: run with AUGURY_SLOW=1.
+SLOW_CASES: dict[str, dict] = {
     "earnings-logearn_interaction": dict(chains=4, warmup=500, samples=1000),
     "mesquite-logmesquite_logvas": dict(chains=4, warmup=500, samples=1000),
     "nes1972-nes": dict(chains=4, warmup=500, samples=1000),
-    "kilpisjarvi_mod-kilpisjarvi": dict(chains=4, warmup=1000, samples=1000),  # x is not centered
     "garch-garch11": dict(chains=4, warmup=500, samples=1000),
     "arma-arma11": dict(chains=4, warmup=500, samples=1000),
-    "gp_pois_regr-gp_pois_regr": dict(chains=4, warmup=500, samples=1000),
+    # x is not centered: alpha and beta correlate at -0.9999, which a dense mass matrix undoes
+    # (with a diagonal one, ESS falls just short of MIN_ESS)
+    "kilpisjarvi_mod-kilpisjarvi": dict(chains=4, warmup=1000, samples=1000, dense_mass=True),
+    # a Cholesky factor of a nearly singular kernel matrix: float32 diverges at most steps
+    "gp_pois_regr-gp_pois_regr": dict(chains=4, warmup=500, samples=1000, precision="float64"),
 }
+# Ported to examples/posteriordb/ but not yet passing against the reference; checked with
+# AUGURY_SLOW=1 as non-strict xfails.  Move each to SLOW_CASES once it passes.
+UNVERIFIED_CASES: dict[str, dict] = {}
 
 SEED = 0
 
@@ -233,7 +235,8 @@ def test_posteriordb_slow(name):
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("AUGURY_SLOW") != "1", reason="unverified posteriordb ports: set AUGURY_SLOW=1")
 @pytest.mark.xfail(strict=False, reason="ported but not yet confirmed against the reference")
-@pytest.mark.parametrize("name", list(UNVERIFIED_CASES))
+@pytest.mark.parametrize("name", list(UNVERIFIED_CASES) or
+                         [pytest.param("none", marks=pytest.mark.skip("no unverified cases"))])
 def test_posteriordb_unverified(name):
     _check(name, UNVERIFIED_CASES[name])
 

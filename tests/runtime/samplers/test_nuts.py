@@ -1,10 +1,16 @@
 """NUTS on conjugate models, against closed-form posteriors."""
 
+import json
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
+from scipy.special import gammaln, logsumexp
 
 import augury
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 NORMAL = """
 data  y : real[N]
@@ -21,7 +27,8 @@ def test_nuts_matches_the_conjugate_normal_posterior():
     y = rng.normal(1.5, 2.0, size=20)
     # `sigma` is unused by the likelihood: give it a proper prior instead of flat for sampling
     model = augury.compile(NORMAL.replace("sigma ~ flat()", "sigma ~ lognormal(0, 1)"))
-    post = model.sample(data={"y": y}, seed=3, chains=2, warmup=300, samples=1000)
+    # a dense mass matrix here (the diagonal one is what the conformance tests use)
+    post = model.sample(data={"y": y}, seed=3, chains=2, warmup=300, samples=1000, dense_mass=True)
     prec = 1 / 10**2 + 20 / 2**2
     m, s = (y.sum() / 2**2) / prec, prec ** -0.5
     ess = float(post.diagnostics["ess_bulk"]["mu"])
@@ -32,7 +39,7 @@ def test_nuts_matches_the_conjugate_normal_posterior():
     # the lognormal(0, 1) prior on sigma is untouched by the data: its median is 1
     assert np.median(post.samples("sigma")) == pytest.approx(1.0, rel=0.15)
     assert post.diagnostics["max_rhat"] < 1.02
-    assert post.method == "nuts" and post.samples("mu").shape == (2000,)
+    assert post.method == "nuts" and post.samples("mu").shape == (2000,) and post.settings["dense_mass"] is True
 
     # the same data again: the binding and its compiled sampler are reused, only the key changes
     compiles = []
@@ -42,7 +49,7 @@ def test_nuts_matches_the_conjugate_normal_posterior():
             compiles.append(event)
     jax.monitoring.register_event_duration_secs_listener(on_event)
     try:
-        again = model.sample(data={"y": y.copy()}, seed=4, chains=2, warmup=300, samples=1000)
+        again = model.sample(data={"y": y.copy()}, seed=4, chains=2, warmup=300, samples=1000, dense_mass=True)
     finally:
         jax.monitoring.unregister_event_duration_listener(on_event)
     assert compiles == []
@@ -76,5 +83,40 @@ def test_method_that_does_not_apply_is_refused_with_the_reason():
         model.sample(data={"y": np.zeros(3)}, method="smc")
     with pytest.raises(augury.AuguryInferenceError, match="unknown inference method `nutz`"):
         model.sample(data={"y": np.zeros(3)}, method="nutz")
+    with pytest.raises(augury.AuguryInferenceError, match="`dense_mass` must be true or false"):
+        model.sample(data={"y": np.zeros(3)}, method="nuts", dense_mass="yes")
     with pytest.raises(augury.AuguryInferenceError, match="has no setting `sample`"):
         model.sample(data={"y": np.zeros(3)}, method="nuts", sample=10)
+
+
+def _gamma_poisson_log_marginal(counts):
+    """log ∫ Π Poisson(y_i | λ) Exponential(λ | 1) dλ (Gamma(1, 1) prior, conjugate)."""
+    total, n = counts.sum(), len(counts)
+    return -gammaln(counts + 1).sum() + gammaln(1 + total) - (1 + total) * np.log(1 + n)
+
+
+def test_nuts_with_a_summed_out_change_point_matches_the_exact_posterior():
+    y = np.array(json.loads((EXAMPLES / "change_point.json").read_text())["y"])
+    T = len(y)
+    # exact: p(s | y) from the conjugate marginals, then early | s, y ~ Gamma(1 + sum y[:s], 1 + s)
+    lp = np.array([_gamma_poisson_log_marginal(y[:s]) + _gamma_poisson_log_marginal(y[s:]) for s in range(T + 1)])
+    p_s = np.exp(lp - logsumexp(lp))
+    a = 1 + np.array([y[:s].sum() for s in range(T + 1)])
+    b = 1 + np.arange(T + 1)
+    mean = np.sum(p_s * a / b)
+    sd = np.sqrt(np.sum(p_s * (a / b**2 + (a / b) ** 2)) - mean**2)
+
+    post = augury.compile(EXAMPLES / "change_point.aug").sample(
+        data=str(EXAMPLES / "change_point.json"), seed=1, chains=2, warmup=300, samples=1000)
+    ess = float(post.diagnostics["ess_bulk"]["early"])
+    assert ess > 400
+    assert abs(post.mean("early") - mean) < 4 * sd / np.sqrt(ess)
+    assert post.sd("early") == pytest.approx(sd, rel=0.15)
+    # s is drawn exactly given each draw of the rates; its frequencies have standard error
+    # at most 0.5 / sqrt(ESS) < 0.025: allow about 2.5 of them
+    freq = np.bincount(post.samples("s").astype(int), minlength=T + 1) / post.samples("s").size
+    np.testing.assert_allclose(freq, p_s, atol=0.06)
+    # the let that reads s is reported at the drawn s
+    s, rate = post.samples("s").astype(int), post.samples("rate")
+    want = np.where(np.arange(T) < s[:, None], post.samples("early")[:, None], post.samples("late")[:, None])
+    np.testing.assert_allclose(rate, want)
