@@ -38,6 +38,7 @@ from .analysis import EnumPlan, enumeration_plans, is_recurrent, let_groups, loc
 from .structure import Located, Structure
 
 ENUM_CUR, ENUM_PREV = "__enum_cur", "__enum_prev"
+MAX_ENUMERATED = 100_000  # values (or joint values of scalars) a discrete unknown is summed over
 
 # which declared supports lie inside each distribution support (no -inf mask needed)
 _INSIDE = {
@@ -91,8 +92,8 @@ class LoweredModel:
         self.unknowns = self._unknowns()
         self.order = self._order()
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
-        self._prepare_global_enumeration()
         self._static_lets = self._compute_static_lets()
+        self._prepare_global_enumeration()
         self.compiled_runs: dict = {}  # sampler settings -> compiled run (filled by the samplers)
         self._check_sample_coverage()
         self._trace_once()
@@ -117,7 +118,7 @@ class LoweredModel:
         if not gplans:
             return
         axes = [self._enum_values(p.name) for p in gplans]
-        if int(np.prod([len(a) for a in axes])) > 100_000:
+        if int(np.prod([len(a) for a in axes])) > MAX_ENUMERATED:
             raise _err(self.s, "too many joint values to sum out the scalar discrete unknowns "
                                f"{', '.join('`%s`' % p.name for p in gplans)}", gplans[0].span,
                        ["each joint value costs one evaluation of the statements that read them"])
@@ -147,8 +148,12 @@ class LoweredModel:
             if any(len(loc.stmt.target.indices) != rank for loc in locs) or rank > len(shape):
                 continue  # mixed index depths are checked per element by the distribution's shape
             count = np.zeros(shape[:rank], dtype=np.int64)
-            for loc in locs:
-                ix = self.target_indices(loc.stmt.target, loc.loops, self.base)
+            env = self.base.child(**self._static_lets)
+            try:
+                indices = [self.target_indices(loc.stmt.target, loc.loops, env) for loc in locs]
+            except AuguryCheckError:
+                continue  # array-valued indices (`y[idx] ~ ...`): the distribution's shape check covers them
+            for loc, ix in zip(locs, indices):
                 for d, i in enumerate(ix):
                     if i.size and (i.min() < 0 or i.max() >= shape[d]):
                         bad = int(i.min() if i.min() < 0 else i.max())
@@ -323,17 +328,35 @@ class LoweredModel:
         return list(np.meshgrid(*ranges, indexing="ij")) if ranges else []
 
     def target_indices(self, target: ast.Target, loops, env: Env) -> tuple[np.ndarray, ...]:
+        """The element each iteration of `loops` writes: one integer array per index of the
+        target, shaped like the iteration grid.  Each index must be one integer per iteration
+        (`y[i, perm[i]]`); indexing is orthogonal, so an index reading two loop variables
+        (`y[pos[i, j]]`) is evaluated iteration by iteration."""
         grid = self.loop_grid(loops, env)
+        shape = grid[0].shape if grid else ()
         genv = env.child(**{lp.var: g for lp, g in zip(loops, grid)})
+        first = env.child(**{lp.var: int(g.reshape(-1)[0]) for lp, g in zip(loops, grid)}) \
+            if grid and grid[0].size else None
+        not_computable = "an element-wise index on the left side must be computable from loop variables, " \
+                         "consts and data"
         out = []
         for i in target.indices:
             try:
+                if first is not None and np.ndim(np.asarray(evaluate(i, first))) != 0:
+                    raise _err(self.s, "an index on the left side must be one integer per iteration", i.span,
+                               [f"`{unparse(i)}` is an array; write the loop over its entries instead"])
                 v = np.asarray(evaluate(i, genv))
+                if v.shape != shape and v.ndim != 0:
+                    # orthogonal indexing made an outer product: evaluate point by point
+                    flat = [g.reshape(-1) for g in grid]
+                    v = np.array([np.asarray(evaluate(i, env.child(**{lp.var: int(f[k]) for lp, f in
+                                                                      zip(loops, flat)})))
+                                  for k in range(flat[0].size)]).reshape(shape)
+                out.append(np.broadcast_to(v, shape).astype(np.int64))
+            except AuguryCheckError:
+                raise
             except Exception:
-                raise _err(self.s, "an element-wise index on the left side must be computable from loop "
-                                   "variables and constants", i.span) from None
-            shape = grid[0].shape if grid else ()
-            out.append(np.broadcast_to(v, shape).astype(np.int64))
+                raise _err(self.s, not_computable, i.span) from None
         return tuple(out)
 
     def _wrap(self, fn, span, what):
@@ -503,17 +526,27 @@ class LoweredModel:
     def _enum_values(self, name: str) -> np.ndarray:
         decl = self.s.params.get(name) or self.s.data.get(name)
         t = decl.type
-        if t.base == "category":
-            k = _concrete_int(evaluate(t.args[0], self.base), "the number of categories", t.span, self.s)
-            return np.arange(k)
+        env = self.base.child(**self._static_lets)
+
+        def bound(e, what):
+            v = self._wrap(lambda: evaluate(e, env), e.span, f"cannot compute {what}")
+            return _concrete_int(v, what, t.span, self.s)
+
         if t.base == "bool":
             return np.arange(2)
-        lo, hi = t.kwarg("lower"), t.kwarg("upper")
-        if lo is None or hi is None:
-            raise _err(self.s, f"the discrete unknown `{name}` needs a finite support to be summed out", t.span,
-                       ["declare it `category(K)`, `bool`, or `int(lower = A, upper = B)`"])
-        a = _concrete_int(evaluate(lo, self.base), "the bounds of a discrete unknown", t.span, self.s)
-        b = _concrete_int(evaluate(hi, self.base), "the bounds of a discrete unknown", t.span, self.s)
+        if t.base == "category":
+            a, b = 0, bound(t.args[0], "the number of categories") - 1
+        else:
+            lo, hi = t.kwarg("lower"), t.kwarg("upper")
+            if lo is None or hi is None:
+                raise _err(self.s, f"the discrete unknown `{name}` needs a finite support to be summed out",
+                           t.span, ["declare it `category(K)`, `bool`, or `int(lower = A, upper = B)`"])
+            a, b = bound(lo, "the bounds of a discrete unknown"), bound(hi, "the bounds of a discrete unknown")
+        if b - a + 1 > MAX_ENUMERATED:
+            raise _err(self.s, f"the discrete unknown `{name}` has {b - a + 1} values, too many to sum out", t.span,
+                       [f"at most {MAX_ENUMERATED} values are summed over"])
+        if b < a:
+            raise _err(self.s, f"the discrete unknown `{name}` has no values (from {a} to {b})", t.span)
         return np.arange(a, b + 1)
 
     def _enum_table(self, plan: EnumPlan, env: Env):

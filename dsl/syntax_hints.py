@@ -16,8 +16,9 @@ CLOSERS = {v: k for k, v in OPENERS.items()}
 KEYWORDS = ("model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by", "missing",
             "true", "false", "inf", "nan")
 # a declaration keyword followed by a keyword where a name must be
-_KEYWORD_AS_NAME = re.compile(r"\b(const|data|param|let|op|model)\s+(%s)\b" % "|".join(KEYWORDS))
-_FOR_KEYWORD = re.compile(r"\bfor\s+(%s)\s+in\b" % "|".join(KEYWORDS))
+# (on one line: `model` alone on a line followed by `data y ...` is a missing name, not a keyword name)
+_KEYWORD_AS_NAME = re.compile(r"\b(const|data|param|let|op|model)[ \t]+(%s)\b" % "|".join(KEYWORDS))
+_FOR_KEYWORD = re.compile(r"\bfor[ \t]+(%s)[ \t]+in\b" % "|".join(KEYWORDS))
 
 
 @dataclass(frozen=True)

@@ -375,3 +375,32 @@ def test_scalar_discrete_unknown_and_its_lets_are_drawn_from_the_exact_condition
     np.testing.assert_allclose(freq, exact, atol=0.032)
     s = np.asarray(out["s"])
     np.testing.assert_allclose(np.asarray(out["rate"]), np.where(np.arange(7) < s[:, None], 1.2, 4.5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("src, data", [
+    # an integer-array index on the left (orthogonal indexing): one statement, several elements
+    ("data y : real[N]\ndata idx : int[M]\nparam mu : real\nmu ~ normal(0, 1)\ny[idx] ~ normal(mu, 1)\n",
+     {"y": np.ones(4), "idx": np.array([0, 2])}),
+    # an index reading two loop variables is one integer per iteration
+    ("data y : real[N, K]\ndata pos : int[N, K]\nparam mu : real\nmu ~ normal(0, 1)\n"
+     "for i in range(N) { for j in range(K) { y[i, pos[i, j]] ~ normal(mu, 1) } }\n",
+     {"y": np.ones((3, 2)), "pos": np.array([[1, 0], [0, 1], [1, 0]])}),
+    # a whole row per iteration, through an index array as long as the loop
+    ("data cols : int[N]\nparam x : real[N, N]\nfor i in range(N) { x[i, cols] ~ normal(0, 1) }\n",
+     {"cols": np.arange(3)}),
+    # an index computed by a let of data alone
+    ("data y : real[N]\ndata idx : int[N]\nparam mu : real\nlet j = idx - 1\nmu ~ normal(0, 1)\n"
+     "for n in range(N) { y[j[n]] ~ normal(mu, 1) }\n", {"y": np.ones(3), "idx": np.array([1, 2, 3])}),
+    # a discrete unknown whose bound is a let of data alone
+    ("data y : real[T]\nlet M = T - 1\nparam s : int(lower = 0, upper = M)\nparam mu : real\nmu ~ normal(0, 1)\n"
+     "s ~ categorical(ones(T) / T)\ny ~ normal(where(arange(T) < s, mu, -mu), 1)\n", {"y": np.ones(4)}),
+])
+def test_left_side_indices_that_bind(src, data):
+    lower(src, data)
+
+
+def test_a_discrete_unknown_with_too_many_values_is_refused_before_allocating():
+    src = "data y : real[T]\nparam s : int(lower = 0, upper = 1000000000)\nparam mu : real\nmu ~ normal(0, 1)\n" \
+          "s ~ poisson(3)\ny ~ normal(mu + s, 1)\n"
+    with pytest.raises(AuguryError, match="has 1000000001 values, too many to sum out"):
+        lower(src, {"y": np.ones(4)})
