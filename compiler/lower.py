@@ -24,7 +24,6 @@ import networkx as nx
 import numpy as np
 import numpyro
 import numpyro.distributions as nd
-from jax.scipy.special import logsumexp
 from numpyro.distributions import constraints
 
 from augury.dsl import ast
@@ -34,11 +33,12 @@ from augury.dsl.unparse import unparse
 from augury.runtime.evaluate import Env, EvalError, evaluate, evaluate_distribution
 from augury.runtime.operators import Operator
 
-from .analysis import EnumPlan, enumeration_plans, is_recurrent, let_groups, located_reads, reads
+from .analysis import enumeration_plans, is_recurrent, let_groups, located_reads, reads
+from .enumeration import DiscreteEnumeration
+from .lowering_errors import lowering_error as _err
+from .loops import LoopEvaluation
 from .structure import Located, Structure
 
-ENUM_CUR, ENUM_PREV = "__enum_cur", "__enum_prev"
-MAX_ENUMERATED = 100_000  # values (or joint values of scalars) a discrete unknown is summed over
 
 # which declared supports lie inside each distribution support (no -inf mask needed)
 _INSIDE = {
@@ -67,18 +67,7 @@ class RunResult:
     log_likelihood: Any
 
 
-def _err(s: Structure, msg, span, notes=()):
-    return AuguryCheckError(msg, span, list(notes), source=s.source)
-
-
-def _concrete_int(v, what, span, s):
-    try:
-        return int(np.asarray(v))
-    except Exception:
-        raise _err(s, f"{what} must be known when data is bound", span) from None
-
-
-class LoweredModel:
+class LoweredModel(LoopEvaluation, DiscreteEnumeration):
     """A model with its consts and data bound: pure functions for the samplers."""
 
     def __init__(self, s: Structure, consts: dict, data: dict, sizes: dict, observed: dict[str, np.ndarray],
@@ -105,36 +94,12 @@ class LoweredModel:
             return jnp.zeros(u.shape, self.dtype)
         jax.eval_shape(lambda: self.run(zeros).log_likelihood)
 
-    def _prepare_global_enumeration(self):
-        """Scalar discrete unknowns ("global" plans): the joint grid of their values, the
-        lets and `~` statements that read them, and the per-element plans nested in them."""
-        gplans = [p for p in self.plans.values() if p.kind == "global"]
-        self.global_lets = {n for p in gplans for n in p.lets}
-        self._global_uses = {id(u.loc) for p in gplans for u in p.uses}
-        local = [p for p in self.plans.values() if p.kind != "global"]
-        self._global_dependent = {p.name for p in local if any(id(u.loc) in self._global_uses for u in p.uses)}
-        self._dependent_uses = {id(u.loc) for p in local if p.name in self._global_dependent for u in p.uses}
-        self._global_grid = {}
-        if not gplans:
-            return
-        axes = [self._enum_values(p.name) for p in gplans]
-        if int(np.prod([len(a) for a in axes])) > MAX_ENUMERATED:
-            raise _err(self.s, "too many joint values to sum out the scalar discrete unknowns "
-                               f"{', '.join('`%s`' % p.name for p in gplans)}", gplans[0].span,
-                       ["each joint value costs one evaluation of the statements that read them"])
-        mesh = np.meshgrid(*axes, indexing="ij")
-        self._global_grid = {p.name: m.reshape(-1).astype(np.int32) for p, m in zip(gplans, mesh)}
-        for u in self.unknowns:
-            bad = u.reads & (self.global_lets | set(self._global_grid))
-            if bad:
-                raise _err(self.s, f"the bounds of `{u.name}` read `{sorted(bad)[0]}`, which depends on a "
-                                   "summed-out discrete unknown", u.decl.span)
-
     def _check_sample_coverage(self):
         """Element-wise `~` statements of a param must give every element exactly one
         distribution, and those of data at most one (LANGUAGE.md §2), counted here
         because loop bounds are known only once data is bound."""
         s = self.s
+        env = self.base.child(**self._static_lets)
         names = {loc.stmt.target.name for loc in s.samples if loc.stmt.target.indices}
         for name in sorted(names):
             locs = [loc for loc in s.samples if loc.stmt.target.name == name]
@@ -148,7 +113,6 @@ class LoweredModel:
             if any(len(loc.stmt.target.indices) != rank for loc in locs) or rank > len(shape):
                 continue  # mixed index depths are checked per element by the distribution's shape
             count = np.zeros(shape[:rank], dtype=np.int64)
-            env = self.base.child(**self._static_lets)
             try:
                 indices = [self.target_indices(loc.stmt.target, loc.loops, env) for loc in locs]
             except AuguryCheckError:
@@ -246,119 +210,6 @@ class LoweredModel:
         return static
 
     # ------------------------------------------------------------ evaluation
-    def loop_range(self, lp: ast.For, env: Env) -> tuple[int, int]:
-        try:
-            a = 0 if lp.start is None else evaluate(lp.start, env)
-            b = evaluate(lp.stop, env)
-        except EvalError as e:
-            raise _err(self.s, e.message, e.span, e.notes) from None
-        a = _concrete_int(a, "the bounds of a loop", lp.span, self.s)
-        b = _concrete_int(b, "the bounds of a loop", lp.span, self.s)
-        return a, b
-
-    @staticmethod
-    def is_ragged(loops) -> bool:
-        """Whether some loop's bounds read an enclosing loop's variable (a triangular nest)."""
-        outer: set[str] = set()
-        for lp in loops:
-            if (reads(lp.start) | reads(lp.stop)) & outer:
-                return True
-            outer.add(lp.var)
-        return False
-
-    def loop_axes(self, loops) -> int:
-        """Leading axes of `over_loops`' result: one per loop, or one flat axis for a ragged nest."""
-        return 1 if self.is_ragged(loops) else len(loops)
-
-    def iterations(self, loops, env: Env) -> list[np.ndarray]:
-        """Concrete loop-variable values of every iteration of a nest, flat and row-major
-        (the order nested loops run in); inner bounds may read outer variables."""
-        values: list[np.ndarray] = []
-        count = 1
-        for lp in loops:
-            e = env.child(**{v.var: x for v, x in zip(loops, values)})
-            try:
-                a = 0 if lp.start is None else evaluate(lp.start, e)
-                b = evaluate(lp.stop, e)
-                a = np.broadcast_to(np.asarray(a, np.int64), (count,))
-                b = np.broadcast_to(np.asarray(b, np.int64), (count,))
-            except EvalError as ex:
-                raise _err(self.s, ex.message, ex.span, ex.notes) from None
-            except (TypeError, ValueError):
-                raise _err(self.s, "the bounds of a loop must be integers known when data is bound",
-                           lp.span) from None
-            n = np.maximum(b - a, 0)
-            values = [np.repeat(x, n) for x in values]
-            starts = np.repeat(a - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-            values.append(starts + np.arange(int(n.sum())))
-            count = int(n.sum())
-        return values
-
-    def over_loops(self, loops, env: Env, fn: Callable):
-        """`fn` evaluated at every iteration of `loops` (nested vmap); the result
-        has one leading axis per loop, or None if a loop is empty.  A ragged nest
-        (`for j in range(i)`) is vmapped once over its flat list of iterations."""
-        if loops and self.is_ragged(loops):
-            its = self.iterations(loops, env)
-            if its[0].size == 0:
-                return None
-            names = [lp.var for lp in loops]
-            return jax.vmap(lambda *v: fn(env.child(**dict(zip(names, v)))))(
-                *[jnp.asarray(x, jnp.int32) for x in its])
-        if not loops:
-            return fn(env)
-        lp = loops[0]
-        a, b = self.loop_range(lp, env)
-        if b <= a:
-            return None
-        idx = jnp.arange(a, b, dtype=jnp.int32)
-        return jax.vmap(lambda i: self.over_loops(loops[1:], env.child(**{lp.var: i}), fn))(idx)
-
-    def loop_grid(self, loops, env: Env) -> list[np.ndarray]:
-        """Concrete values of the loop variables on the iteration grid ('ij'),
-        or flat for a ragged nest (matching `over_loops`)."""
-        if loops and self.is_ragged(loops):
-            return self.iterations(loops, env)
-        ranges = []
-        e = env
-        for lp in loops:
-            a, b = self.loop_range(lp, e)
-            ranges.append(np.arange(a, b))
-            e = e.child(**{lp.var: a})
-        return list(np.meshgrid(*ranges, indexing="ij")) if ranges else []
-
-    def target_indices(self, target: ast.Target, loops, env: Env) -> tuple[np.ndarray, ...]:
-        """The element each iteration of `loops` writes: one integer array per index of the
-        target, shaped like the iteration grid.  Each index must be one integer per iteration
-        (`y[i, perm[i]]`); indexing is orthogonal, so an index reading two loop variables
-        (`y[pos[i, j]]`) is evaluated iteration by iteration."""
-        grid = self.loop_grid(loops, env)
-        shape = grid[0].shape if grid else ()
-        genv = env.child(**{lp.var: g for lp, g in zip(loops, grid)})
-        first = env.child(**{lp.var: int(g.reshape(-1)[0]) for lp, g in zip(loops, grid)}) \
-            if grid and grid[0].size else None
-        not_computable = "an element-wise index on the left side must be computable from loop variables, " \
-                         "consts and data"
-        out = []
-        for i in target.indices:
-            try:
-                if first is not None and np.ndim(np.asarray(evaluate(i, first))) != 0:
-                    raise _err(self.s, "an index on the left side must be one integer per iteration", i.span,
-                               [f"`{unparse(i)}` is an array; write the loop over its entries instead"])
-                v = np.asarray(evaluate(i, genv))
-                if v.shape != shape and v.ndim != 0:
-                    # orthogonal indexing made an outer product: evaluate point by point
-                    flat = [g.reshape(-1) for g in grid]
-                    v = np.array([np.asarray(evaluate(i, env.child(**{lp.var: int(f[k]) for lp, f in
-                                                                      zip(loops, flat)})))
-                                  for k in range(flat[0].size)]).reshape(shape)
-                out.append(np.broadcast_to(v, shape).astype(np.int64))
-            except AuguryCheckError:
-                raise
-            except Exception:
-                raise _err(self.s, not_computable, i.span) from None
-        return tuple(out)
-
     def _wrap(self, fn, span, what):
         try:
             return fn()
@@ -523,111 +374,6 @@ class LoweredModel:
                           st.span, f"cannot evaluate the distribution of `{unparse(st.target)}`")
         return 0.0 if grid is None else jnp.sum(grid)
 
-    def _enum_values(self, name: str) -> np.ndarray:
-        decl = self.s.params.get(name) or self.s.data.get(name)
-        t = decl.type
-        env = self.base.child(**self._static_lets)
-
-        def bound(e, what):
-            v = self._wrap(lambda: evaluate(e, env), e.span, f"cannot compute {what}")
-            return _concrete_int(v, what, t.span, self.s)
-
-        if t.base == "bool":
-            return np.arange(2)
-        if t.base == "category":
-            a, b = 0, bound(t.args[0], "the number of categories") - 1
-        else:
-            lo, hi = t.kwarg("lower"), t.kwarg("upper")
-            if lo is None or hi is None:
-                raise _err(self.s, f"the discrete unknown `{name}` needs a finite support to be summed out",
-                           t.span, ["declare it `category(K)`, `bool`, or `int(lower = A, upper = B)`"])
-            a, b = bound(lo, "the bounds of a discrete unknown"), bound(hi, "the bounds of a discrete unknown")
-        if b - a + 1 > MAX_ENUMERATED:
-            raise _err(self.s, f"the discrete unknown `{name}` has {b - a + 1} values, too many to sum out", t.span,
-                       [f"at most {MAX_ENUMERATED} values are summed over"])
-        if b < a:
-            raise _err(self.s, f"the discrete unknown `{name}` has no values (from {a} to {b})", t.span)
-        return np.arange(a, b + 1)
-
-    def _enum_table(self, plan: EnumPlan, env: Env):
-        """Per-element log factors: E[elem..., K] (and for chains T[t, K, K])."""
-        values = jnp.asarray(self._enum_values(plan.name), jnp.int32)
-        k = values.shape[0]
-        zshape = self.param_shapes[plan.name]
-        emis = jnp.zeros(zshape + (k,))
-        trans = jnp.zeros(zshape + (k, k)) if plan.kind == "chain" else None
-        for use in plan.uses:
-            loc, st = use.loc, use.stmt
-            mask = None
-            tgt_decl = st.target.name
-            if tgt_decl not in (ENUM_CUR,) and self._support_mask_needed(tgt_decl, st.dist.func):
-                mask = tgt_decl
-
-            def at(e, cur, prev=None):
-                bind = {ENUM_CUR: cur} if prev is None else {ENUM_CUR: cur, ENUM_PREV: prev}
-                return self._statement_logp(st, Env({**e.values, **bind}, e.operators, e.loop_vars), mask)
-
-            if use.has_prev:
-                fn = lambda e: jax.vmap(lambda i: jax.vmap(lambda j: at(e, j, i))(values))(values)  # noqa: E731
-            else:
-                fn = lambda e: jax.vmap(lambda j: at(e, j))(values)  # noqa: E731
-            grid = self._wrap(lambda: self.over_loops(loc.loops, env, fn), st.span,
-                              f"cannot evaluate the distribution of `{unparse(loc.stmt.target)}`")
-            if grid is None:
-                continue
-            # element of the unknown selected at each iteration
-            sel = self.target_indices(ast.Target(plan.name, use.cur_index, st.span), loc.loops, env)
-            nloop = self.loop_axes(loc.loops)
-            event = grid.shape[nloop:]
-            flat = jnp.reshape(grid, (-1,) + event)
-            idx = tuple(np.reshape(i, -1) for i in sel)
-            if len(idx) != len(zshape):
-                raise _err(self.s, f"`{plan.name}` must be indexed by one index per dimension", st.span)
-            if use.has_prev:
-                trans = trans.at[idx].add(flat)
-            else:
-                emis = emis.at[idx].add(flat)
-        if plan.name in self.observed:
-            obs = jnp.asarray(self.observed[plan.name])
-            raw = jnp.asarray(self.base.values[plan.name])
-            hit = raw[..., None] == values
-            emis = jnp.where(obs[..., None] & ~hit, -jnp.inf, emis)
-        return values, emis, trans
-
-    def _enum_marginal(self, plan: EnumPlan, env: Env, key=None):
-        values, emis, trans = self._enum_table(plan, env)
-        if plan.kind == "plate":
-            lz = jnp.sum(logsumexp(emis, axis=-1))
-            draw = None
-            if key is not None:
-                draw = values[jax.random.categorical(key, emis, axis=-1)]
-            return lz, draw
-        if emis.ndim != 2:
-            raise _err(self.s, "a chain of discrete unknowns must be one-dimensional", plan.span)
-
-        def fwd(alpha, xs):
-            tr, e = xs
-            a = logsumexp(alpha[:, None] + tr, axis=0) + e
-            return a, a
-
-        alpha0 = emis[0]
-        last, alphas = jax.lax.scan(fwd, alpha0, (trans[1:], emis[1:]))
-        lz = logsumexp(last)
-        draw = None
-        if key is not None:  # forward filtering, backward sampling
-            alphas = jnp.concatenate([alpha0[None], alphas], axis=0)
-            keys = jax.random.split(key, emis.shape[0])
-            zt = jax.random.categorical(keys[-1], alphas[-1])
-
-            def back(z_next, xs):
-                a, tr_next, kk = xs
-                z = jax.random.categorical(kk, a + tr_next[:, z_next])
-                return z, z
-
-            _, zs = jax.lax.scan(back, zt, (alphas[:-1], trans[1:], keys[:-1]), reverse=True)
-            draw = values[jnp.concatenate([zs, zt[None]])]
-        return lz, draw
-
     # ------------------------------------------------------------------ run
     def constraint_of(self, u: Unknown, env: Env):
         t = u.decl.type
@@ -701,41 +447,6 @@ class LoweredModel:
             lz = self._global_marginal(env, None if keys is None else keys.pop())
             log_lik = log_lik + lz
         return RunResult(env.values, log_prior, log_lik)
-
-    def _global_marginal(self, env: Env, key=None):
-        """log Σ_v p(everything that reads the scalar discrete unknowns | their values v) p(v),
-        one evaluation per joint value (vmapped); with `key`, draws v from the terms and
-        puts v and the lets that read it into `env`."""
-        names = list(self._global_grid)
-        grid = [jnp.asarray(self._global_grid[n]) for n in names]
-        dependent = [p for p in self.plans.values() if p.name in self._global_dependent]
-        sub_keys = None if key is None else jax.random.split(key, len(dependent) + 1)
-
-        def at(*zv):
-            e = Env({**env.values, **dict(zip(names, zv))}, env.operators, env.loop_vars)
-            for kind, k in self.order:
-                if kind == "let" and any(n in self.global_lets for n in k):
-                    self._eval_let_group(k, e)
-            total = jnp.zeros((), self.dtype)
-            for loc in self.s.samples:
-                if id(loc) in self._global_uses and id(loc) not in self._dependent_uses:
-                    total = total + self._sample_logp(loc, e)
-            draws = {}
-            for i, plan in enumerate(dependent):
-                lz, draw = self._enum_marginal(plan, e, None if sub_keys is None else sub_keys[i])
-                total = total + lz
-                if draw is not None:
-                    draws[plan.name] = draw
-            return total, {n: e.values[n] for n in self.global_lets}, draws
-
-        terms, lets, draws = jax.vmap(at)(*grid)
-        if key is not None:
-            pick = jax.random.categorical(sub_keys[-1], terms)
-            for n, g in zip(names, grid):
-                env.values[n] = g[pick]
-            for n, v in {**lets, **draws}.items():
-                env.values[n] = v[pick]
-        return logsumexp(terms)
 
     # ------------------------------------------------------------ NumPyro
     def numpyro_model(self):

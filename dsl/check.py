@@ -25,8 +25,9 @@ from typing import Optional
 
 import numpy as np
 
-from . import ast
+from . import ast, syntax_hints
 from .errors import AuguryCheckError, Diagnostic, did_you_mean
+from .operator_shapes import operator_shape
 from .signatures import DISTRIBUTIONS, FUNCTIONS, OPERATORS, TYPES
 from .types import (UNEVALUATED, NotConstant, Shape, ShapeInfer, as_int, const_eval, unparse,
                     value_shape)
@@ -243,37 +244,13 @@ class Checker:
             return False
         if len(arg_shapes) != 1 or arg_shapes[0] is None:
             return None
-        return _apply_op_shape(self, sym.stmt.value, call.adjoint, arg_shapes[0], depth=0)
 
+        def definition(e):  # an operator named inside `compose(A, B)` stands for its `op` statement
+            s = self.symbols.get(e.id) if isinstance(e, ast.Name) else None
+            return s.stmt.value if s is not None and s.kind == "op" else e
 
-def _apply_op_shape(ck: Checker, value, adjoint: bool, x: tuple, depth: int) -> Shape:
-    if depth > 8 or not isinstance(value, ast.Call):
-        return None
-    f = value.func
-    if f in ("identity", "mask", "blur"):
-        return x
-    if f == "downsample" and not adjoint and len(x) >= 2:
-        k = ck.int_of(value.args[0]) if value.args else None
-        if k and k > 0:
-            return tuple(x[:-2]) + tuple(d // k if isinstance(d, int) and d % k == 0 else None for d in x[-2:])
-        return None
-    if f == "fft_mask" and len(x) >= 2:
-        # real and imaginary parts of the measurements on an axis of 2 before height and width
-        if adjoint:
-            return tuple(x[:-3]) + tuple(x[-2:]) if len(x) >= 3 and x[-3] in (2, None) else None
-        return tuple(x[:-2]) + (2,) + tuple(x[-2:])
-    if f == "matrix" and value.args and len(x) == 1:
-        m = ck.expr_shape(value.args[0], Scope())
-        if m is not None and len(m) == 2:
-            return (m[1],) if adjoint else (m[0],)
-    if f == "compose" and len(value.args) == 2 and not adjoint:
-        def get(e):
-            if isinstance(e, ast.Name) and e.id in ck.symbols and ck.symbols[e.id].kind == "op":
-                return ck.symbols[e.id].stmt.value
-            return e
-        inner = _apply_op_shape(ck, get(value.args[1]), False, x, depth + 1)
-        return None if inner is None else _apply_op_shape(ck, get(value.args[0]), False, inner, depth + 1)
-    return None
+        return operator_shape(sym.stmt.value, call.adjoint, arg_shapes[0], int_of=self.int_of,
+                              shape_of=lambda e: self.expr_shape(e, Scope()), definition=definition)
 
 
 # ======================================================================= pass 1
@@ -326,8 +303,7 @@ def collect_symbols(ck: Checker):
     _check_loop_vars(ck, ck.program.statements, Scope())
 
 
-KEYWORDS = {"model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by", "missing",
-            "true", "false", "inf", "nan"}
+KEYWORDS = frozenset(syntax_hints.KEYWORDS)
 
 
 def _declare(ck: Checker, sym: Symbol):

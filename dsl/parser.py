@@ -17,8 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast, syntax_hints
 from .errors import AugurySyntaxError
 
-_KEYWORDS = {"model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by",
-             "missing", "true", "false", "inf", "nan"}
+_KEYWORDS = frozenset(syntax_hints.KEYWORDS)
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from typing import Optional
 
 OPENERS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
+# the language's keywords (LANGUAGE.md §1); the parser and the checker read them from here
 KEYWORDS = ("model", "const", "data", "param", "let", "op", "for", "in", "range", "infer", "by", "missing",
             "true", "false", "inf", "nan")
 # a declaration keyword followed by a keyword where a name must be
