@@ -4,12 +4,13 @@
     model = augury.compile("model.aug")
     post = model.sample(data={"y": y}, method="nuts", seed=0)
     post.mean("theta")
+
+Importing `augury` loads only the error types: the front end (lark, networkx) and the
+runtime (JAX) load when first used, so `import augury.runtime.operators` stays light.
 """
 
-from augury.dsl.errors import (AuguryCheckError, AuguryDataError, AuguryError, AuguryInferenceError,
-                               AugurySyntaxError, Diagnostic)
-
-from .model import Model, compile
+from augury.errors import (AuguryCheckError, AuguryDataError, AuguryError, AuguryInferenceError,
+                           AugurySyntaxError, Diagnostic)
 
 __version__ = "0.1.0"
 
@@ -21,10 +22,13 @@ def load_posterior(path):
 
 
 def __getattr__(name):
+    if name in ("compile", "Model"):
+        from augury import model
+        return getattr(model, name)
     if name == "Posterior":
         from augury.runtime.posterior import Posterior
         return Posterior
-    raise AttributeError(name)
+    raise AttributeError(f"module 'augury' has no attribute {name!r}")
 
 
 __all__ = ["compile", "Model", "load_posterior", "AuguryError", "AugurySyntaxError", "AuguryCheckError",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from augury.dsl.errors import AuguryError
+from augury.errors import AuguryError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +80,7 @@ def _run(args, parser) -> int:
     if method in METHODS:
         unknown = [k for k in settings if k not in METHODS[method].params]
         if unknown:
-            from augury.dsl.errors import did_you_mean
+            from augury.errors import did_you_mean
             names = list(METHODS[method].params) + list(model.structure.consts)
             note = did_you_mean(unknown[0], names)
             raise AuguryError(f"`{unknown[0]}` is neither a setting of `{method}` nor a const of the model",

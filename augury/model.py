@@ -10,7 +10,7 @@ from augury.compiler.methods import applicable_methods, default_method
 from augury.compiler.structure import Structure, collect
 from augury.dsl import ast
 from augury.dsl.check import check
-from augury.dsl.errors import AuguryError, AuguryInferenceError, Diagnostic, did_you_mean
+from augury.errors import AuguryError, AuguryInferenceError, Diagnostic, did_you_mean
 from augury.dsl.parser import parse
 from augury.dsl.signatures import METHODS
 
@@ -64,7 +64,7 @@ class Model:
         return subprocess.run(["dot", "-Tsvg"], input=self.to_dot().encode(), capture_output=True).stdout.decode()
 
     def _settings(self, method: str, overrides: Mapping[str, Any]) -> dict:
-        from augury.runtime.evaluate import Env, evaluate
+        from augury.compiler.evaluate import Env, evaluate
         sig = METHODS[method]
         settings: dict[str, Any] = {}
         inf = self.structure.infer

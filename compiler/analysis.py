@@ -17,15 +17,14 @@ from typing import Callable, Optional
 import networkx as nx
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryCheckError
+from augury.errors import AuguryCheckError
 from augury.dsl.signatures import TYPES
 from augury.dsl.unparse import unparse
 
 from .structure import Located, Structure
 
 
-def reads(e) -> set[str]:
-    return {x.id for x in ast.walk_expr(e) if isinstance(x, ast.Name)}
+reads = ast.free_names  # the names an expression reads
 
 
 def located_reads(loc: Located) -> set[str]:
@@ -127,7 +126,7 @@ def discrete_unknowns(s: Structure) -> list[str]:
     return out
 
 
-def _lag_of(idx, var_names) -> Optional[tuple[str, int]]:
+def index_lag(idx, var_names) -> Optional[tuple[str, int]]:
     """`t - c` → (t, c); `t` → (t, 0); anything else → None."""
     if isinstance(idx, ast.Name) and idx.id in var_names:
         return idx.id, 0
@@ -135,6 +134,28 @@ def _lag_of(idx, var_names) -> Optional[tuple[str, int]]:
             and idx.left.id in var_names and isinstance(idx.right, ast.Num) and idx.right.is_int):
         return idx.left.id, int(idx.right.value)
     return None
+
+
+def reads_own_past(loc: Located) -> bool:
+    """Whether an element-wise statement inside loops (`x[t] ~ D(...)`, `let s[t] = ...`) reads an
+    earlier element of its own target, `x[t - c]` with a constant c ≥ 1: a chain (state-space) step."""
+    st = loc.stmt
+    if not loc.loops or not st.target.indices:
+        return False
+    body = st.dist if isinstance(st, ast.Sample) else st.value
+    loop_vars = set(loc.loop_vars)
+    for node in ast.walk_expr(body):
+        if isinstance(node, ast.Index) and isinstance(node.obj, ast.Name) and node.obj.id == st.target.name:
+            if any((lag := index_lag(i, loop_vars)) is not None and lag[1] >= 1 for i in node.indices):
+                return True
+    return False
+
+
+def chain_variables(s: Structure) -> set[str]:
+    """Names (params, data, lets) given element by element along a chain: the one chain
+    detection that the graph, the method table and discrete enumeration all read."""
+    return {loc.stmt.target.name for loc in list(s.samples) + [l for ls in s.lets.values() for l in ls]
+            if reads_own_past(loc)}
 
 
 def _fail(s: Structure, msg: str, span, notes=()):
@@ -206,7 +227,7 @@ def enumeration_plans(s: Structure) -> list[EnumPlan]:
             for text, idx in found.items():
                 if len(idx) != 1 and len(idx) != len(decl.type.dims):
                     _fail(s, f"`{z}` must be indexed by one index per dimension", st.span)
-                lags = [_lag_of(i, loop_vars) for i in idx]
+                lags = [index_lag(i, loop_vars) for i in idx]
                 if all(lg is not None and lg[1] == 0 for lg in lags) or all(isinstance(i, ast.Num) for i in idx):
                     if cur is not None and cur != text:
                         _fail(s, f"`{z}` is read at two different elements in one statement", st.span,

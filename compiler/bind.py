@@ -16,10 +16,10 @@ import networkx as nx
 import numpy as np
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryCheckError, did_you_mean
+from augury.errors import AuguryCheckError, did_you_mean
 from augury.dsl.signatures import TYPES
 from augury.runtime.data import DataSpec, validate_data
-from augury.runtime.evaluate import Env, EvalError, evaluate
+from augury.compiler.evaluate import Env, EvalError, evaluate
 from augury.runtime.operators import Operator, python
 
 from .analysis import reads
@@ -177,7 +177,7 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     g = nx.DiGraph()
     for n, d in s.ops.items():
         g.add_node(n)
-        for r in reads(d.value) | {c.func for c in ast.walk_expr(d.value) if isinstance(c, ast.Call)}:
+        for r in reads(d.value) | ast.called_names(d.value):
             if r in s.ops:
                 g.add_edge(r, n)
     for n in nx.topological_sort(g):

@@ -16,7 +16,7 @@ from jax.scipy.special import logsumexp
 
 from augury.dsl import ast
 from augury.dsl.unparse import unparse
-from augury.runtime.evaluate import Env, evaluate
+from augury.compiler.evaluate import Env, evaluate
 
 from .analysis import EnumPlan
 from .lowering_errors import concrete_int as _concrete_int, lowering_error as _err

@@ -14,21 +14,17 @@ from pathlib import Path
 import networkx as nx
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryError
+from augury.errors import AuguryError
 from augury.dsl.signatures import TYPES
 from augury.dsl.unparse import unparse
 
+from .analysis import chain_variables
 from .structure import Structure
 
 
 def _reads(e) -> set[str]:
-    names = set()
-    for x in ast.walk_expr(e):
-        if isinstance(x, ast.Name):
-            names.add(x.id)
-        elif isinstance(x, ast.Call):
-            names.add(x.func)
-    return names
+    """Names read or called (an `op` is called: `A(x)`)."""
+    return ast.free_names(e) | ast.called_names(e)
 
 
 def _loop_reads(loops) -> set[str]:
@@ -74,8 +70,6 @@ def build_graph(s: Structure) -> nx.DiGraph:
         for loc in locs:
             r = _reads(loc.stmt.value) | _loop_reads(loc.loops) | set().union(*[_reads(i) for i in loc.stmt.target.indices] or [set()])
             link(r, name)
-            if name in r:
-                g.nodes[name]["chain"] = True
     for loc in s.samples:
         st = loc.stmt
         name = st.target.name
@@ -88,8 +82,8 @@ def build_graph(s: Structure) -> nx.DiGraph:
         node["dist"] = text if "dist" not in node else node["dist"] + "; " + text
         if loc.loops:
             node["plates"] = tuple(dict.fromkeys(node.get("plates", ()) + loc.loop_vars))
-        if name in _reads(st.dist):
-            node["chain"] = True
+    for name in chain_variables(s):
+        g.nodes[name]["chain"] = True
     return g
 
 

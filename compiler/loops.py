@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryCheckError
+from augury.errors import AuguryCheckError
 from augury.dsl.unparse import unparse
-from augury.runtime.evaluate import Env, EvalError, evaluate
+from augury.compiler.evaluate import Env, EvalError, evaluate
 
 from .analysis import reads
 from .lowering_errors import concrete_int as _concrete_int, lowering_error as _err

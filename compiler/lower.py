@@ -27,10 +27,10 @@ import numpyro.distributions as nd
 from numpyro.distributions import constraints
 
 from augury.dsl import ast
-from augury.dsl.errors import AuguryCheckError
+from augury.errors import AuguryCheckError
 from augury.dsl.signatures import DISTRIBUTIONS, TYPES
 from augury.dsl.unparse import unparse
-from augury.runtime.evaluate import Env, EvalError, evaluate, evaluate_distribution
+from augury.compiler.evaluate import Env, EvalError, evaluate, evaluate_distribution
 from augury.runtime.operators import Operator
 
 from .analysis import enumeration_plans, is_recurrent, let_groups, located_reads, reads

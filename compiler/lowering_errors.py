@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from augury.dsl.errors import AuguryCheckError
+from augury.errors import AuguryCheckError
 
 from .structure import Structure
 

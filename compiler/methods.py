@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from augury.dsl import ast
 from augury.dsl.signatures import DISTRIBUTIONS, METHODS, TYPES
 
+from .analysis import chain_variables
 from .structure import Structure
 
 IMPLEMENTED = {"nuts", "hmc"}
@@ -47,11 +47,8 @@ def _needs_proper_prior(s: Structure) -> Optional[str]:
 
 
 def _needs_chain(s: Structure) -> Optional[str]:
-    for loc in s.samples:
-        t = loc.stmt.target
-        if t.name in s.params and loc.loops and any(
-                isinstance(x, ast.Name) and x.id == t.name for x in ast.walk_expr(loc.stmt.dist)):
-            return None
+    if any(n in s.params for n in chain_variables(s)):
+        return None
     return "there is no chain: no parameter `x[t]` whose distribution reads `x[t - 1]`"
 
 

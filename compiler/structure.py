@@ -66,10 +66,6 @@ class Structure:
         return getattr(decl, "type", None)
 
 
-def _type_names(t: ast.TypeExpr) -> set[str]:
-    return {x.id for x in ast.walk_expr(t) if isinstance(x, ast.Name)}
-
-
 def collect(program: ast.Program) -> Structure:
     """Sort the statements of `program` by what they declare."""
     s = Structure(program)
@@ -96,7 +92,7 @@ def collect(program: ast.Program) -> Structure:
             declared.add(name)
     declared |= set(s.lets)
     for decl in list(s.data.values()) + list(s.params.values()) + [c for c in s.consts.values() if c.type]:
-        for n in sorted(_type_names(decl.type)):
+        for n in sorted(ast.free_names(decl.type)):
             if n not in declared and n not in s.sizes:
                 span = next((x.span for x in ast.walk_expr(decl.type) if isinstance(x, ast.Name) and x.id == n),
                             decl.span)

@@ -11,22 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-
-@dataclass(frozen=True)
-class Span:
-    """A region of source text; lines and columns are 1-based, end exclusive."""
-
-    file: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+from augury.errors import NO_SPAN, Span  # noqa: F401  (spans live in the leaf module)
 
 
-NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
 
 
 def _span() -> Span:
@@ -322,6 +309,11 @@ def walk_expr(e):
 
 
 def free_names(e) -> set[str]:
-    """Names read by an expression (function names of calls excluded; operator
-    names declared with `op` are reported via `Call.func` by the checker)."""
+    """Names read by an expression (function names of calls excluded: see `called_names`).
+    The one walker for "what does this expression read", used by every stage."""
     return {x.id for x in walk_expr(e) if isinstance(x, Name)}
+
+
+def called_names(e) -> set[str]:
+    """Names called in an expression (`f` of `f(x)`: functions, distributions, operators)."""
+    return {x.func for x in walk_expr(e) if isinstance(x, Call)}

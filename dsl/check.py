@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from . import ast, syntax_hints
-from .errors import AuguryCheckError, Diagnostic, did_you_mean
+from augury.errors import AuguryCheckError, Diagnostic, did_you_mean
 from .operator_shapes import operator_shape
 from .signatures import DISTRIBUTIONS, FUNCTIONS, OPERATORS, TYPES
 from .types import (UNEVALUATED, NotConstant, Shape, ShapeInfer, as_int, const_eval, unparse,

@@ -15,7 +15,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast, syntax_hints
-from .errors import AugurySyntaxError
+from augury.errors import AugurySyntaxError
 
 _KEYWORDS = frozenset(syntax_hints.KEYWORDS)
 

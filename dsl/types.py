@@ -19,50 +19,13 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from . import ast
+from .unparse import unparse  # noqa: F401  (symbolic dims are canonical model text)
 
 Dim = Union[int, str, None]
 Shape = Optional[tuple]
 
 
 # ---------------------------------------------------------------- formatting
-
-_PREC = {"==": 1, "!=": 1, "<": 1, "<=": 1, ">": 1, ">=": 1, "+": 2, "-": 2, "*": 3, "/": 3, "@": 3, "**": 5}
-
-
-def unparse(e, prec: int = 0) -> str:
-    """Canonical text of an expression (used for symbolic dims)."""
-    if isinstance(e, ast.Num):
-        v = e.value
-        if isinstance(v, float) and math.isnan(v):
-            return "nan"
-        if isinstance(v, float) and math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return str(int(v)) if e.is_int else repr(float(v))
-    if isinstance(e, ast.Bool):
-        return "true" if e.value else "false"
-    if isinstance(e, ast.Str):
-        return '"' + e.value + '"'
-    if isinstance(e, ast.Name):
-        return e.id
-    if isinstance(e, ast.Slice):
-        parts = [unparse(p) if p is not None else "" for p in (e.start, e.stop, e.step)]
-        return ":".join(parts if e.step is not None else parts[:2])
-    if isinstance(e, ast.Index):
-        return f"{unparse(e.obj, 9)}[{', '.join(unparse(i) for i in e.indices)}]"
-    if isinstance(e, ast.ArrayLit):
-        return "[" + ", ".join(unparse(i) for i in e.items) + "]"
-    if isinstance(e, ast.UnaryOp):
-        s = e.op + unparse(e.operand, 4)
-        return f"({s})" if prec > 4 else s
-    if isinstance(e, ast.BinOp):
-        p = _PREC[e.op]
-        s = f"{unparse(e.left, p)} {e.op} {unparse(e.right, p + 1)}"
-        return f"({s})" if prec > p else s
-    if isinstance(e, ast.Call):
-        args = [unparse(a) for a in e.args] + [f"{k} = {unparse(v)}" for k, v in e.kwargs]
-        return f"{e.func}{'.T' if e.adjoint else ''}({', '.join(args)})"
-    return "?"
-
 
 def fmt_dim(d: Dim) -> str:
     return "?" if d is None else str(d)

@@ -16,8 +16,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
-from augury.dsl.ast import NO_SPAN, Span
-from augury.dsl.errors import AuguryDataError, did_you_mean
+from augury.errors import NO_SPAN, Span
+from augury.errors import AuguryDataError, did_you_mean
 
 __all__ = ["DataSpec", "load_data", "validate_data", "REAL_BASES", "INT_BASES"]
 

@@ -1,6 +1,6 @@
 """Distributions of the language (LANGUAGE.md §5), built on NumPyro.
 
-`make_distribution(name, args, kwargs)` returns an object with
+`make_distribution(name, params)` returns an object with
 `log_prob(value)` (element-wise over the batch shape), `event_shape` and
 `support`; NumPyro distributions serve directly, and the few the language
 adds (mixtures, truncated Dirichlet-process priors, analytic priors on whole
@@ -136,18 +136,9 @@ def _one_of(kwargs, keys, name):
     return given[0]
 
 
-def _bind(sig_params, args, kwargs) -> dict[str, Any]:
-    out = dict(zip(sig_params, args))
-    out.update(kwargs)
-    return out
-
-
-def make_distribution(name: str, args: list, kwargs: dict):
-    """Build distribution `name` from evaluated arguments (positional in the
-    signature-table order, or by keyword)."""
-    from augury.dsl.signatures import DISTRIBUTIONS
-
-    p = _bind(DISTRIBUTIONS[name].params, args, kwargs)
+def make_distribution(name: str, p: dict[str, Any]):
+    """Build distribution `name` from its evaluated arguments, by parameter name
+    (the compiler binds positional arguments with the signature table)."""
     f = lambda k, default=None: p.get(k, default)  # noqa: E731
     if name == "normal":
         return nd.Normal(f("loc", 0.0), f("scale", 1.0))

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from augury.dsl.errors import AuguryError, did_you_mean
+from augury.errors import AuguryError, did_you_mean
 
 __all__ = ["Posterior", "load_posterior"]
 

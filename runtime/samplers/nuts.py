@@ -33,7 +33,7 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.util import ParamInfo, constrain_fn, find_valid_initial_params, potential_energy
 from numpyro.distributions.transforms import biject_to
 
-from augury.dsl.errors import AuguryInferenceError
+from augury.errors import AuguryInferenceError
 
 from ..posterior import Posterior
 from ..progress import progress_bar

@@ -8,7 +8,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import augury
-from augury.dsl.errors import AuguryError
+from augury.errors import AuguryError
 
 
 def lower(src, data, consts=None):

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from augury.dsl.check import check
-from augury.dsl.errors import AuguryError
+from augury.errors import AuguryError
 from augury.dsl.parser import parse
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

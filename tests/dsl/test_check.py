@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from augury.dsl.check import check
-from augury.dsl.errors import AuguryCheckError, Diagnostic
+from augury.errors import AuguryCheckError, Diagnostic
 from augury.dsl.parser import parse
 from models import HMM, VALID
 

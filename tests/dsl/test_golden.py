@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from augury.dsl.errors import AuguryError, AuguryCheckError, AugurySyntaxError
+from augury.errors import AuguryError, AuguryCheckError, AugurySyntaxError
 from golden_cases import cases, run_case
 
 CASES = cases()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from augury.dsl import ast
-from augury.dsl.errors import AugurySyntaxError
+from augury.errors import AugurySyntaxError
 from augury.dsl.parser import parse
 from augury.dsl.types import unparse
 from models import LANGUAGE_EXAMPLES, VALID

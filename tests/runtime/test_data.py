@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from augury.dsl.ast import Span
-from augury.dsl.errors import AuguryDataError
+from augury.errors import AuguryDataError
 from augury.runtime.data import DataSpec, load_data, validate_data
 
 SRC = """data y : real[N]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from augury.dsl.errors import AuguryError
+from augury.errors import AuguryError
 from augury.runtime.posterior import Posterior, load_posterior
 from augury.runtime.progress import progress_bar, progress_enabled
 

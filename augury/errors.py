@@ -1,4 +1,7 @@
-"""Diagnostics: errors and warnings with a source span, formatted like stanc3.
+"""Source spans and diagnostics: errors and warnings with a span, formatted like stanc3.
+
+A leaf module: every layer (dsl, compiler, runtime) may import it, and it imports
+nothing of Augury.
 
     deblur.aug:7:14: error: shape mismatch in likelihood of `y`
         y ~ normal(A(x), sigma)
@@ -12,7 +15,23 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from .ast import NO_SPAN, Span
+
+@dataclass(frozen=True)
+class Span:
+    """A region of source text; lines and columns are 1-based, end exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
+
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Evaluating expressions of the AST on jax.numpy.
 
-This is the lowered program's interpreter: it runs once, while JAX traces,
+This is the lowered program's interpreter (in the compiler: it reads the AST; the
+runtime below it only sees arrays, distributions and operators): it runs once, while JAX traces,
 so under `jit` the compiled computation is the same as a hand-written one.
 
 Indexing is orthogonal, as in Stan's multi-indexing: each index item acts on
@@ -21,9 +22,9 @@ import numpy as np
 from augury.dsl import ast
 from augury.dsl.signatures import DISTRIBUTIONS
 
-from . import distributions as dists
-from . import operators as ops
-from .functions import FUNCTIONS, call_function
+from augury.runtime import distributions as dists
+from augury.runtime import operators as ops
+from augury.runtime.functions import FUNCTIONS, call_function
 
 
 class EvalError(Exception):
@@ -180,7 +181,10 @@ def _call(e: ast.Call, env: Env):
         if name in ops.OPERATOR_CONSTRUCTORS:
             return ops.OPERATOR_CONSTRUCTORS[name](*args, **kwargs)
         if name in DISTRIBUTIONS:
-            return dists.make_distribution(name, args, kwargs)
+            params = DISTRIBUTIONS[name].params
+            if len(args) > len(params):
+                raise EvalError(f"`{name}` takes at most {len(params)} positional argument(s)", e.span)
+            return dists.make_distribution(name, {**dict(zip(params, args)), **kwargs})
         if name in ("vp", "ve", "edm", "torch", "jax"):
             return (name, tuple(args), tuple(sorted(kwargs.items())))
     except EvalError:
