@@ -1,7 +1,8 @@
 """The `augury` command line: check, graph, run.
 
 Exit codes: 0 success, 1 a user error (the diagnostic on stderr, no
-traceback), 2 bad command-line usage.
+traceback), 2 bad command-line usage, 3 an internal error (a bug: a one-line
+request to report it; the traceback only with `--debug`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from augury.errors import AuguryError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="augury", description="Compile and run Augury model files (.aug).")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="parse and check a model; list the methods that apply and why others do not")
@@ -37,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a method setting (samples=2000) or a const override (repeatable)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default=None, help="save the posterior (.nc or .npz)")
-    r.add_argument("--precision", default="float32", choices=["float32", "float64"])
+    r.add_argument("--precision", default="auto", choices=["auto", "float32", "float64"],
+                   help="auto (default): float64 for general, chain and mixture methods, float32 where a "
+                        "network prior runs")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -73,7 +77,7 @@ def _run(args, parser) -> int:
     from augury.dsl.signatures import METHODS
 
     sets = _pairs(args.set, parser)
-    model = augury.compile(args.file)
+    model = augury.compile(_model_path(args.file))
     method = args.method or model.default_method()
     consts = {k: v for k, v in sets.items() if k in model.structure.consts}
     settings = {k: v for k, v in sets.items() if k not in consts}
@@ -85,18 +89,36 @@ def _run(args, parser) -> int:
             note = did_you_mean(unknown[0], names)
             raise AuguryError(f"`{unknown[0]}` is neither a setting of `{method}` nor a const of the model",
                               notes=[note] if note else [f"settings of `{method}`: {', '.join(METHODS[method].params)}"])
+    if args.out:
+        from augury.runtime.posterior import check_writable
+        check_writable(args.out)  # before sampling, not after
     data = args.data or _default_data(args.file)
     if not args.data and data:
         print(f"using data from {data[0]}", file=sys.stderr)
     post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
                         precision=args.precision, consts=consts, **settings)
-    for w in post.warnings or []:
-        print(("warning: " + w) if not w.startswith(tuple("/.<")) and ": warning:" not in w else w, file=sys.stderr)
     print(post)
     if args.out:
         post.save(args.out)
         print(f"saved posterior to {args.out}", file=sys.stderr)
+    sys.stdout.flush()
+    # last, where a user sees them
+    for w in post.warnings or []:
+        print(("warning: " + w) if ": warning:" not in w else w, file=sys.stderr)
     return 0
+
+
+def _model_path(file: str) -> Path:
+    """The CLI's argument is always a path (never model text)."""
+    p = Path(file)
+    if not p.is_file():
+        raise AuguryError(f"no model file `{file}`" + ("" if not p.exists() else " (it is a folder)"))
+    return p
+
+
+def _version() -> str:
+    from augury import __version__
+    return __version__
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -105,12 +127,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "check":
             import augury
-            model = augury.compile(args.file, consts=_pairs(args.set, parser))
+            model = augury.compile(_model_path(args.file), consts=_pairs(args.set, parser))
             print(model.check_report())
             return 0
         if args.command == "graph":
             import augury
-            model = augury.compile(args.file)
+            model = augury.compile(_model_path(args.file))
             if args.out == "-":
                 sys.stdout.write(model.to_dot())
                 return 0
@@ -122,12 +144,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except AuguryError as e:
         print(str(e), file=sys.stderr)
         return 1
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not a user error
+        if args.debug:
+            import traceback
+            traceback.print_exc()
+        print(f"internal error in Augury {_version()} while running `{args.command} {args.file}`: "
+              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
+        print("this is a bug in Augury: please report it with the model file and this message "
+              "(run again with --debug for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,20 +2,71 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from augury.compiler.graph import build_graph, render, to_dot
-from augury.compiler.methods import applicable_methods, default_method
+from augury.compiler.methods import SIMULATES_DATA, applicable_methods, default_method
 from augury.compiler.structure import Structure, collect
 from augury.dsl import ast
 from augury.dsl.check import check
-from augury.errors import AuguryError, AuguryInferenceError, Diagnostic, did_you_mean
-from augury.dsl.parser import parse
-from augury.dsl.signatures import METHODS
+from augury.dsl.parser import parse, read_model_file
+from augury.dsl.signatures import METHODS, SETTING_RULES, MethodSig, check_setting
+from augury.errors import (AuguryCheckError, AuguryError, AuguryInferenceError, AugurySyntaxError, Diagnostic,
+                           did_you_mean)
+
+PRECISIONS = ("auto", "float32", "float64")
 
 
-def _read_source(source: Union[str, Path]) -> tuple[str, str]:
+def resolve_precision(precision: Any, method: str) -> str:
+    """"auto" -> the method's own (float64 for general, chain and mixture methods, float32
+    where a network prior runs); else the precision asked for."""
+    if precision not in PRECISIONS:
+        raise AuguryInferenceError(f"unknown precision {precision!r}", notes=['use "auto", "float32" or "float64"'])
+    return METHODS[method].precision if precision == "auto" else precision
+
+
+@contextmanager
+def precision_scope(precision: str):
+    """JAX's scoped x64 mode for float64 work: nothing global changes, so importing or running
+    Augury leaves the dtypes of the user's own JAX code alone."""
+    import jax
+    with jax.enable_x64(precision == "float64"):
+        yield
+
+
+def _describe(sig: MethodSig) -> str:
+    rules = dict(sig.rules)
+    return ", ".join(f"{k} ({SETTING_RULES.get(rules.get(k), 'one of ' + '|'.join(rules.get(k) or ()))})"
+                     for k in sig.params)
+
+
+def _data_mapping(data) -> dict:
+    """A data argument (None, a mapping, a path, or a list of sources) as a dict."""
+    from augury.runtime.data import load_data
+    if data is None:
+        return {}
+    if isinstance(data, (str, Path)):
+        return load_data([str(data)])
+    if isinstance(data, (list, tuple)) and all(isinstance(x, (str, Path)) for x in data):
+        return load_data([str(x) for x in data])
+    if isinstance(data, Mapping):
+        return dict(data)
+    raise AuguryError(f"`data` must be a dict of arrays, a path (.json, .npz) or a list of sources, "
+                      f"not {type(data).__name__}")
+
+
+def _read_source(source: Union[str, Path, bytes]) -> tuple[str, str]:
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            return bytes(source).decode("utf-8"), "<string>"
+        except UnicodeDecodeError as ex:
+            raise AugurySyntaxError(f"the model text is not UTF-8: byte 0x{source[ex.start]:02x} at offset "
+                                    f"{ex.start} cannot be decoded") from None
+    if not isinstance(source, (str, Path)):
+        raise AuguryError(f"`augury.compile` takes a path to a .aug file or the model text, "
+                          f"not {type(source).__name__}")
     if isinstance(source, Path):
         p = source
     elif "\n" not in source and len(source) < 4096 and (source.endswith(".aug") or Path(source).is_file()):
@@ -24,7 +75,7 @@ def _read_source(source: Union[str, Path]) -> tuple[str, str]:
         return source, "<string>"
     if not p.is_file():
         raise AuguryError(f"no model file `{p}`")
-    return p.read_text(encoding="utf-8"), str(p)
+    return read_model_file(p), str(p)
 
 
 class Model:
@@ -38,6 +89,8 @@ class Model:
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
         self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
+        if self.structure.infer is not None:
+            self._infer_settings()  # a bad value in the `infer` line is an error at its place
 
     @property
     def name(self) -> str:
@@ -64,71 +117,110 @@ class Model:
         return subprocess.run(["dot", "-Tsvg"], input=self.to_dot().encode(), capture_output=True).stdout.decode()
 
     def _settings(self, method: str, overrides: Mapping[str, Any]) -> dict:
-        from augury.compiler.evaluate import Env, evaluate
+        """The method's settings: its defaults, then the model's `infer` line (when it names this
+        method), then `overrides`; each value checked against the method table's rule."""
         sig = METHODS[method]
-        settings: dict[str, Any] = {}
+        settings: dict[str, Any] = dict(sig.defaults)
         inf = self.structure.infer
         if inf is not None and inf.method.func == method:
-            for k, v in inf.method.kwargs:
-                settings[k] = evaluate(v, Env({}))
-            for i, v in enumerate(inf.method.args):
-                if i < len(sig.params):
-                    settings[sig.params[i]] = evaluate(v, Env({}))
+            settings.update(self._infer_settings())
         for k, v in overrides.items():
             if k not in sig.params:
                 note = did_you_mean(k, sig.params)
                 raise AuguryInferenceError(f"`{method}` has no setting `{k}`",
                                            notes=[note] if note else [f"its settings are: {', '.join(sig.params)}"])
-            settings[k] = v
+            try:
+                settings[k] = check_setting(method, k, v)
+            except ValueError as ex:
+                raise AuguryInferenceError(str(ex), notes=[f"settings of `{method}`: {_describe(sig)}"]) from None
         return settings
 
+    def _infer_settings(self) -> dict[str, Any]:
+        """The settings written in the `infer` line, evaluated (consts allowed) and checked;
+        an error points at the value in the file."""
+        from augury.compiler.bind import evaluate_consts
+        from augury.compiler.evaluate import Env, EvalError, evaluate
+        inf = self.structure.infer
+        method = inf.method.func
+        if method not in METHODS:
+            return {}
+        env = Env(dict(evaluate_consts(self.structure, self.consts)))
+        out = {}
+        for k, e in inf.method.kwargs:
+            if k not in METHODS[method].params:
+                continue
+            try:
+                value = evaluate(e, env)
+                value = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+                out[k] = check_setting(method, k, value)
+            except (EvalError, ValueError, TypeError) as ex:
+                msg = ex.message if isinstance(ex, EvalError) else str(ex)
+                raise AuguryCheckError(f"bad setting of `{method}`: {msg}", e.span,
+                                       [f"settings of `{method}`: {_describe(METHODS[method])}"],
+                                       source=self.program.source) from None
+        return out
+
     def bind(self, data: Union[None, Mapping, str, list] = None, consts: Optional[dict] = None,
-             precision: str = "float32"):
-        """Validate data and lower the model: returns (LoweredModel, data warnings)."""
+             precision: str = "float32", simulate: bool = False):
+        """Validate data and lower the model: returns (LoweredModel, data warnings).  With
+        `simulate`, data on the left of `~` may be absent and the result draws from the prior
+        (a `PriorProgram`).  Run float64 work inside `precision_scope("float64")`."""
         from augury.compiler.bind import bind
-        from augury.runtime.data import load_data
-        if data is None:
-            mapping = {}
-        elif isinstance(data, (str, Path)):
-            mapping = load_data([str(data)])
-        elif isinstance(data, (list, tuple)):
-            mapping = load_data([str(x) for x in data])
-        else:
-            mapping = dict(data)
+        mapping = _data_mapping(data)
         consts = {**self.consts, **(consts or {})}
-        key = _fingerprint(mapping, consts, precision)
+        key = _fingerprint(mapping, consts, f"{precision}:{simulate}")
         if key is None:
-            return bind(self.structure, mapping, consts, precision, bound=self.bound)
+            return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate)
         if key not in self._bound_cache:
-            result = bind(self.structure, mapping, consts, precision, bound=self.bound)
+            result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate)
             self._bound_cache = {key: result}
         return self._bound_cache[key]
 
-    def sample(self, data: Union[None, Mapping, str, list] = None, method: Optional[str] = None, seed: int = 0,
-               progress: bool = False, precision: str = "float32", consts: Optional[dict] = None, **settings):
-        """Bind data and run an inference method; returns a `Posterior`."""
-        method = method or self.default_method()
+    def _method(self, method: Optional[str]) -> str:
+        """The method to run: checked to exist, be implemented and apply to this model."""
+        if method is None:
+            method = self.default_method()
         if method is None:
             raise AuguryInferenceError("no inference method applies to this model",
                                        notes=[f"{m}: {r}" for m, r in self.methods().items()][:6])
-        if method not in METHODS:
-            note = did_you_mean(method, METHODS)
-            raise AuguryInferenceError(f"unknown inference method `{method}`",
+        if not isinstance(method, str) or method not in METHODS:
+            note = did_you_mean(method, METHODS) if isinstance(method, str) and method else None
+            raise AuguryInferenceError(f"unknown inference method {method!r}".replace("'", "`"),
                                        notes=[note] if note else [f"methods: {', '.join(METHODS)}"])
         reason = self.methods()[method]
         if reason is not None:
+            applies = [m for m, r in self.methods().items() if r is None]
             raise AuguryInferenceError(f"`{method}` does not apply to this model: {reason}",
-                                       notes=[f"methods that apply: {', '.join(m for m, r in self.methods().items() if r is None) or 'none'}"])
+                                       notes=[f"methods that apply: {', '.join(applies) or 'none'}"])
+        return method
+
+    def sample(self, data: Union[None, Mapping, str, list] = None, method: Optional[str] = None, seed: int = 0,
+               progress: bool = False, precision: str = "auto", consts: Optional[dict] = None, **settings):
+        """Bind data and run an inference method; returns a `Posterior`.
+
+        `precision="auto"` is float64 for the general, chain and mixture methods and float32
+        where a network prior runs; float64 work runs inside JAX's scoped x64 mode, so the
+        caller's own JAX code keeps its dtypes."""
+        from augury.runtime.samplers import driver
+        method = self._method(method)
         opts = self._settings(method, settings)
-        lowered, data_warnings = self.bind(data, consts, precision)
-        if method in ("nuts", "hmc"):
-            from augury.runtime.samplers.nuts import sample_nuts
-            post = sample_nuts(lowered, method=method, seed=seed, progress=progress, **opts)
-        else:  # pragma: no cover - guarded by IMPLEMENTED
-            raise AuguryInferenceError(f"`{method}` is not implemented yet")
+        prec = resolve_precision(precision, method)
+        driver.seed_key(seed)  # a bad seed is refused before binding
+        with precision_scope(prec):
+            lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA)
+            post = driver.sample(method, lowered.problem(), opts, seed=seed, progress=progress)
+        post.settings["precision"] = prec
         post.warnings = [str(w.format(self.program.source)) for w in self.warnings] + list(data_warnings) + \
             list(post.warnings or [])
         return post
+
+    def prior_predictive(self, data: Union[None, Mapping, str, list] = None, draws: int = 1000, seed: int = 0,
+                         precision: str = "auto", consts: Optional[dict] = None, progress: bool = False):
+        """`draws` joint draws of every unknown from its prior and every data variable from its
+        likelihood (a `Posterior`, unweighted).  `data` holds the covariates and sizes
+        (`{"N": 50}`); data on the left of `~` need not be given, and is simulated if it is."""
+        return self.sample(data, method="prior", seed=seed, progress=progress, precision=precision,
+                           consts=consts, samples=draws)
 
     def structure_report(self) -> list[str]:
         """How the compiler reads the model: continuous/discrete unknowns, plates, recurrences."""
@@ -168,6 +260,8 @@ def _fingerprint(mapping: Mapping, consts: Mapping, precision: str) -> Optional[
                 return None
             h.update(f"{k}:{a.dtype.str}:{a.shape}:".encode())
             h.update(np.ascontiguousarray(a).tobytes())
+            if np.ma.isMaskedArray(v):  # the mask marks missing entries: part of the data
+                h.update(np.ascontiguousarray(np.ma.getmaskarray(v)).tobytes())
     return h.hexdigest()
 
 

@@ -8,6 +8,8 @@ bound, operators are built and every unknown's shape becomes concrete.
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import replace
 from typing import Any, Optional
 
 import jax
@@ -25,6 +27,10 @@ from augury.runtime.operators import Operator, python
 from .analysis import reads
 from .lower import LoweredModel
 from .structure import Structure
+
+
+# the largest variable a model may declare, in bytes (float64)
+MEMORY_BUDGET = int(float(os.environ.get("AUGURY_MEMORY_BUDGET", "4")) * 2 ** 30)
 
 
 def _err(s, msg, span, notes=(), cls=AuguryCheckError):
@@ -119,13 +125,26 @@ def _spec(s: Structure, d: ast.DataDecl, env: Env) -> Optional[DataSpec]:
                     _bound(s, d.type, "upper", env), ncat, missing, d.has_missing, d.span)
 
 
+def _memory_guard(s: Structure, name: str, shape: tuple, span) -> None:
+    """Refuse a variable larger than the memory budget before anything is allocated."""
+    n = int(np.prod([int(d) for d in shape], dtype=object)) if shape else 1
+    if n * 8 > MEMORY_BUDGET:
+        raise _err(s, f"`{name}` would have shape {tuple(int(d) for d in shape)} ({n:.3g} elements, "
+                      f"{n * 8 / 2 ** 30:.3g} GiB in float64), over the memory budget of "
+                      f"{MEMORY_BUDGET / 2 ** 30:.3g} GiB", span,
+                   ["check the sizes it is declared with; set AUGURY_MEMORY_BUDGET (GiB) to raise the budget"])
+
+
 def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",
-         bound: Optional[dict] = None):
-    """Validate `data` and build the `LoweredModel`; returns it with the warnings."""
+         bound: Optional[dict] = None, simulate: bool = False):
+    """Validate `data` and build the `LoweredModel`; returns it with the warnings.
+
+    With `simulate`, data on the left of `~` may be absent (its shape then comes from the
+    sizes) and the result is the `PriorProgram`, which draws it from the likelihood.
+    Call it inside `precision_scope(precision)` for float64."""
     if precision not in ("float32", "float64"):
         raise AuguryCheckError(f"unknown precision `{precision}`", notes=["use \"float32\" or \"float64\""])
-    if precision == "float64":
-        jax.config.update("jax_enable_x64", True)
+    simulated = {loc.stmt.target.name for loc in s.samples if loc.stmt.target.name in s.data} if simulate else set()
     dtype = jnp.float64 if precision == "float64" else jnp.float32
     cvals = evaluate_consts(s, consts)
     env = Env(dict(cvals))
@@ -139,14 +158,14 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
         for d in pending:
             sp = _spec(s, d, env)
             (specs if sp is not None else rest).append(sp if sp is not None else d)
+        specs = [replace(sp, optional=True) if sp.name in simulated else sp for sp in specs]
         if not specs:
             d = rest[0]
             raise _err(s, f"the shape of `{d.name}` cannot be computed from the data", d.type.span)
         given = {k: v for k, v in data.items() if k in {sp.name for sp in specs} or k in s.sizes or
                  (first and k not in s.data)}
         got, sz, warn = validate_data(specs, given, sizes=dict(sizes), source=s.source, precision=precision)
-        if first:
-            warnings.extend(warn)
+        warnings.extend(w for w in warn if w not in warnings)
         first = False
         arrays.update(got)
         sizes.update(sz)
@@ -155,7 +174,7 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
         pending = rest
     observed: dict[str, np.ndarray] = {}
     for name, d in s.data.items():
-        if d.has_missing:
+        if d.has_missing and name in arrays:
             x = np.asarray(arrays[name])
             marker = math.nan if d.missing is None else np.asarray(_eval(s, d.missing, env, "the missing marker"))
             observed[name] = ~np.isnan(x) if (isinstance(marker, float) and math.isnan(marker)) or \
@@ -163,14 +182,22 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     for n in s.sizes:
         if n not in sizes:
             raise _err(s, f"size `{n}` is not bound by any data", s.sizes[n],
-                       [f"use `{n}` in the shape of a `data` declaration, or make it a `const`"])
+                       [f"give it with the data (`{n}=50`, or `data={{\"{n}\": 50}}`)" if simulate else
+                        f"use `{n}` in the shape of a `data` declaration, or make it a `const`"])
     env.values.update(sizes)
     param_shapes = {}
     for name, d in s.params.items():
         dims = tuple(_dim_value(s, e, env) for e in d.type.dims) + tuple(_dim_value(s, e, env) for e in _event_dims(d.type))
+        _memory_guard(s, name, dims, d.span)
         param_shapes[name] = dims
     for name, d in s.data.items():
-        param_shapes[name] = tuple(np.shape(arrays[name]))
+        if name in arrays:
+            param_shapes[name] = tuple(np.shape(arrays[name]))
+        else:  # simulated, not given
+            dims = tuple(_dim_value(s, e, env) for e in d.type.dims) + \
+                tuple(_dim_value(s, e, env) for e in _event_dims(d.type))
+            _memory_guard(s, name, dims, d.span)
+            param_shapes[name] = dims
     operators = {}
     # names bound from Python (`bind={"blurop": fn}`) are visible to `op` statements only
     op_env = Env(dict(bound or {}) | dict(env.values) | {k: jnp.asarray(v) for k, v in arrays.items()}, operators)
@@ -197,5 +224,9 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     scalars = {k: int(np.asarray(v)) for k, v in arrays.items()
                if np.ndim(v) == 0 and np.issubdtype(np.asarray(v).dtype, np.integer)}
     jdata.update(scalars)
+    if simulate:
+        from .prior import PriorProgram
+        given = {k: v for k, v in jdata.items() if k not in simulated}
+        return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated), warnings
     lowered = LoweredModel(s, cvals, jdata, sizes, observed, operators, param_shapes, dtype)
     return lowered, warnings

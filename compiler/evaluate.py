@@ -21,6 +21,7 @@ import numpy as np
 
 from augury.dsl import ast
 from augury.dsl.signatures import DISTRIBUTIONS
+from augury.dsl.unparse import unparse
 
 from augury.runtime import distributions as dists
 from augury.runtime import operators as ops
@@ -130,6 +131,26 @@ def _static_length(sl: ast.Slice, env: Env):
     return lengths[0]
 
 
+def _out_of_range(what: str, value: int, pos: int, e: ast.Index, n: int, part, env: Env) -> EvalError:
+    """`index 5 (at t = 4) is out of range for axis 0 of `y`, which has size 5`; `pos` is the
+    item's position in `e`, which is the axis of `e.obj` it indexes; the loop variables that
+    `part` reads are named where their values are known (a scalar, not a tracer)."""
+    at = []
+    for v in sorted(env.loop_vars & ast.free_names(part)):
+        x = env.values.get(v)
+        if _concrete(x) and np.ndim(x) == 0 and np.issubdtype(np.asarray(x).dtype, np.integer):
+            at.append(f"{v} = {int(np.asarray(x))}")
+    where = f" (at {', '.join(at)})" if at else ""
+    if value < 0:
+        note = "indices are 0-based and never wrap: a negative index does not count from the end"
+    elif what == "index":
+        note = f"the valid indices of axis {pos} are 0 … {n - 1}" if n else f"axis {pos} is empty"
+    else:
+        note = f"a slice of axis {pos} lies within 0 … {n}"
+    return EvalError(f"{what} {value}{where} is out of range for axis {pos} of `{unparse(e.obj)}`, "
+                     f"which has size {n}", part.span, [note])
+
+
 def _index(e: ast.Index, env: Env):
     x = evaluate(e.obj, env)
     x = jnp.asarray(x)
@@ -137,11 +158,16 @@ def _index(e: ast.Index, env: Env):
     if len([i for i in e.indices]) > x.ndim:
         raise EvalError(f"too many indices: the value has {x.ndim} dimension(s) but {len(e.indices)} are given",
                         e.span, [f"its shape is {tuple(x.shape)}"])
-    for item in e.indices:
+    for pos, item in enumerate(e.indices):
         if isinstance(item, ast.Slice):
             parts = [evaluate(p, env) if p is not None else None for p in (item.start, item.stop, item.step)]
             if all(p is None or _concrete(p) for p in parts):
                 s = slice(*[None if p is None else int(np.asarray(p)) for p in parts])
+                n = x.shape[axis]
+                if s.step is None or s.step > 0:
+                    for b, part, what in ((s.start, item.start, "slice start"), (s.stop, item.stop, "slice end")):
+                        if b is not None and not 0 <= b <= n:
+                            raise _out_of_range(what, b, pos, e, n, part, env)
                 x = x[(slice(None),) * axis + (s,)]
             else:
                 n = _static_length(item, env)
@@ -152,9 +178,9 @@ def _index(e: ast.Index, env: Env):
             if _concrete(idx):
                 a = np.asarray(idx)
                 n = x.shape[axis]
-                if a.size and (a.max() >= n or a.min() < -n):
-                    raise EvalError(f"index {int(a.max() if a.max() >= n else a.min())} is out of range "
-                                    f"for an axis of length {n}", item.span)
+                if a.size and a.dtype != np.bool_ and (a.max() >= n or a.min() < 0):
+                    # negative indices are errors, never wrapped (LANGUAGE.md §4)
+                    raise _out_of_range("index", int(a.min() if a.min() < 0 else a.max()), pos, e, n, item, env)
             x = x[(slice(None),) * axis + (idx,)]
             axis += jnp.ndim(idx)
     return x
@@ -171,8 +197,16 @@ def _call(e: ast.Call, env: Env):
             return op.adjoint(x) if e.adjoint else op(x)
         except (TypeError, ValueError) as ex:
             raise EvalError(f"cannot apply `{name}{'.T' if e.adjoint else ''}`: {ex}", e.span) from None
-    args = [evaluate(a, env) for a in e.args]
+    if name in ("stack", "concat") and e.args and isinstance(e.args[0], ast.ArrayLit):
+        # a list of arrays, as NumPy takes it: the items need not share one shape
+        args = [[evaluate(i, env) for i in e.args[0].items]] + [evaluate(a, env) for a in e.args[1:]]
+    else:
+        args = [evaluate(a, env) for a in e.args]
     kwargs = {k: evaluate(v, env) for k, v in e.kwargs}
+    bound = env.values.get(name)
+    if callable(bound) and not isinstance(bound, ops.Operator):
+        # a function in scope: bound from Python (`bind=`), or the compiler's own (`__draw`)
+        return bound(*args, **kwargs)
     try:
         if name in FUNCTIONS:
             return call_function(name, args, kwargs)

@@ -20,16 +20,22 @@ from augury.dsl.unparse import unparse
 from augury.compiler.evaluate import Env, EvalError, evaluate
 
 from .analysis import reads
+from .index_check import named_loop_vars, at_clause, check_indices, negative_note
 from .lowering_errors import concrete_int as _concrete_int, lowering_error as _err
 
 
 class LoopEvaluation:
     """Loop methods of `LoweredModel` (which provides `s`, the collected model)."""
 
+    def _check_indices(self):
+        """Every index checked against its axis at every iteration (compiler/index_check.py)."""
+        check_indices(self)
+
     def loop_range(self, lp: ast.For, env: Env) -> tuple[int, int]:
         try:
-            a = 0 if lp.start is None else evaluate(lp.start, env)
-            b = evaluate(lp.stop, env)
+            with jax.ensure_compile_time_eval():  # concrete even while the model is traced
+                a = 0 if lp.start is None else evaluate(lp.start, env)
+                b = evaluate(lp.stop, env)
         except EvalError as e:
             raise _err(self.s, e.message, e.span, e.notes) from None
         a = _concrete_int(a, "the bounds of a loop", lp.span, self.s)
@@ -58,8 +64,9 @@ class LoopEvaluation:
         for lp in loops:
             e = env.child(**{v.var: x for v, x in zip(loops, values)})
             try:
-                a = 0 if lp.start is None else evaluate(lp.start, e)
-                b = evaluate(lp.stop, e)
+                with jax.ensure_compile_time_eval():  # `range(n[i])` inside a trace: n[i] stays concrete
+                    a = 0 if lp.start is None else evaluate(lp.start, e)
+                    b = evaluate(lp.stop, e)
                 a = np.broadcast_to(np.asarray(a, np.int64), (count,))
                 b = np.broadcast_to(np.asarray(b, np.int64), (count,))
             except EvalError as ex:
@@ -122,20 +129,28 @@ class LoopEvaluation:
         out = []
         for i in target.indices:
             try:
-                if first is not None and np.ndim(np.asarray(evaluate(i, first))) != 0:
-                    raise _err(self.s, "an index on the left side must be one integer per iteration", i.span,
-                               [f"`{unparse(i)}` is an array; write the loop over its entries instead"])
-                v = np.asarray(evaluate(i, genv))
-                if v.shape != shape and v.ndim != 0:
-                    # orthogonal indexing made an outer product: evaluate point by point
-                    flat = [g.reshape(-1) for g in grid]
-                    v = np.array([np.asarray(evaluate(i, env.child(**{lp.var: int(f[k]) for lp, f in
-                                                                      zip(loops, flat)})))
-                                  for k in range(flat[0].size)]).reshape(shape)
+                with jax.ensure_compile_time_eval():  # `let s[idx[n]] = ...` is indexed inside a trace
+                    if first is not None and np.ndim(np.asarray(evaluate(i, first))) != 0:
+                        raise _err(self.s, "an index on the left side must be one integer per iteration", i.span,
+                                   [f"`{unparse(i)}` is an array; write the loop over its entries instead"])
+                    v = np.asarray(evaluate(i, genv))
+                    if v.shape != shape and v.ndim != 0:
+                        # orthogonal indexing made an outer product: evaluate point by point
+                        flat = [g.reshape(-1) for g in grid]
+                        v = np.array([np.asarray(evaluate(i, env.child(**{lp.var: int(f[k]) for lp, f in
+                                                                          zip(loops, flat)})))
+                                      for k in range(flat[0].size)]).reshape(shape)
                 out.append(np.broadcast_to(v, shape).astype(np.int64))
             except AuguryCheckError:
                 raise
             except Exception:
                 raise _err(self.s, not_computable, i.span) from None
+            neg = out[-1] < 0
+            if neg.any():  # would wrap (LANGUAGE.md §4); too-large indices are checked against the shape
+                k = int(np.argmax(neg.reshape(-1)))
+                used = named_loop_vars(reads(i), loops)
+                at = {lp.var: g.reshape(-1)[k] for lp, g in zip(loops, grid) if lp.var in used}
+                raise _err(self.s, f"index {int(out[-1].reshape(-1)[k])}{at_clause(at)} of `{target.name}` "
+                                   "is negative", i.span, [negative_note()])
         return tuple(out)
 

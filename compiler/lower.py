@@ -32,6 +32,7 @@ from augury.dsl.signatures import DISTRIBUTIONS, TYPES
 from augury.dsl.unparse import unparse
 from augury.compiler.evaluate import Env, EvalError, evaluate, evaluate_distribution
 from augury.runtime.operators import Operator
+from augury.runtime.samplers.protocol import Problem
 
 from .analysis import enumeration_plans, is_recurrent, let_groups, located_reads, reads
 from .enumeration import DiscreteEnumeration
@@ -47,6 +48,41 @@ _INSIDE = {
     "unit": {"unit"},
     "simplex": {"simplex"}, "spd": {"spd"}, "cholesky_corr": {"cholesky_corr"}, "sphere": {"sphere"},
 }
+
+
+def support_mask_needed(s: Structure, target: str, dist_name: str) -> bool:
+    """Whether the log density of `dist_name` must be masked to −inf outside the declared type
+    of `target` (the declared type wins, as in Stan).  A real-line density needs no mask: the
+    unknown's bijection (or the data check) keeps its value inside the declared support."""
+    sig = DISTRIBUTIONS.get(dist_name)
+    if sig is None or sig.discrete or sig.support in ("real", "any"):
+        return False
+    decl_type = s.declared_type(target)
+    if decl_type is None:
+        return False
+    base = decl_type.base
+    tsupport = TYPES[base].support if base in TYPES else "real"
+    inside = _INSIDE.get(sig.support)
+    if inside is not None and tsupport in inside:
+        return False
+    if sig.support == "positive" and base == "real":
+        low = decl_type.kwarg("lower")
+        if isinstance(low, ast.Num) and low.value >= 0:
+            return False
+    return True
+
+
+def declared_support_narrower(s: Structure, target: str, dist_name: str) -> bool:
+    """Whether the declared type of `target` truncates `dist_name` (a normal on `positive`, a
+    gamma on `real(upper = 3)`): prior draws then come from the truncated distribution."""
+    sig = DISTRIBUTIONS.get(dist_name)
+    decl_type = s.declared_type(target)
+    if sig is None or sig.support == "any" or decl_type is None:
+        return False
+    bounded = decl_type.kwarg("lower") is not None or decl_type.kwarg("upper") is not None
+    if sig.support == "real" and not sig.discrete:
+        return decl_type.base != "real" or bounded
+    return support_mask_needed(s, target, dist_name) or (bounded and not sig.discrete)
 
 
 @dataclass
@@ -84,6 +120,7 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
         self._static_lets = self._compute_static_lets()
         self._prepare_global_enumeration()
         self.compiled_runs: dict = {}  # sampler settings -> compiled run (filled by the samplers)
+        self._check_indices()  # first: an out-of-range index is named with its loop values
         self._check_sample_coverage()
         self._trace_once()
 
@@ -335,21 +372,7 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
 
     # --------------------------------------------------------- log density
     def _support_mask_needed(self, target: str, dist_name: str) -> bool:
-        sig = DISTRIBUTIONS.get(dist_name)
-        if sig is None or sig.discrete or sig.support in ("real", "any"):
-            return False
-        decl_type = self.s.declared_type(target)
-        if decl_type is None:
-            return False
-        tsupport = TYPES[decl_type.base].support if decl_type.base in TYPES else "real"
-        inside = _INSIDE.get(sig.support)
-        if inside is not None and tsupport in inside:
-            return False
-        if sig.support == "positive" and decl_type.base == "real":
-            low = decl_type.kwarg("lower")
-            if isinstance(low, ast.Num) and low.value >= 0:
-                return False
-        return True
+        return support_mask_needed(self.s, target, dist_name)
 
     def _statement_logp(self, st: ast.Sample, env: Env, mask_target: Optional[str]):
         dist = evaluate_distribution(st.dist, env)
@@ -478,3 +501,28 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
         def get_param(u, support, env):
             return sites[self.site_name(u)]
         return get_param
+
+    # ------------------------------------------------------------ samplers
+    def recover_discrete(self, sites: dict, key) -> dict:
+        """Draws of the summed-out discrete unknowns (and of the lets that read a scalar one),
+        one per continuous draw (`sites` keyed by site name, leading axis the draws), from their
+        exact conditional posterior."""
+        names = [self.site_name(u) for u in self.unknowns]
+        flat = {k: jnp.asarray(sites[k]) for k in names}
+        keys = jax.random.split(key, next(iter(flat.values())).shape[0])
+        if "recover" not in self.compiled_runs:
+            def one(site_values, k):
+                res = self.run(self.values_from_sites(site_values), enum_key=k)
+                return {p: res.values[p] for p in [*self.plans, *sorted(self.global_lets)]}
+            self.compiled_runs["recover"] = jax.jit(jax.vmap(one))
+        return self.compiled_runs["recover"](flat, keys)
+
+    def problem(self) -> Problem:
+        """What the samplers see: callables and arrays (runtime/samplers/protocol.py)."""
+        kinds = {u.name: ("param" if u.kind != "missing" else "missing") for u in self.unknowns}
+        kinds.update({n: "param" for n in self.plans if n in self.s.params})
+        kinds.update({n: "missing" for n in self.plans if n in self.s.data})
+        kinds.update({n: "let" for n in self.reported_lets})
+        return Problem(numpyro_model=self.numpyro_model, recover_discrete=self.recover_discrete if self.plans else None,
+                       kinds=kinds, continuous=tuple(u.name for u in self.unknowns), cache=self.compiled_runs,
+                       dtype=self.dtype)

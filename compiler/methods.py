@@ -9,11 +9,17 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from augury.dsl.signatures import DISTRIBUTIONS, METHODS, TYPES
+from augury.dsl.unparse import unparse
 
 from .analysis import chain_variables
 from .structure import Structure
 
-IMPLEMENTED = {"nuts", "hmc"}
+from augury.runtime.samplers import SAMPLERS
+
+# methods whose binding simulates the data on the left of `~` (which may then be absent)
+SIMULATES_DATA = {"prior"}
+
+_COMPACT = {"unit", "simplex", "sphere", "cholesky_corr"}
 
 
 def _prior_families(s: Structure) -> dict[str, str]:
@@ -39,10 +45,24 @@ def _needs_gradients(s: Structure) -> Optional[str]:
     return None
 
 
+def flat_is_proper(s: Structure, name: str) -> bool:
+    """`flat()` on a compact support (a simplex, `unit`, a sphere, `cholesky_corr`, a real with
+    both bounds) is the uniform distribution there: proper, and drawn as such."""
+    t = s.declared_type(name)
+    return t is not None and (t.base in _COMPACT or (t.base == "real" and t.kwarg("lower") is not None
+                                                      and t.kwarg("upper") is not None))
+
+
 def _needs_proper_prior(s: Structure) -> Optional[str]:
     for loc in s.samples:
-        if loc.stmt.dist.func == "flat" and loc.stmt.target.name in s.params:
-            return f"`{loc.stmt.target.name}` has a flat prior, which cannot be sampled from"
+        name = loc.stmt.target.name
+        if loc.stmt.dist.func == "flat" and name in s.params and not flat_is_proper(s, name):
+            return (f"`{name}` has a flat prior on an unbounded support ({unparse(s.declared_type(name))}), "
+                    "which cannot be sampled from")
+    fams = _prior_families(s)
+    learned = [n for n, f in fams.items() if f == "learned"]
+    if learned:
+        return f"`{learned[0]}` has a diffusion prior, whose prior draws need a diffusion sampler"
     return None
 
 
@@ -69,7 +89,7 @@ def _needs_mixture(s: Structure) -> Optional[str]:
 
 REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
     "nuts": [_needs_gradients], "hmc": [_needs_gradients],
-    "smc": [_needs_proper_prior],
+    "smc": [_needs_proper_prior], "prior": [_needs_proper_prior],
     "particle_filter": [_needs_chain, _needs_proper_prior],
     **{m: [_needs_diffusion_prior] for m, sig in METHODS.items() if sig.family == "diffusion"},
     **{m: [_needs_mixture] for m, sig in METHODS.items() if sig.family == "mixture"},
@@ -85,7 +105,7 @@ def applicable_methods(s: Structure) -> dict[str, Optional[str]]:
             reason = req(s)
             if reason:
                 break
-        if reason is None and m not in IMPLEMENTED:
+        if reason is None and m not in SAMPLERS:
             reason = "not implemented in this version of Augury yet"
         out[m] = reason
     return out

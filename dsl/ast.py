@@ -268,44 +268,49 @@ LITERALS = (Num, Bool, Str)
 
 def walk_statements(stmts: tuple[Stmt, ...], loops: tuple[For, ...] = ()):
     """Yield `(stmt, enclosing_loops)` for every statement, depth first."""
-    for s in stmts:
-        yield s, loops
+    stack = [(iter(stmts), loops)]
+    while stack:
+        it, enclosing = stack[-1]
+        s = next(it, None)
+        if s is None:
+            stack.pop()
+            continue
+        yield s, enclosing
         if isinstance(s, For):
-            yield from walk_statements(s.body, loops + (s,))
+            stack.append((iter(s.body), enclosing + (s,)))
+
+
+def _children(e) -> tuple:
+    """The direct sub-expressions of a node, in source order (None parts left out)."""
+    if isinstance(e, Index):
+        return (e.obj,) + tuple(e.indices)
+    if isinstance(e, Slice):
+        return tuple(p for p in (e.start, e.stop, e.step) if p is not None)
+    if isinstance(e, ArrayLit):
+        return tuple(e.items)
+    if isinstance(e, BinOp):
+        return (e.left, e.right)
+    if isinstance(e, UnaryOp):
+        return (e.operand,)
+    if isinstance(e, Call):
+        return tuple(e.args) + tuple(v for _, v in e.kwargs)
+    if isinstance(e, TypeExpr):
+        return tuple(e.args) + tuple(v for _, v in e.kwargs) + tuple(e.dims)
+    return ()
 
 
 def walk_expr(e):
-    """Yield every sub-expression of `e` (including `e`), depth first."""
+    """Yield every sub-expression of `e` (including `e`), depth first, in source order.
+    Iterative, so that no tree is too deep for it."""
     if e is None:
         return
-    yield e
-    if isinstance(e, Index):
-        yield from walk_expr(e.obj)
-        for i in e.indices:
-            yield from walk_expr(i)
-    elif isinstance(e, Slice):
-        for p in (e.start, e.stop, e.step):
-            yield from walk_expr(p)
-    elif isinstance(e, ArrayLit):
-        for i in e.items:
-            yield from walk_expr(i)
-    elif isinstance(e, BinOp):
-        yield from walk_expr(e.left)
-        yield from walk_expr(e.right)
-    elif isinstance(e, UnaryOp):
-        yield from walk_expr(e.operand)
-    elif isinstance(e, Call):
-        for a in e.args:
-            yield from walk_expr(a)
-        for _, v in e.kwargs:
-            yield from walk_expr(v)
-    elif isinstance(e, TypeExpr):
-        for a in e.args:
-            yield from walk_expr(a)
-        for _, v in e.kwargs:
-            yield from walk_expr(v)
-        for d in e.dims:
-            yield from walk_expr(d)
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        kids = _children(node)
+        if kids:
+            stack.extend(reversed(kids))
 
 
 def free_names(e) -> set[str]:

@@ -183,7 +183,7 @@ class Checker:
             v = const_eval(e, self._const_lookup)
             i = as_int(v)
             if i is not None:
-                return i
+                return i if i >= 0 else None   # a negative size is reported by the size check
             return None if v is not UNEVALUATED else unparse(e)
         except NotConstant:
             return e.id if isinstance(e, ast.Name) else unparse(e)
@@ -376,6 +376,9 @@ def _fresh_var(ck: Checker, base: str) -> str:
 def check_types(ck: Checker):
     for name in list(ck.overrides):
         _check_override(ck, name)
+    for sym in list(ck.symbols.values()):   # first, so that a malformed const is quiet where sizes read it
+        if sym.kind == "const":
+            _check_const(ck, sym)
     for sym in list(ck.symbols.values()):
         if sym.kind not in ("const", "data", "param"):
             continue
@@ -383,8 +386,6 @@ def check_types(ck: Checker):
             check_type(ck, sym)
         if sym.kind == "data":
             _check_missing(ck, sym)
-        if sym.kind == "const":
-            _check_const(ck, sym)
 
 
 def check_type(ck: Checker, sym: Symbol):
@@ -417,6 +418,64 @@ def check_type(ck: Checker, sym: Symbol):
             else:
                 ck.error(f"`{ty.base}` takes no bounds", ck.kw_span(key, value),
                          f"write `real({key} = {ck.text(value)})` for a bounded real")
+    _check_bounds(ck, sym)
+
+
+def constant(ck: Checker, e):
+    """The value of `e` when the checker can fold it (literals and consts), else UNEVALUATED."""
+    if e is None:
+        return UNEVALUATED
+    try:
+        return const_eval(e, ck._const_lookup)
+    except NotConstant:
+        return UNEVALUATED
+
+
+def numeric(v) -> "np.ndarray | None":
+    """A folded value as a float array, or None when it is not numbers."""
+    if v is UNEVALUATED or isinstance(v, str):
+        return None
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return arr
+
+
+def _check_bounds(ck: Checker, sym: Symbol):
+    """Constant bounds of `real(lower = A, upper = B)`: numbers, and A < B (A <= B for int)."""
+    ty = sym.type
+    if ty.base not in ("real", "int"):
+        return
+    vals, raws = {}, {}
+    for key in ("lower", "upper"):
+        e = ty.kwarg(key)
+        raw = constant(ck, e)
+        arr = numeric(raw)
+        if arr is None:
+            continue
+        if np.isnan(arr).any():
+            ck.error(f"the {key} bound of `{sym.name}` is nan", e.span, "a bound is a number, or `inf`")
+            return
+        vals[key], raws[key] = arr, raw
+    if len(vals) < 2:
+        return
+    lo, hi = vals["lower"], vals["upper"]
+    try:
+        bad = lo >= hi if ty.base == "real" else lo > hi
+        bad = np.broadcast_to(bad, np.broadcast_shapes(lo.shape, hi.shape))
+    except ValueError:
+        return
+    if bad.any():
+        from .check_calls import _element
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        lv, hv = _element(raws["lower"], first), _element(raws["upper"], first)
+        where = f" (at index {list(first)})" if first else ""
+        rel = "less than" if ty.base == "real" else "at most"
+        e = ty.kwarg("upper")
+        ck.error(f"the lower bound of `{sym.name}` must be {rel} its upper bound, got lower = {_fmt_number(lv)} "
+                 f"and upper = {_fmt_number(hv)}{where}", e.span,
+                 f"`{sym.name}` is declared {ck.type_text(ty)}; swap the bounds if they are the wrong way round")
 
 
 def _check_size(ck: Checker, e, owner: Symbol):
@@ -432,16 +491,64 @@ def _check_size(ck: Checker, e, owner: Symbol):
             bad = f"`{n.id}` is {KIND_ARTICLE[sym.kind]}"
         elif sym.kind == "data" and sym.type is not None and (sym.type.base != "int" or sym.type.dims):
             bad = f"`{n.id}` is declared {ck.type_text(sym.type)}"
-        elif sym.kind == "const":
-            v = ck.const_value(n.id)
-            if v is not UNEVALUATED and as_int(v) is None:
-                bad = f"`{n.id}` is {_fmt_value(v)}"
         if bad:
             ck.error(f"the size `{ck.text(e)}` is not an integer known before sampling", n.span,
                      f"{bad}; sizes are integer consts, scalar `int` data, or size names")
             return
-    if isinstance(e, ast.Num) and (not e.is_int or e.value < 0):
-        ck.error(f"the size `{ck.text(e)}` is not a non-negative integer", e.span)
+    consts = [n.id for n in ast.walk_expr(e) if isinstance(n, ast.Name) and n.id in ck.symbols
+              and ck.symbols[n.id].kind == "const"]
+    if any(ck.symbols[c].quiet for c in consts):
+        return
+    v = constant(ck, e)
+    if v is UNEVALUATED:
+        return
+    i = as_int(v)
+    if isinstance(e, ast.Num) and not e.is_int:
+        i = None   # `real[3.0]`: a real literal is not a size
+    if i is not None and 0 <= i <= MAX_SIZE:
+        return
+    shown = _fmt_number(v)
+    if i is not None and i > MAX_SIZE:
+        message = f"a size must be at most {MAX_SIZE}, got {shown}"
+    else:
+        message = f"a size must be a non-negative integer, got {shown}"
+    notes = []
+    overridden = [c for c in dict.fromkeys(consts) if c in ck.overrides]
+    if not isinstance(e, ast.LITERALS) and ck.text(e) != shown and overridden != [ck.text(e)]:
+        notes.append(f"`{ck.text(e)}` is {shown}")
+    for c in overridden:
+        notes.append(f"`{c}` is set to {_fmt_number(ck.const_value(c))} by a run-time override of the const "
+                     f"declared at {ck.where(ck.symbols[c].span)}")
+    ck.error(message, e.span, *notes)
+
+
+MAX_SIZE = 2 ** 31 - 1
+"""The largest size (Stan's int range); the data binder refuses sizes that do not fit in memory."""
+
+
+def _fmt_number(v) -> str:
+    """A folded value as the user would write it: `-3`, `2.5`, `inf`, `true`, `"text"`."""
+    if isinstance(v, str):
+        return f'the string "{v}"'
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if np.ndim(v) != 0:
+        return f"an array of shape {tuple(np.shape(v))}"
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, int):
+        if abs(v) < 10 ** 15:
+            return str(v)
+        try:
+            return f"{float(v):.3g}"
+        except OverflowError:
+            return f"an integer of {len(str(abs(v))) if abs(v) < 10 ** 4000 else 'over 4000'} digits"
+    f = float(v)
+    if np.isnan(f):
+        return "nan"
+    if np.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    return repr(f)
 
 
 def _fmt_value(v) -> str:
@@ -522,10 +629,15 @@ def _check_override(ck: Checker, name: str):
                  f"{_fmt_value(orig)} in the model", ast.NO_SPAN, f"`{name}` is declared at {ck.where(sym.span)}")
         _drop_override(ck, sym)
     elif (sym.type is not None and sym.type.base == "int" or _used_as_size(ck, name)) and \
-            not np.all(np.mod(arr.astype(float), 1) == 0):
+            not _integral(arr):
         ck.error(f"const `{name}` is used as a size or an integer, but its override {v!r} is not an integer",
                  ast.NO_SPAN, f"`{name}` is declared at {ck.where(sym.span)}")
         _drop_override(ck, sym)
+
+
+def _integral(arr) -> bool:
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.mod(arr.astype(float), 1) == 0))
 
 
 def _drop_override(ck: Checker, sym: Symbol):
@@ -559,6 +671,7 @@ def check(program: ast.Program, consts: Optional[dict] = None) -> list[Diagnosti
     check_types(ck)
     check_calls.check_names(ck)
     check_rules.check_samples(ck)
+    check_rules.check_indices(ck)
     check_rules.check_infer(ck)
     check_rules.check_cycles(ck)
     check_rules.check_warnings(ck)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from . import ast
 from .check import KIND_ARTICLE, Checker, Scope, suggest
 from .signatures import DISTRIBUTIONS, FUNCTIONS, METHODS, OPERATORS
@@ -13,12 +15,15 @@ from .signatures import DISTRIBUTIONS, FUNCTIONS, METHODS, OPERATORS
 FUNC_ARGS = {
     "softmax": ("x",), "log_softmax": ("x",), "sum": ("x",), "mean": ("x",), "prod": ("x",),
     "logsumexp": ("x",), "norm": ("x",), "min": ("x", "y"), "max": ("x", "y"), "dot": ("a", "b"),
-    "matmul": ("a", "b"), "solve": ("A", "b"), "reshape": ("x", "d1", "..."), "concat": ("a", "b", "..."),
-    "stack": ("a", "b", "..."), "ones": ("d1", "..."), "zeros": ("d1", "..."), "full": ("d1", "...", "value"),
+    "matmul": ("a", "b"), "solve": ("A", "b"), "reshape": ("x", "d1", "..."), "concat": ("[a, b, ...]",),
+    "stack": ("[a, b, ...]",), "ones": ("d1", "..."), "zeros": ("d1", "..."), "full": ("d1", "...", "value"),
     "arange": ("start", "stop", "step"), "linspace": ("start", "stop", "num"), "clip": ("x", "low", "high"),
     "where": ("cond", "a", "b"), "exp_quad_cov": ("x", "alpha", "rho"), "torch": ('"pkg.module:factory"',),
     "jax": ('"pkg.module:fn"',), "range": ("start", "stop"),
 }
+STRING_NOTE = ("strings only name things: import paths (`python(\"pkg.module:fn\")`, `torch(...)`, `jax(...)`), "
+               "weight files (`weights = \"file\"`), networks (`net = \"digits\"`), `predicts = \"eps\"` and "
+               "method settings")
 SDES = ("vp", "ve", "edm")
 PREDICTS = ("eps", "x0", "score", "v")
 
@@ -82,17 +87,29 @@ def _stmts(ck: Checker, stmts, scope: Scope):
                     _loop_bound(ck, b, s)
             _stmts(ck, s.body, scope.push(s))
         elif isinstance(s, ast.Infer):
-            for _, v in s.method.kwargs:
-                resolve(ck, v, scope)
+            for k, v in s.method.kwargs:
+                _setting(ck, s.method, k, v, scope)
             for a in s.method.args:
-                resolve(ck, a, scope)
+                resolve(ck, a, scope, "string")
 
 
 def _type(ck: Checker, ty: ast.TypeExpr, scope: Scope):
     for e in list(ty.dims) + list(ty.args):
-        resolve(ck, e, scope)
+        resolve(ck, e, scope, "size")
     for _, v in ty.kwargs:
         resolve(ck, v, scope)
+
+
+def _setting(ck: Checker, m: ast.Call, key: str, v, scope: Scope):
+    """A method setting: a string only where the setting is one (`resample = "systematic"`)."""
+    sig = METHODS.get(m.func)
+    default = dict(sig.defaults).get(key) if sig is not None else None
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if isinstance(v, ast.Str) and numeric:
+        ck.error(f"the setting `{key}` of `{m.func}` is a number, not a string", v.span,
+                 f"for example `{key} = {default}`")
+        return
+    resolve(ck, v, scope, "string")
 
 
 def _loop_bound(ck: Checker, b, loop: ast.For):
@@ -122,6 +139,12 @@ def resolve(ck: Checker, e, scope: Scope, mode: str = "value"):
     is allowed, e.g. `net = unet`)."""
     if isinstance(e, ast.Name):
         _name(ck, e, scope, mode)
+    elif isinstance(e, ast.Str):
+        if mode == "op":
+            ck.error("an operator is not a string", e.span,
+                     f"a user's own operator is written `python({ck.text(e)})`")
+        elif mode not in ("string", "size"):
+            ck.error("a string cannot be used as a number", e.span, STRING_NOTE)
     elif isinstance(e, ast.Call):
         _call(ck, e, scope, mode)
     elif isinstance(e, ast.Index):
@@ -205,10 +228,11 @@ def _call(ck: Checker, c: ast.Call, scope: Scope, mode: str):
         return
     if f in FUNCTIONS:
         _function(ck, c)
-        for a in c.args:
-            resolve(ck, a, scope)
+        paths = f in ("torch", "jax")
+        for i, a in enumerate(c.args):
+            resolve(ck, a, scope, "string" if paths and i == 0 and isinstance(a, ast.Str) else "value")
         for k, v in c.kwargs:
-            resolve(ck, v, scope)
+            resolve(ck, v, scope, "string" if paths and k == "weights" and isinstance(v, ast.Str) else "value")
         return
     if f in OPERATORS:
         if mode != "op":
@@ -248,7 +272,7 @@ def _function(ck: Checker, c: ast.Call):
                  if s.max_args != s.min_args else
                  f"`{c.func}` takes {_plural(s.min_args, 'argument')}, but "
                  f"{'none was' if n == 0 else f'{n} was' if n == 1 else f'{n} were'} given", c.span, sig)
-    elif s.max_args is not None and n > s.max_args:
+    elif s.max_args is not None and n > s.max_args and c.func not in ("stack", "concat"):
         ck.error(f"`{c.func}` takes {'at most ' if s.max_args != s.min_args else ''}"
                  f"{_plural(s.max_args, 'argument')}, but {n} were given", c.args[s.max_args].span, sig)
     for k, v in c.kwargs:
@@ -258,6 +282,10 @@ def _function(ck: Checker, c: ast.Call):
     if c.func in ("torch", "jax") and c.args and not isinstance(c.args[0], ast.Str):
         ck.error(f"`{c.func}` takes the import path as a string", c.args[0].span,
                  f"write `{c.func}(\"pkg.module:{'factory' if c.func == 'torch' else 'fn'}\", weights = \"file\")`")
+    if c.func in ("stack", "concat") and n > 1 and s.max_args == 1:
+        items = ", ".join(ck.text(a) for a in c.args)
+        ck.error(f"`{c.func}` takes one list of arrays, as in NumPy", c.args[1].span,
+                 f"write `{c.func}([{items}])`")
 
 
 def _operator(ck: Checker, c: ast.Call, scope: Scope):
@@ -278,10 +306,12 @@ def _operator(ck: Checker, c: ast.Call, scope: Scope):
     if c.func == "python" and c.args and not isinstance(c.args[0], ast.Str):
         ck.error("`python` takes the import path as a string", c.args[0].span,
                  "write `python(\"pkg.module:fn\")`")
-    for a in c.args:
-        resolve(ck, a, scope, "op" if c.func == "compose" else "value")
-    for _, v in c.kwargs:
-        resolve(ck, v, scope, "op" if c.func == "compose" else "value")
+    for i, a in enumerate(c.args):
+        path = c.func == "python" and i == 0 and isinstance(a, ast.Str)
+        resolve(ck, a, scope, "op" if c.func == "compose" else "string" if path else "value")
+    for k, v in c.kwargs:
+        path = c.func == "python" and k == "path" and isinstance(v, ast.Str)
+        resolve(ck, v, scope, "op" if c.func == "compose" else "string" if path else "value")
 
 
 # ============================================================ distributions
@@ -365,7 +395,9 @@ def dist_call(ck: Checker, c: ast.Call, scope: Scope) -> Optional[dict]:
         if c.func == "mixture" and p == "component":
             ok = _component(ck, v, scope) and ok
         elif p == "net" and c.func == "diffusion":
-            if isinstance(v, ast.Str) or (isinstance(v, ast.Call) and v.func in ("torch", "jax")):
+            if isinstance(v, ast.Str):
+                pass
+            elif isinstance(v, ast.Call) and v.func in ("torch", "jax"):
                 resolve(ck, v, scope)
             elif isinstance(v, ast.Name):
                 resolve(ck, v, scope, "bound")
@@ -390,12 +422,101 @@ def dist_call(ck: Checker, c: ast.Call, scope: Scope) -> Optional[dict]:
                 ck.error(f"`predicts` must be one of {choices}", v.span,
                          suggest(shown, PREDICTS) if isinstance(v, ast.Str) else
                          "it is a string naming what the network predicts")
+        elif isinstance(v, ast.Str):
+            ok = False
+            ck.error(f"`{p}` of `{c.func}` must be a number, not a string", v.span, STRING_NOTE)
         else:
             resolve(ck, v, scope)
     if ok:
         ck.dist_args[id(c)] = given
+        _constant_arguments(ck, c, given)
         return given
     return None
+
+
+# (distribution, parameter) -> what a constant value must be: "positive" (> 0 and finite),
+# "nonnegative" (>= 0 and finite), "probability" (in [0, 1])
+ARG_RULES = {
+    **{(d, "scale"): "positive" for d in ("normal", "lognormal", "half_normal", "cauchy", "half_cauchy",
+                                           "student_t", "laplace")},
+    ("student_t", "df"): "positive", ("exponential", "rate"): "positive",
+    ("gamma", "concentration"): "positive", ("gamma", "rate"): "positive",
+    ("inv_gamma", "concentration"): "positive", ("inv_gamma", "rate"): "positive",
+    ("beta", "a"): "positive", ("beta", "b"): "positive", ("dirichlet", "concentration"): "positive",
+    ("von_mises_fisher", "kappa"): "nonnegative", ("lkj_cholesky", "eta"): "positive",
+    ("poisson", "rate"): "nonnegative", ("binomial", "n"): "nonnegative", ("binomial", "probs"): "probability",
+    ("bernoulli", "probs"): "probability", ("categorical", "probs"): "probability",
+    ("negative_binomial", "mean"): "positive", ("negative_binomial", "concentration"): "positive",
+    ("dirichlet_process", "alpha"): "positive", ("stick_breaking", "alpha"): "positive",
+    ("wishart", "df"): "positive", ("inv_wishart", "df"): "positive",
+}
+_RULE_WORDS = {"positive": "positive", "nonnegative": "non-negative", "probability": "between 0 and 1"}
+
+
+def _first_bad(raw, bad) -> tuple:
+    """(value as written, index text) of the first element of a folded value where `bad` holds."""
+    if np.ndim(bad) == 0:
+        return _element(raw, ()), ""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return _element(raw, idx), f" (element {list(idx) if len(idx) > 1 else idx[0]})"
+
+
+def _element(raw, idx: tuple):
+    """Element `idx` of a folded value (broadcast from its trailing axes), as a Python number."""
+    arr = np.asarray(raw)
+    if arr.ndim == 0:
+        return arr.item()
+    return arr[idx[len(idx) - arr.ndim:]].item()
+
+
+def _constant_arguments(ck: Checker, c: ast.Call, given: dict):
+    """Arguments the checker can fold must be valid (a scale > 0, uniform's low < high):
+    `normal(0, -1)` is an error here rather than a NaN at run time."""
+    from .check import _fmt_number, constant, numeric
+    values, raws = {}, {}
+    for p, e in given.items():
+        rule = ARG_RULES.get((c.func, p))
+        if rule is None and not (c.func == "uniform" and p in ("low", "high")):
+            continue
+        raw = constant(ck, e)
+        arr = numeric(raw)
+        if arr is None:
+            continue
+        values[p], raws[p] = arr, raw
+        if rule is None:
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                v, where = _first_bad(raw, bad)
+                ck.error(f"`{p}` of `{c.func}` must be a finite number, got {_fmt_number(v)}{where}", e.span,
+                         "`uniform(low, high)` is uniform between two finite numbers")
+                values.pop(p)
+            continue
+        with np.errstate(invalid="ignore"):
+            if rule == "positive":
+                bad = ~(np.isfinite(arr) & (arr > 0))
+            elif rule == "nonnegative":
+                bad = ~(np.isfinite(arr) & (arr >= 0))
+            else:
+                bad = ~((arr >= 0) & (arr <= 1))
+        if bad.any():
+            v, where = _first_bad(raw, bad)
+            what = "a finite positive number" if rule == "positive" and not np.isnan(v) and v > 0 else \
+                _RULE_WORDS[rule]
+            ck.error(f"`{p}` of `{c.func}` must be {what}, got {_fmt_number(v)}{where}", e.span,
+                     f"its parameters are `{DISTRIBUTIONS[c.func].describe()}`")
+    if "low" in values and "high" in values:
+        lo, hi = values["low"], values["high"]
+        try:
+            bad = np.broadcast_to(lo >= hi, np.broadcast_shapes(lo.shape, hi.shape))
+        except ValueError:
+            return
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+            lv, hv = _element(raws["low"], idx), _element(raws["high"], idx)
+            where = f" (element {list(idx) if len(idx) > 1 else idx[0]})" if idx else ""
+            ck.error(f"`low` of `uniform` must be less than `high`, got low = {_fmt_number(lv)} and "
+                     f"high = {_fmt_number(hv)}{where}", given["high"].span,
+                     "`uniform(low, high)` puts mass on the interval from low to high")
 
 
 def _component(ck: Checker, v, scope: Scope) -> bool:

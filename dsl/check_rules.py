@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from . import ast
 from .check import KIND_ARTICLE, Checker, Scope, Symbol, _let_name_span, suggest
 from .signatures import DISTRIBUTIONS, METHODS, TYPES
@@ -30,6 +32,8 @@ SUPPORT_WORDS = {"simplex": "simplexes", "spd": "symmetric positive-definite mat
                  "positive": "the positive reals", "unit": "the interval (0, 1)", "interval": "an interval",
                  "nonneg_int": "the non-negative integers", "category": "categories", "binary": "0 and 1"}
 CONSTRAINED = {"simplex": 1, "spd": 2, "cholesky_corr": 2, "sphere": 1}
+CONSTRAINED_PRIORS = {"simplex": "`dirichlet(...)`", "spd": "`wishart(...)` or `inv_wishart(...)`",
+                      "cholesky_corr": "`lkj_cholesky(...)`", "sphere": "`von_mises_fisher(...)`"}
 # declared support -> {narrower distribution support: the type to suggest}
 NARROWER = {"real": {"positive": "positive", "unit": "unit", "interval": "interval"},
             "positive": {"unit": "unit"}, "ordered": {"positive": "positive_ordered"}}
@@ -40,6 +44,7 @@ NARROWER = {"real": {"positive": "positive", "unit": "unit", "interval": "interv
 
 def check_samples(ck: Checker):
     by_name: dict[str, list] = defaultdict(list)
+    flat: dict[str, ast.Sample] = {}
     for s, loops in ast.walk_statements(ck.program.statements):
         if not isinstance(s, ast.Sample):
             continue
@@ -53,12 +58,11 @@ def check_samples(ck: Checker):
             continue
         sig = DISTRIBUTIONS[s.dist.func]
         if sig.name == "flat" and sym.kind == "param":
-            ck.warn(f"`{sym.name}` has an improper flat prior; methods that draw from the prior "
-                    f"(SMC, diffusion) will refuse it", s.dist.span,
-                    "give it a proper prior if you want to use those methods")
+            flat.setdefault(sym.name, s)
         if _check_support(ck, s, sym, sig, given):
             _check_shapes(ck, s, sym, sig, given, scope)
     _check_coverage(ck, by_name)
+    _check_flat(ck, flat)
 
 
 def _target_symbol(ck: Checker, s: ast.Sample, scope: Scope):
@@ -158,6 +162,98 @@ def _check_coverage(ck: Checker, by_name: dict):
                 seen[key] = s
 
 
+# ------------------------------------------------------------ flat priors
+
+
+def _unbounded(ck: Checker, ty: ast.TypeExpr) -> bool:
+    """Whether a type's support has infinite volume (so that `flat()` on it is improper)."""
+    if ty is None or ty.base not in TYPES:
+        return False
+    if ty.base in ("real", "int"):
+        from .check import constant, numeric
+        for key in ("lower", "upper"):
+            e = ty.kwarg(key)
+            if e is None:
+                return True
+            arr = numeric(constant(ck, e))
+            if arr is not None and not np.isfinite(arr).all():
+                return True
+        return False
+    return TYPES[ty.base].support in ("positive", "ordered", "positive_ordered", "spd")
+
+
+def _params_read(ck: Checker, exprs) -> set:
+    """The params that expressions read, directly or through lets."""
+    out: set = set()
+    todo = list(exprs)
+    seen: set = set()
+    while todo:
+        e = todo.pop()
+        for n in ast.walk_expr(e):
+            name = n.id if isinstance(n, ast.Name) else n.func if isinstance(n, ast.Call) else None
+            sym = ck.symbols.get(name) if name is not None else None
+            if sym is None or name in seen:
+                continue
+            seen.add(name)
+            if sym.kind == "param":
+                out.add(name)
+            elif sym.kind == "let":
+                todo.extend(stmt.value for stmt, _ in sym.pieces)
+    return out
+
+
+def _informed_params(ck: Checker) -> set:
+    """Params that data informs: those a likelihood term reads (directly or through lets), and
+    those connected to them through other params' priors or bounds (a hierarchy)."""
+    parent = {n: n for n, sym in ck.symbols.items() if sym.kind == "param"}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    anchored: set = set()
+    for s, _ in ast.walk_statements(ck.program.statements):
+        if isinstance(s, ast.Sample):
+            target = ck.symbols.get(s.target.name)
+            if target is None:
+                continue
+            reads = _params_read(ck, [s.dist] + list(s.target.indices))
+            if target.kind == "param":
+                for p in reads:
+                    parent[find(p)] = find(target.name)
+            elif target.kind in ("data", "let"):
+                anchored |= reads
+        elif isinstance(s, ast.ParamDecl) and s.name in parent:
+            for p in _params_read(ck, [v for _, v in s.type.kwargs]):
+                parent[find(p)] = find(s.name)
+    roots = {find(p) for p in anchored if p in parent}
+    return {p for p in parent if find(p) in roots}
+
+
+def _check_flat(ck: Checker, flat: dict):
+    """`flat()` is the uniform distribution on a compact support (a simplex, a unit interval,
+    a sphere, bounded reals): proper, nothing to say.  On an unbounded support it is improper;
+    with no data to inform the parameter, so is its posterior."""
+    if not flat:
+        return
+    informed = _informed_params(ck)
+    for name, s in flat.items():
+        sym = ck.symbols[name]
+        if sym.quiet or not _unbounded(ck, sym.type):
+            continue
+        if name in informed:
+            ck.warn(f"`{name}` has an improper flat prior; methods that draw from the prior "
+                    f"(SMC, diffusion) will refuse it", s.dist.span,
+                    "give it a proper prior if you want to use those methods")
+        else:
+            ck.warn(f"the posterior of `{name}` is improper: its prior is flat on an unbounded support and no "
+                    f"data informs it", s.dist.span,
+                    f"`{name}` is declared {ck.type_text(sym.type)}; give it a proper prior, such as "
+                    f"`{name} ~ normal(0, 10)`, or observe data that depends on it")
+
+
 # ---------------------------------------------------------------- supports
 
 
@@ -220,6 +316,12 @@ def _check_support(ck: Checker, s: ast.Sample, sym: Symbol, sig, given) -> bool:
         ck.error(f"`{dist.name}` draws {SUPPORT_WORDS[dist.support]}, but {decl}", at,
                  f"declare `{sym.kind} {sym.name} : {want}`")
         return False
+    if sym.kind == "param" and tsig.support in CONSTRAINED and dist.support != tsig.support:
+        words = SUPPORT_WORDS[tsig.support]
+        ck.warn(f"{decl}, but `{dist.name}` is not a distribution on {words}", at,
+                f"the declared type wins: the density of `{dist.name}` is restricted to {words}, "
+                f"not renormalized",
+                f"for a prior on {words}, use {CONSTRAINED_PRIORS[tsig.support]}")
     if sym.kind == "param" and sig.name != "mixture" and not ty.kwargs:
         narrower = NARROWER.get(tsig.support, {}).get(dist.support)
         if narrower:
@@ -479,6 +581,7 @@ def _report_cycle(ck: Checker, cycle: list, reported: set):
 
 
 def check_warnings(ck: Checker):
+    _check_empty(ck)
     for sym in ck.symbols.values():
         if sym.kind == "data" and sym.name not in ck.used:
             ck.warn(f"data `{sym.name}` is declared but never used", sym.span,
@@ -491,3 +594,83 @@ def check_warnings(ck: Checker):
             if hint:
                 ck.warn(f"`{sym.name}` is declared nowhere, so it is a new size", sym.span,
                         f"it is bound from the shape of the data; {hint}")
+
+
+def _check_empty(ck: Checker):
+    """A file that declares nothing is well formed, but almost surely not what was meant."""
+    kinds = (ast.ConstDecl, ast.DataDecl, ast.ParamDecl, ast.LetDecl, ast.OpDecl, ast.Sample)
+    if any(isinstance(s, kinds) for s, _ in ast.walk_statements(ck.program.statements)):
+        return
+    named = next((s for s in ck.program.statements if isinstance(s, ast.ModelDecl)), None)
+    span = named.span if named is not None else ast.Span(ck.file, 0, 0, 0, 0)
+    ck.warn("the model declares nothing", span,
+            "declare its data, params and their distributions, e.g. `param mu : real` and `mu ~ normal(0, 1)`")
+
+
+# ============================================================ constant indices
+
+
+def check_indices(ck: Checker):
+    """Constant indices into arrays of a known size: negative or out-of-range ones are errors
+    (indices never wrap around: LANGUAGE.md §4).  Every let's shape is inferred too, so that
+    a let no distribution reads still has its provable shape errors reported."""
+    for s, loops in ast.walk_statements(ck.program.statements):
+        scope = Scope(loops)
+        exprs = []
+        if isinstance(s, ast.LetDecl):
+            sym = ck.symbols.get(s.target.name)
+            if sym is not None and not sym.quiet:
+                ck.expr_shape(s.value, scope)
+            exprs = [s.value] + list(s.target.indices)
+            _target_indices(ck, s.target, scope)
+        elif isinstance(s, ast.Sample):
+            exprs = [s.dist] + list(s.target.indices)
+            _target_indices(ck, s.target, scope)
+        elif isinstance(s, (ast.ConstDecl, ast.OpDecl)):
+            exprs = [s.value]
+        elif isinstance(s, ast.For):
+            exprs = [s.start, s.stop]
+        elif isinstance(s, (ast.DataDecl, ast.ParamDecl)):
+            exprs = [v for _, v in s.type.kwargs]
+        for e in exprs:
+            for n in ast.walk_expr(e):
+                if isinstance(n, ast.Index):
+                    shape = ck.expr_shape(n.obj, scope)
+                    _indices(ck, n.obj, n.indices, shape, scope)
+
+
+def _target_indices(ck: Checker, t: ast.Target, scope: Scope):
+    sym = ck.symbols.get(t.name)
+    if not t.indices or sym is None or sym.quiet or sym.kind not in ("data", "param"):
+        return
+    _indices(ck, ast.Name(t.name, _let_name_span(t)), t.indices, ck.name_shape(t.name), scope)
+
+
+def _indices(ck: Checker, obj, indices, shape, scope: Scope):
+    from .check import _fmt_number, constant, numeric
+    name = ck.text(obj)
+    for k, i in enumerate(indices):
+        if isinstance(i, ast.Slice) or (shape is not None and k >= len(shape)):
+            continue
+        if any(isinstance(n, ast.Name) and n.id in scope.vars for n in ast.walk_expr(i)):
+            continue
+        raw = constant(ck, i)
+        if isinstance(raw, (bool, np.bool_)) or getattr(raw, "dtype", None) == bool:
+            continue
+        arr = numeric(raw)
+        if arr is None or arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            continue
+        d = shape[k] if shape is not None else None
+        declared = ""
+        sym = ck.symbols.get(obj.id) if isinstance(obj, ast.Name) else None
+        if sym is not None and sym.type is not None:
+            declared = f" (`{obj.id}` is declared {ck.type_text(sym.type)})"
+        size = f", which has size {d}" if isinstance(d, int) else ""
+        valid = (f"its indices are 0 to {d - 1}" if d > 0 else "the axis is empty") if isinstance(d, int) else ""
+        if arr.min() < 0:
+            v = _fmt_number(int(arr.min()))
+            ck.error(f"index {v} is out of range for axis {k} of `{name}`{size}", i.span,
+                     "indices start at 0 and never wrap around" + (f"; {valid}" if valid else "") + declared)
+        elif isinstance(d, int) and arr.max() >= d:
+            v = _fmt_number(int(arr.max()))
+            ck.error(f"index {v} is out of range for axis {k} of `{name}`{size}", i.span, valid + declared)

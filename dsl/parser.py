@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import functools
 import math
+import unicodedata
 from pathlib import Path
 from typing import Optional, Union
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast, syntax_hints
-from augury.errors import AugurySyntaxError
+from augury.errors import AuguryError, AugurySyntaxError
 
 _KEYWORDS = frozenset(syntax_hints.KEYWORDS)
 
@@ -129,8 +130,20 @@ class _Build(Transformer):
     def lit_number(self, c):
         tok = c[0]
         text = str(tok)
+        span = self._tok(tok)
         is_int = not any(ch in text for ch in ".eE")
-        return ast.Num(int(text) if is_int else float(text), is_int, self._tok(tok))
+        if is_int:
+            digits = text.lstrip("-").lstrip("0")
+            if len(digits) > len(str(MAX_INT)) or (digits and int(digits) > MAX_INT):
+                raise _AstError(f"the integer {_show_number(text)} is too large",
+                                _short(span, 24), f"integers range from -{MAX_INT} to {MAX_INT}, as in Stan; "
+                                f"write a larger number as a real, such as `{_as_real(text)}`")
+            return ast.Num(int(text), True, span)
+        value = float(text)
+        if math.isinf(value):
+            raise _AstError(f"the number {_show_number(text)} is too large for a real", _short(span, 24),
+                            "the largest real is about 1.8e308; write `inf` for infinity")
+        return ast.Num(value, False, span)
 
     @v_args(meta=True)
     def lit_neg_inf(self, meta, c):
@@ -182,6 +195,31 @@ class _Build(Transformer):
     add, sub, mul, div, matmul, pow = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("@"), _bin("**")
     eq, ne, lt, le, gt, ge = _bin("=="), _bin("!="), _bin("<"), _bin("<="), _bin(">"), _bin(">=")
     del _bin
+
+    def chain(self, spine, terms):
+        """A left-associative chain `t0 op1 t1 op2 t2 ...` (its Lark nodes innermost first).
+        Short chains are built as written; long ones of `+`/`-` or `*`/`/` as a balanced
+        tree of the same value (the operators are regrouped exactly: a - b - c = a - (b + c))."""
+        ops = [_CHAINS[n.data][0] for n in spine]
+        if len(terms) <= CHAIN_BALANCE or "@" in ops:
+            acc = terms[0]
+            for op, node, t in zip(ops, spine, terms[1:]):
+                acc = ast.BinOp(op, acc, t, self._sp(node.meta))
+            return acc
+        ops = [None] + ops   # ops[i] joins terms[i] to what comes before it
+
+        def group(lo, hi, flip):
+            if lo == hi:
+                return terms[lo]
+            mid = (lo + hi + 1) // 2
+            op = _INVERSE[ops[mid]] if flip else ops[mid]
+            left = group(lo, mid - 1, flip)
+            positive = op in ("+", "*")
+            right = group(mid, hi, flip if positive else not flip)
+            a, b = terms[lo].span, terms[hi].span
+            return ast.BinOp(op, left, right, ast.Span(self.file, a.line, a.col, b.end_line, b.end_col))
+
+        return group(0, len(terms) - 1, False)
 
     @v_args(meta=True)
     def neg(self, meta, c):
@@ -254,9 +292,130 @@ class _Attr:
 
 
 class _AstError(Exception):
-    def __init__(self, message, span):
+    def __init__(self, message, span, *notes):
         super().__init__(message)
-        self.message, self.span = message, span
+        self.message, self.span, self.notes = message, span, [n for n in notes if n]
+
+
+MAX_INT = 2 ** 31 - 1
+"""The largest integer literal (Stan's int range); larger numbers are written as reals."""
+
+MAX_NESTING = 100
+"""How deeply brackets, calls, operators and loops may nest (LANGUAGE.md decisions)."""
+
+CHAIN_BALANCE = 32
+"""A chain of `+`/`-` (or `*`/`/`) with more terms than this is grouped as a balanced tree,
+so that a 20 000-term sum is not 20 000 levels deep."""
+
+
+def _show_number(text: str) -> str:
+    if len(text) <= 24:
+        return f"`{text}`"
+    return f"`{text[:12]}…{text[-4:]}` ({len(text.lstrip('-'))} characters)"
+
+
+def _as_real(text: str) -> str:
+    digits = text.lstrip("-").lstrip("0") or "0"
+    sign = "-" if text.startswith("-") else ""
+    if len(digits) <= 20:
+        return f"{sign}{digits}.0"
+    return f"{sign}{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
+
+
+def _short(span: ast.Span, width: int = 1) -> ast.Span:
+    """The first `width` characters of a span (a caret under where a long construct starts)."""
+    if span is ast.NO_SPAN:
+        return span
+    end = span.end_col if span.end_line == span.line else span.col + width
+    return ast.Span(span.file, span.line, span.col, span.line, min(end, span.col + max(width, 1)))
+
+
+# ------------------------------------------------------------------ building
+
+_CHAINS = {"add": ("+", "additive"), "sub": ("-", "additive"),
+           "mul": ("*", "multiplicative"), "div": ("/", "multiplicative"), "matmul": ("@", "multiplicative")}
+_INVERSE = {"+": "-", "-": "+", "*": "/", "/": "*"}
+
+
+def _transform(build: "_Build", root):
+    """Lark tree -> AST without recursion (Lark's Transformer recurses once per level, so a
+    5 000-deep expression would exhaust Python's stack).  A left-associative chain of `+`/`-`
+    or `*`/`/` is gathered in one step and built by `_chain`."""
+    values: list = []
+    todo: list = [("visit", root)]
+    while todo:
+        kind, item = todo.pop()
+        if kind == "visit":
+            if not isinstance(item, Tree):
+                values.append(item)   # a token or a None placeholder
+                continue
+            if item.data in _CHAINS:
+                spine = [item]
+                group = _CHAINS[item.data][1]
+                left = item.children[0]
+                while isinstance(left, Tree) and left.data in _CHAINS and _CHAINS[left.data][1] == group:
+                    spine.append(left)
+                    left = left.children[0]
+                spine.reverse()   # innermost first
+                terms = [left] + [n.children[1] for n in spine]
+                todo.append(("chain", spine))
+                todo.extend(("visit", t) for t in reversed(terms))
+                continue
+            todo.append(("build", item))
+            todo.extend(("visit", c) for c in reversed(item.children))
+        elif kind == "build":
+            n = len(item.children)
+            children = values[len(values) - n:] if n else []
+            del values[len(values) - n:]
+            values.append(build._call_userfunc(item, children))
+        else:   # a chain: its spine nodes, innermost first
+            n = len(item) + 1
+            terms = values[len(values) - n:]
+            del values[len(values) - n:]
+            try:
+                values.append(build.chain(item, terms))
+            except _AstError as e:
+                raise VisitError(item[-1].data, item[-1], e) from None
+    (result,) = values
+    return result
+
+
+def _expr_depth_error(stmts, file: str) -> Optional[_AstError]:
+    """The first place (in source order) where expressions and loops nest more than
+    `MAX_NESTING` levels deep, as an error; None when the program is within the limit."""
+    todo = [(s, 0) for s in reversed(stmts)]
+    while todo:
+        node, depth = todo.pop()
+        if node is None:
+            continue
+        if isinstance(node, ast.For):
+            if depth + 1 > MAX_NESTING:
+                return _nesting_error(node.span)
+            kids = [node.start, node.stop] + list(node.body)
+            todo.extend((k, depth + 1) for k in reversed(kids))
+            continue
+        if isinstance(node, (ast.ModelDecl,)):
+            continue
+        if isinstance(node, (ast.ConstDecl, ast.DataDecl, ast.ParamDecl, ast.LetDecl, ast.OpDecl, ast.Sample,
+                             ast.Infer, ast.Target)):
+            parts = {ast.ConstDecl: lambda x: [x.type, x.value], ast.DataDecl: lambda x: [x.type, x.missing],
+                     ast.ParamDecl: lambda x: [x.type], ast.LetDecl: lambda x: [x.target, x.value],
+                     ast.OpDecl: lambda x: [x.value], ast.Sample: lambda x: [x.target, x.dist],
+                     ast.Infer: lambda x: [x.method], ast.Target: lambda x: list(x.indices)}[type(node)](node)
+            todo.extend((k, depth) for k in reversed(parts))
+            continue
+        depth += 1
+        if depth > MAX_NESTING:
+            return _nesting_error(node.func_span if isinstance(node, ast.Call) and node.func_span.line
+                                  else _short(node.span))
+        todo.extend((k, depth) for k in reversed(ast._children(node)))
+    return None
+
+
+def _nesting_error(span: ast.Span) -> _AstError:
+    return _AstError(f"the expression is nested too deeply (more than {MAX_NESTING} levels)", span,
+                     f"brackets, calls, operators and loops may nest at most {MAX_NESTING} levels deep; "
+                     f"name inner parts with `let` to flatten it")
 
 
 _TOKEN_WORDS = {
@@ -340,6 +499,9 @@ def _structural_error(source: str, file: str, stop: int, at_end: bool) -> Option
 
 def parse(source: str, file: str = "<string>") -> ast.Program:
     """Parse model text; raises `AugurySyntaxError` with a formatted diagnostic."""
+    if isinstance(source, (bytes, bytearray)):
+        source = decode_model_text(bytes(source), file)
+    _check_text(source, file)
     try:
         tree = _lark().parse(source)
     except UnexpectedCharacters as e:
@@ -348,7 +510,9 @@ def parse(source: str, file: str = "<string>") -> ast.Program:
             raise better from None
         span = ast.Span(file, e.line, e.column, e.line, e.column + 1)
         ch = source[e.pos_in_stream] if 0 <= e.pos_in_stream < len(source) else "?"
-        raise AugurySyntaxError(f"unexpected character `{ch}`", span, source=source) from None
+        shown = f"`{ch}`" if ch.isprintable() else \
+            f"U+{ord(ch):04X} ({unicodedata.name(ch, 'a control character').lower()})"
+        raise AugurySyntaxError(f"unexpected character {shown}", span, source=source) from None
     except UnexpectedEOF as e:
         better = _structural_error(source, file, len(source), at_end=True)
         if better is not None:
@@ -382,15 +546,73 @@ def parse(source: str, file: str = "<string>") -> ast.Program:
                 notes.append(f"the `{inner.char}` at {inner.line}:{inner.col} is still open")
         raise AugurySyntaxError(f"unexpected {_describe_token(tok)}", span, notes, source=source) from None
     try:
-        stmts = _Build(file).transform(tree)
+        stmts = _transform(_Build(file), tree)
     except VisitError as e:
         inner = e.orig_exc
         if isinstance(inner, _AstError):
-            raise AugurySyntaxError(inner.message, inner.span, source=source) from None
+            raise AugurySyntaxError(inner.message, inner.span, inner.notes, source=source) from None
         raise
+    deep = _expr_depth_error(stmts, file)
+    if deep is not None:
+        raise AugurySyntaxError(deep.message, deep.span, deep.notes, source=source)
     return ast.Program(stmts, file, source)
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    line = source.count("\n", 0, offset) + 1
+    return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
+
+
+def _check_text(source: str, file: str):
+    """Text no model can hold: a NUL character (a binary file read as text)."""
+    nul = source.find("\x00")
+    if nul >= 0:
+        line, col = _position(source, nul)
+        raise AugurySyntaxError("the text contains a NUL character", ast.Span(file, line, col, line, col + 1),
+                                ["a model file is UTF-8 text; this looks like a binary file"],
+                                source=source.replace("\x00", "\N{SYMBOL FOR NULL}"))
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode_model_text(data: bytes, file: str = "<bytes>") -> str:
+    """Model text from bytes: UTF-8 (a leading byte-order mark is dropped).  Bytes that are
+    not UTF-8 raise `AugurySyntaxError` at the line and column of the first bad byte."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        pos = e.start
+        line = data.count(b"\n", 0, pos) + 1
+        start = data.rfind(b"\n", 0, pos) + 1
+        col = len(data[start:pos].decode("utf-8")) + 1
+        shown = data.decode("utf-8", errors="replace")
+        binary = b"\x00" in data[:4096]
+        notes = [f"the byte is 0x{data[pos]:02x}"
+                 + ("; this looks like a binary file, not a model" if binary else
+                    "; the file may be Latin-1 or another encoding: save it as UTF-8")]
+        raise AugurySyntaxError("the file is not UTF-8 text", ast.Span(file, line, col, line, col + 1), notes,
+                                source=shown) from None
+
+
+def read_model_file(path: Union[str, Path]) -> str:
+    """The text of a model file, read as bytes and decoded as UTF-8.  A file that cannot be
+    read raises `AuguryError`; one that is not UTF-8 text raises `AugurySyntaxError` at the
+    line and column of the first bad byte."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise AuguryError(f"no model file `{p}`") from None
+    except IsADirectoryError:
+        raise AuguryError(f"`{p}` is a directory, not a model file") from None
+    except OSError as e:
+        raise AuguryError(f"cannot read the model file `{p}`: {e.strerror or e}") from None
+    return decode_model_text(data, str(p))
 
 
 def parse_file(path: Union[str, Path]) -> ast.Program:
     p = Path(path)
-    return parse(p.read_text(encoding="utf-8"), str(p))
+    return parse(read_model_file(p), str(p))

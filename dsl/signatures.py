@@ -103,7 +103,7 @@ FUNCTIONS: dict[str, FuncSig] = {s.name: s for s in [
     *[_f(n, 1, 1, ("axis",)) for n in ("softmax", "log_softmax", "sum", "mean", "prod", "logsumexp", "norm")],
     _f("min", 1, 2, ("axis",)), _f("max", 1, 2, ("axis",)),
     _f("dot", 2, 2), _f("matmul", 2, 2), _f("solve", 2, 2),
-    _f("reshape", 2, None), _f("concat", 1, None, ("axis",)), _f("stack", 1, None, ("axis",)),
+    _f("reshape", 2, None), _f("concat", 1, 1, ("axis",)), _f("stack", 1, 1, ("axis",)),
     _f("ones", 1, None), _f("zeros", 1, None), _f("full", 2, None),
     _f("arange", 1, 3), _f("linspace", 3, 3),
     _f("clip", 3, 3), _f("where", 3, 3),
@@ -165,41 +165,97 @@ TYPES: dict[str, TypeSig] = {s.name: s for s in [
 ]}
 
 
-# Inference methods (LANGUAGE.md §8): keyword arguments with defaults.
+# Inference methods (LANGUAGE.md §8): settings with defaults and the rule each value must meet.
+# The one table that the checker, `augury check`, the defaults and `Model.sample` all read.
+SETTING_RULES = {
+    "count": "a positive integer", "count0": "a non-negative integer", "prob": "a number in (0, 1)",
+    "fraction": "a number in [0, 1)", "positive": "a positive number", "bool": "true or false",
+    "optional_count": "a positive integer, or omitted",
+}
+
+
 @dataclass(frozen=True)
 class MethodSig:
     name: str
     family: str
     defaults: tuple[tuple[str, object], ...]
+    rules: tuple[tuple[str, object], ...] = ()  # setting -> rule name, or a tuple of allowed strings
+    precision: str = "float64"  # what precision="auto" means for this method
 
     @property
     def params(self) -> tuple[str, ...]:
         return tuple(k for k, _ in self.defaults)
 
+    def rule(self, name: str):
+        return dict(self.rules).get(name)
 
-_DIFF = (("teleport", 0.0),)
+
+def _m(name, family, settings, precision="float64"):
+    """settings: (name, default, rule) triples."""
+    return MethodSig(name, family, tuple((k, d) for k, d, _ in settings), tuple((k, r) for k, _, r in settings),
+                     precision)
+
+
+def check_setting(method: str, name: str, value):
+    """The value of setting `name` of `method`, checked against its rule; raises ValueError
+    with a message in the user's terms ("`samples` must be a positive integer, not 'abc'")."""
+    sig = METHODS[method]
+    rule = sig.rule(name)
+    bad = ValueError(f"`{name}` must be {SETTING_RULES.get(rule, 'one of ' + ', '.join(map(repr, rule or ())))}, "
+                     f"not {value!r}")
+    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    if rule in ("count", "count0", "optional_count"):
+        if value is None and rule == "optional_count":
+            return None
+        if is_bool or not isinstance(value, (int, float)) or value != value or value in (float("inf"), -float("inf")) \
+                or int(value) != value or value < (0 if rule == "count0" else 1) or value >= 2 ** 31:
+            raise bad
+        return int(value)
+    if rule in ("prob", "fraction", "positive"):
+        if is_bool or not isinstance(value, (int, float)) or not (value == value) or abs(value) == float("inf"):
+            raise bad
+        v = float(value)
+        if (rule == "prob" and not 0 < v < 1) or (rule == "fraction" and not 0 <= v < 1) or (rule == "positive" and v <= 0):
+            raise bad
+        return v
+    if rule == "bool":
+        if not is_bool:
+            raise bad
+        return bool(value)
+    if isinstance(rule, tuple):
+        if not isinstance(value, str) or value not in rule:
+            raise bad
+        return value
+    return value
+
+
+_DIFF = (("teleport", 0.0, "fraction"),)
+_CHAINS = ("chain_method", "auto", ("auto", "sequential", "vectorized"))
 METHODS: dict[str, MethodSig] = {s.name: s for s in [
-    MethodSig("nuts", "general", (("warmup", 1000), ("samples", 1000), ("chains", 4), ("target_accept", 0.8),
-                                  ("max_tree_depth", 10), ("dense_mass", False), ("thinning", 1),
-                                  ("chain_method", "auto"))),
-    MethodSig("hmc", "general", (("warmup", 1000), ("samples", 1000), ("chains", 4), ("target_accept", 0.8),
-                                 ("num_steps", None), ("trajectory_length", 6.283185307179586), ("dense_mass", False),
-                                 ("thinning", 1), ("chain_method", "auto"))),
-    MethodSig("smc", "general", (("particles", 1000), ("ess_threshold", 0.5), ("mcmc_steps", 5))),
-    MethodSig("particle_filter", "chains", (("particles", 1000), ("resample", "systematic"),
-                                            ("ess_threshold", 0.5))),
-    MethodSig("dps", "diffusion", (("steps", 1000), ("zeta", 1.0)) + _DIFF),
-    MethodSig("pigdm", "diffusion", (("steps", 100),) + _DIFF),
-    MethodSig("ddrm", "diffusion", (("steps", 20), ("eta", 0.85)) + _DIFF),
-    MethodSig("pc", "diffusion", (("steps", 1000), ("snr", 0.16)) + _DIFF),
-    MethodSig("tds", "diffusion", (("particles", 16), ("steps", 100)) + _DIFF),
-    MethodSig("mcgdiff", "diffusion", (("particles", 64), ("steps", 100)) + _DIFF),
-    MethodSig("ensemble", "diffusion", (("particles", 64), ("steps", 200)) + _DIFF),
-    MethodSig("tweedie", "diffusion", _DIFF),
-    MethodSig("em", "mixture", (("iterations", 200), ("tol", 1e-6))),
-    MethodSig("vi", "mixture", (("iterations", 500), ("tol", 1e-6))),
-    MethodSig("gibbs", "mixture", (("sweeps", 1000), ("warmup", 200))),
-    MethodSig("split_merge", "mixture", (("sweeps", 200), ("warmup", 50))),
+    _m("nuts", "general", (("warmup", 1000, "count0"), ("samples", 1000, "count"), ("chains", 4, "count"),
+                           ("target_accept", 0.8, "prob"), ("max_tree_depth", 10, "count"),
+                           ("dense_mass", False, "bool"), ("thinning", 1, "count"), _CHAINS)),
+    _m("hmc", "general", (("warmup", 1000, "count0"), ("samples", 1000, "count"), ("chains", 4, "count"),
+                          ("target_accept", 0.8, "prob"), ("num_steps", None, "optional_count"),
+                          ("trajectory_length", 6.283185307179586, "positive"), ("dense_mass", False, "bool"),
+                          ("thinning", 1, "count"), _CHAINS)),
+    _m("prior", "general", (("samples", 1000, "count"),)),
+    _m("smc", "general", (("particles", 1000, "count"), ("ess_threshold", 0.5, "prob"), ("mcmc_steps", 5, "count"))),
+    _m("particle_filter", "chains", (("particles", 1000, "count"),
+                                     ("resample", "systematic", ("systematic", "multinomial", "stratified", "residual")),
+                                     ("ess_threshold", 0.5, "prob"))),
+    _m("dps", "diffusion", (("steps", 1000, "count"), ("zeta", 1.0, "positive")) + _DIFF, "float32"),
+    _m("pigdm", "diffusion", (("steps", 100, "count"),) + _DIFF, "float32"),
+    _m("ddrm", "diffusion", (("steps", 20, "count"), ("eta", 0.85, "fraction")) + _DIFF, "float32"),
+    _m("pc", "diffusion", (("steps", 1000, "count"), ("snr", 0.16, "positive")) + _DIFF, "float32"),
+    _m("tds", "diffusion", (("particles", 16, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
+    _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
+    _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count")) + _DIFF, "float32"),
+    _m("tweedie", "diffusion", _DIFF, "float32"),
+    _m("em", "mixture", (("iterations", 200, "count"), ("tol", 1e-6, "positive"))),
+    _m("vi", "mixture", (("iterations", 500, "count"), ("tol", 1e-6, "positive"))),
+    _m("gibbs", "mixture", (("sweeps", 1000, "count"), ("warmup", 200, "count0"))),
+    _m("split_merge", "mixture", (("sweeps", 200, "count"), ("warmup", 50, "count0"))),
 ]}
 
 

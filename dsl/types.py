@@ -101,6 +101,10 @@ class NotConstant(Exception):
         self.node = node
 
 
+FOLD_LIMIT = 1_000_000
+"""The most elements an array built while checking (`ones(K)`, `eye(D)`) may have; larger ones are left
+to run time, where the data binder's memory budget applies."""
+
 UNEVALUATED = object()  # constant, but not computed at check time (e.g. a call we do not fold)
 
 _NP_UNARY = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
@@ -134,13 +138,13 @@ def const_eval(e, lookup: Callable[[ast.Name], object]):
         a, b = const_eval(e.left, lookup), const_eval(e.right, lookup)
         if a is UNEVALUATED or b is UNEVALUATED or isinstance(a, str) or isinstance(b, str):
             return UNEVALUATED
+        if _py_int(a) and _py_int(b) and e.op in _INT_BIN:
+            return _INT_BIN[e.op](a, b)
         try:
             with np.errstate(all="ignore"):
-                if e.op == "/" and np.ndim(a) == 0 and np.ndim(b) == 0 and b == 0:
-                    return UNEVALUATED
                 r = _NP_BIN[e.op](a, b)
             return r.item() if isinstance(r, np.generic) else r
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             return UNEVALUATED
     if isinstance(e, ast.Index):
         const_eval(e.obj, lookup)
@@ -162,9 +166,11 @@ def const_eval(e, lookup: Callable[[ast.Name], object]):
             with np.errstate(all="ignore"):
                 if e.func in _NP_UNARY and len(args) == 1:
                     r = _NP_UNARY[e.func](args[0])
-                elif e.func in ("zeros", "ones") and all(isinstance(a, int) for a in args):
+                elif e.func in ("zeros", "ones") and all(isinstance(a, int) and 0 <= a for a in args) and \
+                        math.prod(args) <= FOLD_LIMIT:
                     r = (np.zeros if e.func == "zeros" else np.ones)(tuple(args))
-                elif e.func == "eye" and len(args) == 1 and isinstance(args[0], int):
+                elif e.func == "eye" and len(args) == 1 and isinstance(args[0], int) and \
+                        0 <= args[0] and args[0] ** 2 <= FOLD_LIMIT:
                     r = np.eye(args[0])
                 elif e.func in ("min", "max") and len(args) in (1, 2):
                     f = (np.min, np.minimum) if e.func == "min" else (np.max, np.maximum)
@@ -172,9 +178,42 @@ def const_eval(e, lookup: Callable[[ast.Name], object]):
                 else:
                     return UNEVALUATED
             return r.item() if isinstance(r, np.generic) else r
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             return UNEVALUATED
     return UNEVALUATED
+
+
+def _py_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_div(a: int, b: int) -> float:
+    """`a / b` of integers as a real, IEEE-style: 1/0 is inf, 0/0 is nan (as JAX computes it)."""
+    if b == 0:
+        return math.nan if a == 0 else math.copysign(math.inf, a)
+    try:
+        return a / b
+    except OverflowError:
+        return math.copysign(math.inf, a) * (1 if b > 0 else -1)
+
+
+def _int_pow(a: int, b: int):
+    """`a ** b` of integers: exact while the result stays reasonably small, else a real
+    (inf when it overflows a float): NumPy's int64 power would wrap around silently."""
+    if b < 0 or (abs(a) > 1 and b * abs(a).bit_length() > 256):
+        try:
+            return float(a) ** b
+        except ZeroDivisionError:
+            return math.inf
+        except OverflowError:
+            return -math.inf if a < 0 and b % 2 else math.inf
+    return a ** b
+
+
+# integer arithmetic on Python ints is exact (NumPy's int64 would overflow without a word)
+_INT_BIN = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": _int_div,
+            "**": _int_pow, "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
 def value_shape(v) -> Shape:
@@ -187,9 +226,11 @@ def as_int(v) -> Optional[int]:
     """An integral number as int, or None."""
     if v is UNEVALUATED or isinstance(v, (str, bool, np.bool_)) or np.ndim(v) != 0:
         return None
+    if isinstance(v, (int, np.integer)):
+        return int(v)
     try:
         f = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return int(f) if math.isfinite(f) and f == int(f) else None
 
@@ -324,10 +365,84 @@ class ShapeInfer:
         return None
 
     def _Call(self, e):
+        if e.func in ("stack", "concat") and len(e.args) == 1 and self.env.op_shape(e, [()]) is False:
+            arg = e.args[0]
+            items = [self.shape(i) for i in arg.items] if isinstance(arg, ast.ArrayLit) else None
+            whole = None if items is not None else self.shape(arg)
+            for _, v in e.kwargs:
+                self.shape(v)
+            return self._join(e, items, whole)
         arg_shapes = [self.shape(a) for a in e.args]
         for _, v in e.kwargs:
             self.shape(v)
         return self.call_shape(e, arg_shapes)
+
+    def _join(self, e: ast.Call, items: Optional[list], whole: Shape) -> Shape:
+        """`stack(arrays, axis)` / `concat(arrays, axis)` as in NumPy: `arrays` is a list
+        literal (item shapes `items`) or one array (shape `whole`), whose first axis runs
+        over the arrays."""
+        f = e.func
+        axis_expr = e.kwarg("axis")
+        ax = 0 if axis_expr is None else self.env.int_of(axis_expr)
+        if ax is None:
+            return None
+        arg = e.args[0]
+        if items is None:
+            if whole is None:
+                return None
+            if len(whole) == 0 or (f == "concat" and len(whole) == 1):
+                what = "a scalar" if not whole else f"of shape {fmt_shape(whole)}"
+                self.env.shape_error(
+                    f"`{f}` takes a list of arrays, but `{self.env.text(arg)}` is {what}" if not whole else
+                    f"`{f}` joins arrays along an existing axis, but `{self.env.text(arg)}` has shape "
+                    f"{fmt_shape(whole)}: its items are scalars", arg.span,
+                    [f"write `{f}([a, b])`" + (", with arrays a and b" if f == "concat" else "")])
+                return None
+            count, shapes, texts = whole[0], [tuple(whole[1:])], None
+        else:
+            if not items:
+                self.env.shape_error(f"`{f}` needs at least one array", arg.span, [f"write `{f}([a, b])`"])
+                return None
+            if any(sh is None for sh in items):
+                return None
+            count, shapes, texts = len(items), items, [self.env.text(i) for i in arg.items]
+        if f == "concat" and texts is not None:
+            for t, sh in zip(texts, shapes):
+                if sh == ():
+                    self.env.shape_error(f"`concat` joins arrays along an existing axis, but `{t}` is a scalar",
+                                         arg.span, [f"write `[{t}]` for an array of one element"])
+                    return None
+        rank = len(shapes[0])
+        for k in range(1, len(shapes)):
+            if len(shapes[k]) != rank or any(
+                    dims_conflict(x, y, broadcast=False) and (f == "stack" or i != (ax % rank if rank else 0))
+                    for i, (x, y) in enumerate(zip(shapes[0], shapes[k]))):
+                rule = "arrays of one shape" if f == "stack" else "arrays whose shapes agree except along the axis"
+                self.env.shape_error(f"`{f}` needs {rule}", arg.span,
+                                     [f"`{texts[0]}` has shape {fmt_shape(shapes[0])} and `{texts[k]}` has shape "
+                                      f"{fmt_shape(shapes[k])}"])
+                return None
+        out_rank = rank + 1 if f == "stack" else rank
+        if not -out_rank <= ax < out_rank:
+            shown = str(ax) if abs(ax) < 10 ** 15 else f"{float(ax):.3g}"
+            self.env.shape_error(f"axis {shown} is out of range for `{f}`", axis_expr.span,
+                                 [f"the result has {out_rank} dimension{'s' if out_rank != 1 else ''}, so the axis is "
+                                  f"from {-out_rank} to {out_rank - 1}"])
+            return None
+        ax %= out_rank
+        merged = []
+        for ds in zip(*shapes):
+            known = [d for d in ds if isinstance(d, int)]
+            merged.append(known[0] if known else (ds[0] if len(set(ds)) == 1 else None))
+        if f == "stack":
+            return tuple(merged[:ax]) + (count,) + tuple(merged[ax:])
+        along = [sh[ax] for sh in shapes]
+        if texts is None:   # one array: its items all have the same length along the axis
+            total = count * along[0] if isinstance(count, int) and isinstance(along[0], int) else None
+        else:
+            total = sum(along) if all(isinstance(d, int) for d in along) else None
+        merged[ax] = total
+        return tuple(merged)
 
     def call_shape(self, e: ast.Call, a: list) -> Shape:
         f, n = e.func, len(a)
@@ -392,13 +507,6 @@ class ShapeInfer:
             return (max(hi - lo, 0) if lo is not None and hi is not None else None,)
         if f == "linspace" and n == 3:
             return (self.env.dim_of(e.args[2]),)
-        if f == "stack" and n >= 1 and axis is None:
-            r = a[0]
-            for s in a[1:]:
-                r, bad = broadcast(r, s)
-                if bad:
-                    return None
-            return None if r is None else (n,) + r
         if f == "exp_quad_cov" and n == 3 and a[0] is not None and len(a[0]) >= 1:
             return (a[0][0], a[0][0])
         return None

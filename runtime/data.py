@@ -89,6 +89,8 @@ _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 
 
 def _to_array(value: Any, what: str, file: str = "") -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        return value  # its mask marks missing entries (see `validate_data`)
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as e:
@@ -204,7 +206,35 @@ class _Checker:
                 raise self._shape_error(spec, arr)
 
 
+def _unmask(ck: _Checker, spec: DataSpec, raw: np.ma.MaskedArray) -> np.ndarray:
+    """A masked array's masked entries become the missing marker when `spec` is declared
+    `missing`; otherwise they are refused (np.asarray would silently keep the hidden values)."""
+    mask = np.ma.getmaskarray(raw)
+    data = np.asarray(raw.data)
+    if not mask.any():
+        return data
+    if not spec.has_missing:
+        n = int(mask.sum())
+        raise ck.error(spec, f"`{spec.name}` is a masked array with {_plural(n, 'masked entry', 'masked entries')} "
+                             f"(first at {_idx(spec.name, _first(mask))}), but `{spec.name}` is not declared "
+                             "`missing`",
+                       [f"declare `data {spec.name} : {spec.type_str()} missing` to infer the masked entries, "
+                        "or fill them before binding"])
+    marker = spec.marker
+    if isinstance(marker, float) and math.isnan(marker) and data.dtype.kind in "biu":
+        data = data.astype(np.float64)  # NaN marks missing reals; an int array cannot hold it
+    try:
+        out = np.array(data, copy=True)
+        out[mask] = marker
+    except (TypeError, ValueError, OverflowError):
+        raise ck.error(spec, f"`{spec.name}` is a masked array, but its dtype {data.dtype} cannot hold the "
+                             f"missing marker {marker!r}") from None
+    return out
+
+
 def _numeric(ck: _Checker, spec: DataSpec, raw: Any) -> np.ndarray:
+    if isinstance(raw, np.ma.MaskedArray):
+        raw = _unmask(ck, spec, raw)
     try:
         arr = np.asarray(raw)
     except (ValueError, TypeError) as e:
@@ -355,6 +385,58 @@ def _convert(ck: _Checker, spec: DataSpec, arr: np.ndarray, missing: np.ndarray,
     return arr.astype(np.int32)
 
 
+# Reals are computed in the chosen precision.  float32 holds magnitudes up to about 3.4e38
+# (larger values become inf: refused); squares of magnitudes above sqrt(3.4e38) ≈ 1.8e19
+# overflow (a normal log density squares its standardized value, a variance squares a
+# scale), so such data binds with a warning that suggests float64 (in float64 the same
+# holds above sqrt(1.8e308) ≈ 1.3e154, where the warning suggests rescaling).
+_F32_MAX = float(np.finfo(np.float32).max)
+LARGE_FLOAT32 = math.sqrt(_F32_MAX)
+LARGE_FLOAT64 = math.sqrt(float(np.finfo(np.float64).max))
+_STRICT_SUPPORTS = frozenset({"positive", "unit", "real", "ordered", "positive_ordered"})
+_PRECISION_HINT = 'bind with `precision="float64"` (Python) or run with `--precision float64` (CLI)'
+
+
+def _check_precision(ck: _Checker, spec: DataSpec, arr: np.ndarray, conv: np.ndarray, missing: np.ndarray,
+                     precision: str, warnings: list[str]) -> None:
+    """Real data that passes the checks but that the conversion to `precision` changes:
+    overflow to infinity (refused), values pushed out of the declared support by rounding
+    (`unit` data 1 - 1e-9 becomes 1.0 in float32: refused), very large magnitudes (a warning)."""
+    if spec.base not in REAL_BASES or not arr.size:
+        return
+    x = np.abs(arr.astype(np.float64))
+    if precision != "float32":
+        big = ~missing & (x > LARGE_FLOAT64)
+        if big.any():
+            first = _first(big)
+            warnings.append(f"`{spec.name}` has {_plural(int(big.sum()), 'value')} above {LARGE_FLOAT64:.2g} in "
+                            f"magnitude (first: {_idx(spec.name, first)} = {arr[first].item()!r}); even in float64 "
+                            "their squares overflow to infinity: rescale the data")
+        return
+    over = ~missing & np.isinf(conv)
+    if over.any():
+        first = _first(over)
+        raise ck.error(spec, f"`{spec.name}` has {_plural(int(over.sum()), 'value')} too large for float32 "
+                             f"(first: {_idx(spec.name, first)} = {arr[first].item()!r}), which would become "
+                             "infinite", [f"float32 holds magnitudes up to about {_F32_MAX:.3g}; {_PRECISION_HINT}"])
+    try:
+        # the checks with a tolerance (simplex, sphere, spd, cholesky_corr: 1e-4) do not move with
+        # float32 rounding (~6e-8 relative); these strict ones do (0.9999999999 becomes 1.0)
+        if spec.base in _STRICT_SUPPORTS and (spec.base != "real" or spec.lower is not None or
+                                             spec.upper is not None):
+            _check_support(ck, spec, conv, missing)
+    except AuguryDataError as e:
+        d = e.diagnostics[0]
+        raise ck.error(spec, f"{d.message} once rounded to float32",
+                       list(d.notes) + [f"the data is inside before rounding; {_PRECISION_HINT}"]) from None
+    big = ~missing & (x > LARGE_FLOAT32)
+    if big.any():
+        first = _first(big)
+        warnings.append(f"`{spec.name}` has {_plural(int(big.sum()), 'value')} above {LARGE_FLOAT32:.2g} in "
+                        f"magnitude (first: {_idx(spec.name, first)} = {arr[first].item()!r}); in float32 their "
+                        f"squares overflow to infinity: {_PRECISION_HINT}, or rescale the data")
+
+
 def _size_value(ck: _Checker, name: str, raw: Any) -> int:
     arr = np.asarray(raw)
     if arr.size == 1 and arr.dtype.kind in "biuf":
@@ -375,7 +457,11 @@ def validate_data(specs: list[DataSpec], data: Mapping[str, object], sizes: dict
     Size names are bound from the first array that uses them (in spec order) and every other
     use must agree. A data entry named like a size is checked against it, and not returned.
     Reals become float32 (or float64 with `precision="float64"`), ints and categories int32,
-    bools bool. Missing entries keep their marker in place.
+    bools bool (bool data for a real or int declaration reads as 0/1, as comparisons do in the
+    language). Missing entries keep their marker in place; a NumPy masked array's masked entries
+    are missing entries (they become the marker) when the declaration says `missing`, and are
+    refused otherwise. Values that float32 cannot hold (overflow, or rounding out of the declared
+    support) are refused with a hint to use float64; magnitudes above `LARGE_FLOAT32` warn.
     """
     if precision not in ("float32", "float64"):
         raise ValueError(f"precision must be 'float32' or 'float64', not {precision!r}")
@@ -425,7 +511,9 @@ def validate_data(specs: list[DataSpec], data: Mapping[str, object], sizes: dict
         arr = arrays[s.name]
         missing = _missing_mask(s, arr)
         _check_finite(ck, s, arr, missing)
-        conv = _convert(ck, s, arr, missing, real_dtype)
+        with np.errstate(over="ignore"):  # 1e300 cast to float32: refused by _check_precision
+            conv = _convert(ck, s, arr, missing, real_dtype)
         _check_support(ck, s, arr, missing)
+        _check_precision(ck, s, arr, conv, missing, precision, warnings)
         out[s.name] = conv
     return out, dict(ck.sizes), warnings

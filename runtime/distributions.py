@@ -1,41 +1,54 @@
 """Distributions of the language (LANGUAGE.md §5), built on NumPyro.
 
-`make_distribution(name, params)` returns an object with
-`log_prob(value)` (element-wise over the batch shape), `event_shape` and
-`support`; NumPyro distributions serve directly, and the few the language
-adds (mixtures, truncated Dirichlet-process priors, analytic priors on whole
-arrays, von Mises–Fisher, flat) are small classes here.
+`make_distribution(name, params)` returns an object with `log_prob(value)`
+(element-wise over the batch shape), `event_shape` and `support`; `draw(dist,
+key, shape)` draws one value of a given shape from any of them. NumPyro
+distributions serve directly; the ones the language adds are small classes:
+mixtures and truncated Dirichlet-process priors here, analytic priors on whole
+arrays in analytic.py, von Mises–Fisher in sphere.py. `truncate` (truncation.py)
+restricts a scalar distribution to a declared support, and `uniform_on`
+(uniform.py) is `flat()` made proper on a compact one.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpyro.distributions as nd
-from jax.scipy.special import gammaln, logsumexp
+from jax.scipy.special import logsumexp
 from numpyro.distributions import constraints
 
+from .analytic import WholeArrayGaussian, WholeArrayGMM
+from .dist_base import LogDensity, batch_of, draw, float_dtype
+from .sphere import VonMisesFisher, log_bessel_iv
+from .truncation import truncate
+from .uniform import uniform_on
 
-class _LogDensity:
-    """A density known only through `log_prob` (what MCMC needs)."""
-
-    event_shape: tuple = ()
-    support = constraints.real
-
-    def log_prob(self, value):  # pragma: no cover - interface
-        raise NotImplementedError
+__all__ = ["make_distribution", "draw", "truncate", "uniform_on", "log_prob_sum", "Flat", "Mixture",
+           "StickBreaking", "WholeArrayGaussian", "WholeArrayGMM", "VonMisesFisher", "log_bessel_iv"]
 
 
-class Flat(_LogDensity):
-    """`flat()`: uniform over the declared support; log density 0 (improper)."""
+class Flat(LogDensity):
+    """`flat()`: uniform over the declared support; log density 0 (improper).
+    Its support is the declared type's, which this object does not know:
+    `proper` builds the normalized uniform distribution once it is given."""
 
     def log_prob(self, value):
         return jnp.zeros(())
 
+    @staticmethod
+    def proper(support: str, event_shape: tuple[int, ...] = (), low=None, high=None):
+        """The uniform distribution on a compact support (`uniform_on`); ValueError on an unbounded one."""
+        return uniform_on(support, event_shape, low, high)
 
-class Mixture(_LogDensity):
+    def draw(self, key, shape):
+        raise ValueError("`flat()` is improper until its support is known: draw from "
+                         "`Flat.proper(support, event_shape, low, high)` instead")
+
+
+class Mixture(LogDensity):
     """`mixture(weights, component)`: p(y) = Σ_k w_k p_k(y); the component axis is
     the last batch axis of `component`, and the assignment is summed out."""
 
@@ -45,14 +58,30 @@ class Mixture(_LogDensity):
         self.event_shape = tuple(component.event_shape)
         self.support = component.support
 
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        comp = tuple(getattr(self.component, "batch_shape", ()))[:-1]
+        return tuple(jnp.broadcast_shapes(self.weights.shape[:-1], comp))
+
     def log_prob(self, value):
         e = len(self.event_shape)
         v = jnp.expand_dims(jnp.asarray(value), axis=-(e + 1))
         lp = self.component.log_prob(v)
         return logsumexp(lp + jnp.log(self.weights), axis=-1)
 
+    def draw(self, key, shape):
+        """Draw the component k ~ Categorical(w), then the value from component k
+        (all components are drawn and one is kept: any component class works)."""
+        batch = batch_of(tuple(shape), self.event_shape, "`mixture`")
+        e, c = len(self.event_shape), self.weights.shape[-1]
+        k_comp, k_value = jax.random.split(key)
+        comp = jax.random.categorical(k_comp, jnp.log(self.weights), axis=-1, shape=batch)
+        values = draw(self.component, k_value, batch + (c,) + self.event_shape)
+        index = jnp.reshape(comp, batch + (1,) + (1,) * e)
+        return jnp.squeeze(jnp.take_along_axis(values, index, axis=len(batch)), axis=len(batch))
 
-class StickBreaking(_LogDensity):
+
+class StickBreaking(LogDensity):
     """Truncated Dirichlet-process (GEM) prior on a K-simplex: with
     v_k = w_k / (1 − Σ_{j<k} w_j) ~ Beta(1, α) for k < K−1 (Sethuraman 1994),
     log p(w) = Σ_{k<K−1} [log Beta(v_k | 1, α) − log(1 − Σ_{j<k} w_j)]."""
@@ -72,61 +101,16 @@ class StickBreaking(_LogDensity):
         lp = jnp.log(a) + (a - 1.0) * jnp.log1p(-v) - jnp.log(rem)
         return jnp.sum(lp, axis=-1)
 
-
-class WholeArrayGaussian(_LogDensity):
-    """`gaussian(mean, cov)` on a whole array, flattened in C order."""
-
-    def __init__(self, mean, cov):
-        self.mean, self.cov = jnp.asarray(mean), jnp.asarray(cov)
-
-    def log_prob(self, value):
-        v = jnp.ravel(value)
-        m = jnp.broadcast_to(jnp.ravel(self.mean), v.shape)
-        cov = self.cov if self.cov.ndim == 2 else jnp.diag(jnp.broadcast_to(jnp.ravel(self.cov), v.shape))
-        return nd.MultivariateNormal(m, covariance_matrix=cov).log_prob(v)
-
-
-class WholeArrayGMM(_LogDensity):
-    """`gmm(weights, means, covs)` on a whole array: Σ_c w_c N(vec(x) | m_c, Σ_c)."""
-
-    def __init__(self, weights, means, covs, sde=None):
-        self.weights = jnp.asarray(weights)
-        self.means = jnp.asarray(means)
-        self.covs = jnp.asarray(covs)
-
-    def log_prob(self, value):
-        v = jnp.ravel(value)
-        c = self.weights.shape[-1]
-        means = jnp.reshape(self.means, (c, -1))
-        covs = self.covs if self.covs.ndim == 3 else jnp.broadcast_to(self.covs, (c,) + self.covs.shape)
-        lp = nd.MultivariateNormal(means, covariance_matrix=covs).log_prob(v)
-        return logsumexp(lp + jnp.log(self.weights))
-
-
-def log_bessel_iv(nu, x, terms: int = 600):
-    """log I_ν(x) by its power series Σ_m (x/2)^{2m+ν} / (m! Γ(m+ν+1)), summed in log space."""
-    m = jnp.arange(terms, dtype=jnp.result_type(float))
-    x = jnp.asarray(x)[..., None]
-    t = (2 * m + nu) * jnp.log(x / 2) - gammaln(m + 1) - gammaln(m + nu + 1)
-    return logsumexp(t, axis=-1)
-
-
-class VonMisesFisher(_LogDensity):
-    """von Mises–Fisher on the unit sphere in R^D:
-    log p(x) = κ μᵀx + (D/2 − 1) log κ − (D/2) log 2π − log I_{D/2−1}(κ)."""
-
-    support = constraints.sphere
-
-    def __init__(self, mu, kappa):
-        self.mu, self.kappa = jnp.asarray(mu), jnp.asarray(kappa)
-        self.event_shape = (self.mu.shape[-1],)
-
-    def log_prob(self, value):
-        d = self.mu.shape[-1]
-        nu = d / 2.0 - 1.0
-        k = self.kappa
-        norm = nu * jnp.log(k) - (d / 2.0) * math.log(2 * math.pi) - log_bessel_iv(nu, k)
-        return k * jnp.sum(self.mu * value, axis=-1) + norm
+    def draw(self, key, shape):
+        """v_k ~ Beta(1, α) for k < K−1, w_k = v_k Π_{j<k} (1 − v_j), and the last
+        weight takes the rest, Π_{j<K−1} (1 − v_j); K = shape[-1]."""
+        shape = tuple(shape)
+        batch, k = shape[:-1], shape[-1]
+        alpha = jnp.broadcast_to(self.alpha, batch).astype(float_dtype(self.alpha))
+        v = jax.random.beta(key, 1.0, alpha[..., None], batch + (k - 1,), alpha.dtype)
+        log_rest = jnp.cumsum(jnp.log1p(-v), axis=-1)  # log Π_{j≤k} (1 − v_j)
+        before = jnp.concatenate([jnp.zeros(batch + (1,), v.dtype), log_rest], axis=-1)
+        return jnp.exp(before) * jnp.concatenate([v, jnp.ones(batch + (1,), v.dtype)], axis=-1)
 
 
 def _one_of(kwargs, keys, name):
@@ -201,7 +185,7 @@ def make_distribution(name: str, p: dict[str, Any]):
     if name == "gaussian":
         return WholeArrayGaussian(f("mean"), f("cov"))
     if name == "gmm":
-        return WholeArrayGMM(f("weights"), f("means"), f("covs"))
+        return WholeArrayGMM(f("weights"), f("means"), f("covs"), f("sde"))
     if name == "flat":
         return Flat()
     raise KeyError(name)

@@ -87,13 +87,30 @@ def _reshape(x, *dims):
     return jnp.reshape(x, _dims(dims))
 
 
-def _concat(*xs, axis=None):
-    return jnp.concatenate([jnp.atleast_1d(x) for x in xs], axis=0 if axis is None else int(axis))
+def _arrays(xs, name: str) -> list:
+    """The arrays of `stack(arrays)` / `concat(arrays)`: a list or tuple of arrays, or one
+    array whose first axis runs over them (as NumPy reads it)."""
+    if isinstance(xs, (list, tuple)):
+        if not xs:
+            raise ValueError(f"`{name}` needs at least one array")
+        return [jnp.asarray(x) for x in xs]
+    xs = jnp.asarray(xs)
+    if xs.ndim == 0:
+        raise ValueError(f"`{name}` takes a list of arrays, not a scalar")
+    return [xs[i] for i in range(xs.shape[0])]
 
 
-def _stack(*xs, axis=None):
-    xs = jnp.broadcast_arrays(*xs)
-    return jnp.stack(xs, axis=0 if axis is None else int(axis))
+def _concat(xs, axis=None):
+    """`concat([a, b, ...], axis = 0)`: `numpy.concatenate`; the arrays agree except along `axis`."""
+    arrays = _arrays(xs, "concat")
+    if any(a.ndim == 0 for a in arrays):
+        raise ValueError("`concat` joins arrays along an existing axis; a scalar `s` is written `[s]`")
+    return jnp.concatenate(arrays, axis=0 if axis is None else int(axis))
+
+
+def _stack(xs, axis=None):
+    """`stack([a, b, ...], axis = 0)`: `numpy.stack`; the arrays have one shape."""
+    return jnp.stack(_arrays(xs, "stack"), axis=0 if axis is None else int(axis))
 
 
 def _full(*args):

@@ -12,7 +12,10 @@ loads back exactly with :func:`load_posterior`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 import warnings as _warnings
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -21,7 +24,7 @@ import numpy as np
 
 from augury.errors import AuguryError, did_you_mean
 
-__all__ = ["Posterior", "load_posterior"]
+__all__ = ["Posterior", "load_posterior", "check_writable"]
 
 _FORMAT_VERSION = 1
 _META_KEY = "__augury_meta__"
@@ -232,8 +235,8 @@ class Posterior:
                 for key in ("rhat", "ess_bulk", "ess_tail"):
                     diag[key][k] = np.full(v.shape[2:], np.nan)
         elif numeric:
-            with _warnings.catch_warnings():
-                _warnings.simplefilter("ignore")
+            from .diagnostics import _quiet
+            with _quiet(az):  # one chain: ArviZ logs "Shape validation failed"; constant draws: NumPy warns
                 ds = az.convert_to_dataset(numeric)
                 rhat, bulk, tail = az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail")
             for k in numeric:
@@ -347,7 +350,8 @@ class Posterior:
         """ArviZ InferenceData: `posterior` and `sample_stats` with chain/draw dims.
 
         A weighted posterior becomes one chain whose draws are the particles; its log weights
-        are `sample_stats.log_weight`. Stats not shaped per draw go to the group `augury_stats`.
+        are `sample_stats.log_weight`. Stats not shaped per draw (ESS or temperature per step)
+        are in `sample_stats` too, on their own dims (`ess_dim_0`, ...).
         """
         az = _import_arviz()
         import xarray as xr
@@ -368,13 +372,33 @@ class Posterior:
             idata.posterior.attrs.update(attrs)
             if extra:
                 ds = xr.Dataset({k: (tuple(f"{k}_dim_{i}" for i in range(v.ndim)), v) for k, v in extra.items()})
-                idata.add_groups({_EXTRA_GROUP: ds})
+                if "sample_stats" in idata.groups():
+                    idata.sample_stats = xr.merge([idata.sample_stats, ds], combine_attrs="override")
+                else:
+                    idata.add_groups({"sample_stats": ds})
         return idata
 
     def save(self, path: str | Path) -> None:
-        """Save to `.nc` (NetCDF via ArviZ) or `.npz` (numpy, no pickles)."""
+        """Save to `.nc` (NetCDF via ArviZ) or `.npz` (numpy, no pickles).
+
+        Atomic: written to a temporary file in the same folder, then renamed over `path`, so a
+        write that fails midway leaves any previous file intact and no truncated one."""
         path = Path(path)
-        suffix = path.suffix.lower()
+        check_writable(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=str(path.parent or "."))
+        os.close(fd)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; a saved posterior is an ordinary file
+        try:
+            self._write(Path(tmp), path.suffix.lower())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _write(self, path: Path, suffix: str) -> None:
         if suffix == ".nc":
             with _warnings.catch_warnings():
                 _warnings.simplefilter("ignore")
@@ -390,9 +414,6 @@ class Posterior:
                     raise AuguryError(f"cannot save `{k}`: object arrays are not supported")
             with open(path, "wb") as f:
                 np.savez(f, **arrays)
-        else:
-            raise AuguryError(f"cannot save a posterior to `{path}`: unknown file type `{path.suffix}`",
-                              notes=["use a `.nc` (NetCDF) or `.npz` path"])
 
     def plot(self, names: Iterable[str] | None = None, path: str | Path | None = None, max_elements: int = 4):
         """Traces and densities per variable (image grids of samples, mean and sd for image-shaped
@@ -440,6 +461,22 @@ class Posterior:
             fig.savefig(str(path))
             plt.close(fig)
         return fig
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse, before any sampling, a path a posterior cannot be saved to: an unknown suffix, a
+    missing or read-only folder, or a folder in the way."""
+    path = Path(path)
+    if path.suffix.lower() not in (".nc", ".npz"):
+        raise AuguryError(f"cannot save a posterior to `{path}`: unknown file type `{path.suffix}`",
+                          notes=["use a `.nc` (NetCDF) or `.npz` path"])
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise AuguryError(f"cannot save a posterior to `{path}`: the folder `{folder}` does not exist")
+    if path.is_dir():
+        raise AuguryError(f"cannot save a posterior to `{path}`: it is a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise AuguryError(f"cannot save a posterior to `{path}`: permission denied")
 
 
 def _is_image(shape: tuple) -> bool:
@@ -503,8 +540,10 @@ def _load_nc(path: Path) -> Posterior:
         for k, v in idata.sample_stats.data_vars.items():
             if k == "log_weight" and meta.get("has_log_weights"):
                 log_weights = np.asarray(v.values)[0]
-            else:
+            elif v.dims[:1] == ("chain",):
                 stats[k] = unwrap(np.asarray(v.values))
+            else:  # a per-step statistic, on its own dims
+                stats[k] = np.asarray(v.values)
     if _EXTRA_GROUP in idata.groups():
         for k, v in idata[_EXTRA_GROUP].data_vars.items():
             stats[k] = np.asarray(v.values)

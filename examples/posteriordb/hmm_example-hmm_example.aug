@@ -12,7 +12,7 @@ param theta1 : simplex(K)
 param theta2 : simplex(K)
 param mu : positive_ordered(K)
 param z : category(K)[N]
-let   theta = stack(theta1, theta2)
+let   theta = stack([theta1, theta2])
 
 theta1 ~ flat()
 theta2 ~ flat()

@@ -377,26 +377,47 @@ def test_scalar_discrete_unknown_and_its_lets_are_drawn_from_the_exact_condition
     np.testing.assert_allclose(np.asarray(out["rate"]), np.where(np.arange(7) < s[:, None], 1.2, 4.5), rtol=1e-6)
 
 
-@pytest.mark.parametrize("src, data", [
+Y4 = np.array([0.3, -1.2, 0.8, 2.0])
+Y32 = np.array([[0.1, -0.4], [1.3, 0.2], [-0.7, 0.9]])
+POS = np.array([[1, 0], [0, 1], [1, 0]])
+X33 = np.arange(9.0).reshape(3, 3) / 4 - 1
+
+
+def _changes(y, mu):
+    """log p(y | mu) of the change point model below: s summed over 0 … T-1, uniform."""
+    t = np.arange(len(y))
+    return logsumexp([np.log(1 / len(y)) + stats.norm(np.where(t < s, mu, -mu), 1).logpdf(y).sum()
+                      for s in range(len(y))])
+
+
+@pytest.mark.parametrize("src, data, values, log_prior, log_lik", [
     # an integer-array index on the left (orthogonal indexing): one statement, several elements
     ("data y : real[N]\ndata idx : int[M]\nparam mu : real\nmu ~ normal(0, 1)\ny[idx] ~ normal(mu, 1)\n",
-     {"y": np.ones(4), "idx": np.array([0, 2])}),
+     {"y": Y4, "idx": np.array([0, 2])}, {"mu": 0.4},
+     stats.norm.logpdf(0.4), stats.norm(0.4, 1).logpdf(Y4[[0, 2]]).sum()),
     # an index reading two loop variables is one integer per iteration
     ("data y : real[N, K]\ndata pos : int[N, K]\nparam mu : real\nmu ~ normal(0, 1)\n"
-     "for i in range(N) { for j in range(K) { y[i, pos[i, j]] ~ normal(mu, 1) } }\n",
-     {"y": np.ones((3, 2)), "pos": np.array([[1, 0], [0, 1], [1, 0]])}),
+     "for i in range(N) { for j in range(K) { y[i, pos[i, j]] ~ normal(mu + j, 1) } }\n",
+     {"y": Y32, "pos": POS}, {"mu": 0.4}, stats.norm.logpdf(0.4),
+     sum(stats.norm(0.4 + j, 1).logpdf(Y32[i, POS[i, j]]) for i in range(3) for j in range(2))),
     # a whole row per iteration, through an index array as long as the loop
-    ("data cols : int[N]\nparam x : real[N, N]\nfor i in range(N) { x[i, cols] ~ normal(0, 1) }\n",
-     {"cols": np.arange(3)}),
+    ("data cols : int[N]\nparam x : real[N, N]\nfor i in range(N) { x[i, cols] ~ normal(i, 1 + cols) }\n",
+     {"cols": np.array([2, 0, 1])}, {"x": X33},
+     sum(stats.norm(i, 1 + np.array([2, 0, 1])).logpdf(X33[i, [2, 0, 1]]).sum() for i in range(3)), 0.0),
     # an index computed by a let of data alone
     ("data y : real[N]\ndata idx : int[N]\nparam mu : real\nlet j = idx - 1\nmu ~ normal(0, 1)\n"
-     "for n in range(N) { y[j[n]] ~ normal(mu, 1) }\n", {"y": np.ones(3), "idx": np.array([1, 2, 3])}),
+     "for n in range(N) { y[j[n]] ~ normal(mu * n, 1) }\n", {"y": Y4[:3], "idx": np.array([3, 1, 2])},
+     {"mu": 0.4}, stats.norm.logpdf(0.4), sum(stats.norm(0.4 * n, 1).logpdf(Y4[i - 1]) for n, i in
+                                              enumerate([3, 1, 2]))),
     # a discrete unknown whose bound is a let of data alone
     ("data y : real[T]\nlet M = T - 1\nparam s : int(lower = 0, upper = M)\nparam mu : real\nmu ~ normal(0, 1)\n"
-     "s ~ categorical(ones(T) / T)\ny ~ normal(where(arange(T) < s, mu, -mu), 1)\n", {"y": np.ones(4)}),
+     "s ~ categorical(ones(T) / T)\ny ~ normal(where(arange(T) < s, mu, -mu), 1)\n", {"y": Y4}, {"mu": 0.4},
+     stats.norm.logpdf(0.4), _changes(Y4, 0.4)),
 ])
-def test_left_side_indices_that_bind(src, data):
-    lower(src, data)
+def test_left_side_indices_that_bind(src, data, values, log_prior, log_lik):
+    res = evaluate(lower(src, data), values)
+    assert float(res.log_prior) == pytest.approx(log_prior, rel=1e-5)
+    assert float(res.log_likelihood) == pytest.approx(log_lik, rel=1e-5, abs=1e-6)
 
 
 def test_a_discrete_unknown_with_too_many_values_is_refused_before_allocating():

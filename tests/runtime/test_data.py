@@ -222,3 +222,74 @@ def test_load_errors(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(AuguryDataError, match=r"cannot read data file `.*obj\.npy`"):
         load_data([f"o={tmp_path / 'obj.npy'}"])
+
+
+# ------------------------------------------- data that the run would change
+
+def test_values_too_large_for_float32_are_refused():
+    msg = err([Y], {"y": [1.0, 1e300, -1e39]})
+    assert "`y` has 2 values too large for float32 (first: y[1] = 1e+300), which would become infinite" in msg
+    assert 'precision="float64"' in msg and "--precision float64" in msg
+    arrays, _, warnings = validate_data([Y], {"y": [1.0, 3e38]})  # the largest float32 is about 3.4e38
+    assert np.isfinite(arrays["y"]).all()
+    arrays, _, _ = validate_data([Y], {"y": [1.0, 1e300]}, precision="float64")
+    assert arrays["y"][1] == 1e300
+    # a missing marker is not data
+    spec = DataSpec("y", "real", ("N",), (), missing=-1e300, has_missing=True)
+    assert validate_data([spec], {"y": [1.0, -1e300]})[2] == []
+
+
+def test_values_that_rounding_moves_out_of_the_support_are_refused():
+    p = DataSpec("p", "unit", ("N",), ())
+    msg = err([p], {"p": [0.5, 1 - 1e-9]})
+    assert "`p` must be in (0, 1) but has 1 entry outside (first: p[1] = 1.0) once rounded to float32" in msg
+    assert "inside before rounding" in msg and 'precision="float64"' in msg
+    assert "positive (> 0)" in err([SIGMA], {"sigma": [1.0, 1e-50]})
+    assert validate_data([p], {"p": [0.5, 1 - 1e-9]}, precision="float64")[0]["p"][1] < 1
+
+
+def test_very_large_values_warn():
+    _, _, warnings = validate_data([Y], {"y": [1.0, 1e30, -2e25]})
+    assert len(warnings) == 1
+    assert "`y` has 2 values above 1.8e+19 in magnitude (first: y[1] = 1e+30)" in warnings[0]
+    assert 'precision="float64"' in warnings[0]
+    assert validate_data([Y], {"y": [1.0, 1e18]})[2] == []
+    assert validate_data([Y], {"y": [1.0, 1e30]}, precision="float64")[2] == []
+    assert "rescale" in validate_data([Y], {"y": [1e200]}, precision="float64")[2][0]
+
+
+def test_masked_arrays_are_missing_entries_or_refused():
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    msg = err([Y], {"y": masked})
+    assert "`y` is a masked array with 1 masked entry (first at y[1]), but `y` is not declared `missing`" in msg
+    assert "data y : real[N] missing" in msg
+    ym = DataSpec("y", "real", ("N",), (), has_missing=True)
+    arrays, _, _ = validate_data([ym], {"y": masked})
+    assert np.isnan(arrays["y"][1]) and arrays["y"][[0, 2]].tolist() == [1.0, 3.0]
+    # an int array with a NaN marker becomes real; a category takes its own marker
+    arrays, _, _ = validate_data([ym], {"y": np.ma.masked_array([1, 2, 3], mask=[0, 0, 1])})
+    assert np.isnan(arrays["y"][2])
+    arrays, _, _ = validate_data([Z], {"z": np.ma.masked_array([1, 5, 0], mask=[0, 1, 0]), "K": 3})
+    assert arrays["z"].tolist() == [1, -1, 0]  # the hidden 5 is never checked or used
+    # nothing masked: the plain values
+    assert validate_data([Y], {"y": np.ma.masked_array([1.0, 2.0])})[0]["y"].tolist() == [1.0, 2.0]
+    # load_data keeps the mask
+    assert np.ma.isMaskedArray(load_data(None, {"y": masked})["y"])
+
+
+def test_masked_entries_become_unknowns_when_bound():
+    import augury
+    src = "data y : real[N] missing\nparam mu : real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n"
+    masked = np.ma.masked_array([0.5, 9.0, 1.0, 9.0], mask=[0, 1, 0, 1])
+    lowered, _ = augury.compile(src).bind({"y": masked})
+    assert [u.shape for u in lowered.unknowns if u.kind == "missing"] == [(2,)]
+    with pytest.raises(AuguryDataError, match="masked array"):
+        augury.compile(src.replace(" missing", "")).bind({"y": masked})
+
+
+def test_bool_data_for_reals_and_ints_reads_as_zero_one():
+    arrays, _, _ = validate_data([Y, DataSpec("n", "int", ("N",), ())],
+                                 {"y": np.array([True, False]), "n": np.array([False, True])})
+    assert arrays["y"].dtype == np.float32 and arrays["y"].tolist() == [1.0, 0.0]
+    assert arrays["n"].dtype == np.int32 and arrays["n"].tolist() == [0, 1]
+    assert "must be positive" in err([SIGMA], {"sigma": np.array([True, False])})

@@ -1,0 +1,205 @@
+"""Prior sampling: every unknown drawn from its prior in dependency order, every data variable
+simulated from its likelihood (the prior predictive).
+
+The model is rewritten so that each `~` statement whose target is a param or data becomes an
+element-wise `let` whose value is a draw: `x[t] ~ normal(a * x[t - 1], 1)` becomes
+`let x[t] = __draw(__key, ID, normal(a * x[t - 1], 1), t)`.  The lowering's let machinery then
+does the rest: dependency order, plates (vmapped draws, one key per element by folding the
+loop variables into the statement's key) and chains (a scan, each step drawing from the
+distribution given the previous draws).
+
+Declared supports are honoured exactly, as the language says the declared type wins:
+a distribution on a narrower declared support is the truncated distribution (inverse CDF where
+the CDF is known, rejection otherwise), an `ordered` vector with exchangeable components is the
+sorted draw, a bounded discrete unknown is drawn over its finite support, and `flat()` on a
+compact support is the uniform distribution there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from augury.dsl import ast
+from augury.dsl.signatures import DISTRIBUTIONS, TYPES
+from augury.errors import AuguryCheckError
+from augury.runtime import distributions as dists
+from augury.runtime.samplers.protocol import Problem
+
+from .evaluate import Env, EvalError
+from .lower import LoweredModel, declared_support_narrower
+from .lowering_errors import lowering_error as _err
+from .structure import Located, Structure
+
+KEY, DRAW = "__key", "__draw"
+MAX_DISCRETE_VALUES = 100_000  # a bounded discrete prior is drawn over its finite support
+
+
+@dataclass(frozen=True)
+class DrawSite:
+    """What `__draw` needs to know about one statement beyond its distribution."""
+
+    target: str
+    shape: tuple[int, ...]  # one draw's shape (the element's, for element-wise statements)
+    base: str               # the declared type's base (real, positive, simplex, ...)
+    truncate: bool          # the declared support is narrower than the distribution's
+    discrete: bool
+    span: ast.Span
+
+
+def _bounds(t: ast.TypeExpr) -> tuple:
+    base = t.base
+    if base in ("positive", "positive_ordered"):
+        return ast.Num(0, True), None
+    if base == "unit":
+        return ast.Num(0, True), ast.Num(1, True)
+    return t.kwarg("lower"), t.kwarg("upper")
+
+
+def prior_structure(s: Structure, shapes: dict[str, tuple], simulate: set[str]) -> tuple[Structure, dict]:
+    """`s` with the `~` statements of params and of the data in `simulate` rewritten as drawing
+    lets; returns the new structure and the `DrawSite` of each statement id."""
+    lets = {n: list(v) for n, v in s.lets.items()}
+    sites: dict[int, DrawSite] = {}
+    for loc in s.samples:
+        st = loc.stmt
+        name = st.target.name
+        if name not in s.params and name not in simulate:
+            continue
+        decl = s.params.get(name) or s.data.get(name)
+        if st.dist.func in ("diffusion",):
+            raise AuguryCheckError(f"`{name}` has a learned diffusion prior, which has no sampler for prior draws "
+                                   "yet", st.dist.span, source=s.source)
+        ident = len(sites) + 1
+        full = shapes[name]
+        shape = tuple(full[len(st.target.indices):])
+        sig = DISTRIBUTIONS.get(st.dist.func)
+        tsig = TYPES.get(decl.type.base)
+        sites[ident] = DrawSite(name, shape, decl.type.base, declared_support_narrower(s, name, st.dist.func),
+                                bool(tsig and tsig.discrete) or bool(sig and sig.discrete), st.span)
+        lo, hi = _bounds(decl.type)
+        kwargs = tuple((k, v) for k, v in (("lower", lo), ("upper", hi)) if v is not None)
+        args = (ast.Name(KEY, st.span), ast.Num(ident, True), st.dist) + \
+            tuple(ast.Name(v, st.span) for v in loc.loop_vars)
+        value = ast.Call(DRAW, args, kwargs, span=st.dist.span, func_span=st.dist.func_span)
+        lets.setdefault(name, []).append(Located(ast.LetDecl(st.target, value, st.span), loc.loops))
+    derived = replace(s, params={}, data={n: d for n, d in s.data.items() if n not in simulate},
+                      lets=lets, samples=[])
+    return derived, sites
+
+
+class PriorProgram(LoweredModel):
+    """Joint draws from the prior and the prior predictive; `draw(key)` is pure and jittable."""
+
+    def __init__(self, s: Structure, consts: dict, data: dict, sizes: dict, operators: dict,
+                 shapes: dict[str, tuple], dtype, simulate: set[str]):
+        self.original = s
+        derived, self.sites = prior_structure(s, shapes, simulate)
+        self.s = derived
+        self.dtype = dtype
+        self.base = Env({**consts, **sizes, **data}, dict(operators))
+        self.observed, self.param_shapes, self.plans, self.unknowns = {}, shapes, {}, []
+        self.global_lets, self._global_uses, self._global_grid = set(), set(), {}
+        self.order = self._order()
+        self._random = self._random_lets()
+        self._static_lets = self._compute_static_lets()
+        self.names = [n for n in list(s.params) + sorted(simulate) + list(s.lets) if n in self._random]
+        self.kinds = {n: "param" if n in s.params else "data" if n in simulate else "let" for n in self.names}
+        self.compiled_runs: dict = {}
+        jax.eval_shape(self.draw, jax.random.PRNGKey(0))  # shape errors surface now, before any run
+
+    def _random_lets(self) -> set[str]:
+        from .analysis import located_reads
+        random = set()
+        changed = True
+        while changed:
+            changed = False
+            for name, locs in self.s.lets.items():
+                if name not in random and any(located_reads(loc) & (random | {KEY}) for loc in locs):
+                    random.add(name)
+                    changed = True
+        return random
+
+    def _depends_on_unknown(self, name: str, seen=None) -> bool:
+        return name in self._random
+
+    def draw(self, key) -> dict[str, Any]:
+        """One joint draw: params, lets that read them, and simulated data."""
+        env = self.base.child()
+        env.loop_vars = frozenset()
+        env.values.update(self._static_lets)
+        env.values[KEY] = key
+        env.values[DRAW] = self._draw_site
+        for kind, group in self.order:
+            if kind == "let" and any(n in self._random for n in group):
+                self._eval_let_group(group, env)
+        return {n: env.values[n] for n in self.names}
+
+    def _draw_site(self, key, ident, dist, *loop_values, lower=None, upper=None):
+        site = self.sites[int(ident)]
+        k = jax.random.fold_in(key, int(ident))
+        for v in loop_values:
+            k = jax.random.fold_in(k, v)
+        try:
+            return draw_on_support(dist, k, site, lower, upper, self.dtype)
+        except ValueError as ex:
+            raise EvalError(f"cannot draw `{site.target}` from its prior: {ex}", site.span) from None
+
+
+    def problem(self) -> Problem:
+        return Problem(draw_prior=self.draw, kinds=dict(self.kinds), cache=self.compiled_runs, dtype=self.dtype)
+
+
+def _iid(dist) -> bool:
+    """Whether the components of a draw are exchangeable (parameters shared by all)."""
+    return tuple(getattr(dist, "batch_shape", (1,))) == ()
+
+
+def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
+    """A draw of `dist` restricted to the site's declared support (exact)."""
+    shape = site.shape
+    if isinstance(dist, dists.Flat):
+        if site.base in ("real", "unit") and (site.base == "unit" or (lower is not None and upper is not None)):
+            lo, hi = (0.0, 1.0) if site.base == "unit" else (lower, upper)
+            return jax.random.uniform(key, shape, dtype, minval=lo, maxval=hi)
+        event = shape[-(TYPES[site.base].event_rank):] if TYPES[site.base].event_rank else ()
+        return dists.draw(dists.uniform_on(site.base, event), key, shape)
+    if site.discrete and site.truncate is False and (lower is None or upper is None):
+        return dists.draw(dist, key, shape)
+    if site.discrete:
+        return _finite_support_draw(dist, key, shape, lower, upper)
+    if not site.truncate:
+        x = dists.draw(dist, key, shape)
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    if site.base in ("ordered", "positive_ordered"):
+        if not _iid(dist):
+            raise ValueError("an `ordered` vector is drawn exactly only when its components share one "
+                             "distribution (the sorted draw); give them the same parameters")
+        x = dists.truncate(dist, 0.0, None).sample(key, shape) if site.base == "positive_ordered" \
+            else dists.draw(dist, key, shape)
+        return jnp.sort(x, axis=-1).astype(dtype)
+    if site.base not in ("real", "positive", "unit"):
+        raise ValueError(f"a `{type(dist).__name__}` distribution puts no mass on the declared "
+                         f"`{site.base}` support; give it a distribution on that support")
+    t = dists.truncate(dist, lower, upper)
+    x, ok = t.sample_with_flag(key, shape)
+    return jnp.where(ok, x, jnp.nan).astype(dtype)
+
+
+def _finite_support_draw(dist, key, shape, lower, upper):
+    """A discrete distribution restricted to the integers in [lower, upper]: drawn over its values."""
+    try:
+        lo, hi = int(np.asarray(lower)), int(np.asarray(upper))
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        raise ValueError("the bounds of a discrete unknown must be known before sampling") from None
+    if hi - lo + 1 > MAX_DISCRETE_VALUES:
+        raise ValueError(f"its support has {hi - lo + 1} values, too many to draw over")
+    values = jnp.arange(lo, hi + 1)
+    logp = jax.vmap(dist.log_prob)(values.reshape((-1,) + (1,) * len(shape))) \
+        if shape else jax.vmap(dist.log_prob)(values)
+    logp = jnp.moveaxis(jnp.broadcast_to(logp, (values.size,) + shape), 0, -1)
+    return lo + jax.random.categorical(key, logp, axis=-1)

@@ -1,0 +1,120 @@
+"""The driver every sampler runs under: seeds, the step loop, NaN checks, interrupts, the Posterior.
+
+`sample(method, problem, settings, seed, progress)` loads the registered module, runs it
+(its own compiled `run`, or `build`'s `init`/`step` looped here), turns the result into a
+`Posterior`, and appends the diagnostics that fail (divergences, R-hat, ESS, E-BFMI, tree
+depth; weight collapse for particles) to `post.warnings`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import jax
+import numpy as np
+
+from augury.errors import AuguryInferenceError
+
+from ..posterior import Posterior
+from ..progress import progress_bar
+from . import SAMPLERS
+from .protocol import Draws, Problem
+
+
+def seed_key(seed: Any):
+    """A PRNG key from a user's seed: an integer in [0, 2**64), folded in 32-bit halves so that
+    large seeds neither overflow nor depend on the float precision in force."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 64:
+        raise AuguryInferenceError(f"the seed must be an integer in [0, 2**64), not {seed!r}")
+    seed = int(seed)
+    key = jax.random.PRNGKey(np.uint32(seed & 0xFFFFFFFF))
+    return jax.random.fold_in(key, np.uint32(seed >> 32)) if seed >> 32 else key
+
+
+def _first_nonfinite(tree: dict) -> Optional[str]:
+    """The name of the first float array in a (nested) dict with a NaN or infinity."""
+    for name, v in tree.items():
+        if isinstance(v, dict):
+            inner = _first_nonfinite(v)
+            if inner is not None:
+                return inner
+            continue
+        a = np.asarray(v)
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            return name
+    return None
+
+
+def loop(module, problem: Problem, key, settings: dict, method: str, progress: bool) -> Draws:
+    """Run a BlackJAX-style sampler: `init` once, then the jitted `step` until `num_steps` (or
+    `is_done`), checking each step's `info` for NaN or infinity; Ctrl-C keeps what is done."""
+    init, step = module.build(problem, settings)
+    total = module.num_steps(settings)
+    k_init, k_steps = jax.random.split(key)
+    state = init(k_init)
+    step = problem.cache.setdefault((method, "step") + tuple(sorted(settings.items())), jax.jit(step))
+    infos: list = []
+    interrupted = False
+    with progress_bar(total, desc=method, enabled=progress) as bar:
+        i = 0
+        try:
+            while (i < total) if total is not None else not module.is_done(state):
+                state, info = step(state, jax.random.fold_in(k_steps, i))
+                info = jax.tree.map(np.asarray, info)
+                bad = _first_nonfinite(info) if isinstance(info, dict) else None
+                if bad is not None:
+                    raise AuguryInferenceError(
+                        f"`{method}` produced NaN or infinity in `{bad}` at step {i + 1}",
+                        notes=["the log density or a distribution parameter is not finite there; check the data's "
+                               "scale, the priors' supports, or try precision=\"float64\""])
+                infos.append(info)
+                i += 1
+                bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
+    out = module.finalize(problem, state, infos, settings)
+    if interrupted:
+        out.interrupted = True
+        out.warnings.append(f"interrupted after {i} of {total if total is not None else '?'} steps: "
+                            "the posterior holds what was done")
+    return out
+
+
+def _run_warnings(out: Draws, method: str) -> list[str]:
+    from ..diagnostics import mcmc_warnings, particle_warnings
+    if out.chains is not None:
+        stats = out.sample_stats
+        return mcmc_warnings(out.draws, diverging=stats.get("diverging"), energy=stats.get("energy"),
+                             tree_depth=stats.get("tree_depth"), max_tree_depth=out.settings.get("max_tree_depth"),
+                             method=method)
+    if out.log_weights is not None or "ess" in out.sample_stats:
+        return particle_warnings(out.log_weights, ess_per_step=out.sample_stats.get("ess"))
+    return []
+
+
+def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progress: bool = False) -> Posterior:
+    """Run registered method `method` on `problem` with checked `settings`; returns the Posterior."""
+    module = SAMPLERS[method].load()
+    key = seed_key(seed)
+    t0 = time.perf_counter()
+    if hasattr(module, "run"):
+        out = module.run(problem, key, settings, method=method, progress=progress)
+    else:
+        out = loop(module, problem, key, settings, method, progress)
+    elapsed = time.perf_counter() - t0
+    warnings = list(out.warnings)
+    with np.errstate(all="ignore"):
+        for name, v in out.draws.items():
+            if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+                n_bad = int(np.sum(~np.isfinite(v).reshape(v.shape[0], -1).all(axis=1))) if v.ndim else 1
+                warnings.append(f"`{name}` is NaN or infinite in some draws ({n_bad} of {v.shape[0]} along the first "
+                                "axis): the summary excludes nothing, so its moments are not finite")
+    if out.draws and not out.interrupted:
+        warnings.extend(_run_warnings(out, method))
+    settings_out = dict(out.settings)
+    settings_out["seed"] = int(seed)
+    kinds = {n: problem.kinds.get(n, "param") for n in out.draws}
+    return Posterior(out.draws, chains=out.chains, log_weights=out.log_weights, log_evidence=out.log_evidence,
+                     method=method, settings=settings_out, sample_stats=out.sample_stats,
+                     timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds)

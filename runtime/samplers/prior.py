@@ -1,0 +1,42 @@
+"""`prior`: independent joint draws from the prior and the prior predictive.
+
+A BlackJAX-style sampler looped by the driver: each step draws the next block of joint draws
+(`Problem.draw_prior`, vmapped over keys), so that a large number of draws shows progress,
+stays within memory per block, and can be interrupted keeping the blocks done.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .protocol import Draws, Problem
+
+BLOCK = 1000  # joint draws per step
+
+
+def num_steps(settings: dict) -> int:
+    return -(-int(settings["samples"]) // BLOCK)
+
+
+def build(problem: Problem, settings: dict):
+    """`init(key) -> state` and `step(state, key) -> (state, info)`; the state counts steps and
+    each step's info holds its block of draws."""
+    block = min(BLOCK, int(settings["samples"]))
+
+    def init(key):
+        return jnp.zeros((), jnp.int32)
+
+    def step(state, key):
+        draws = jax.vmap(problem.draw_prior)(jax.random.split(key, block))
+        return state + 1, {"draws": draws}
+
+    return init, step
+
+
+def finalize(problem: Problem, state, infos: list, settings: dict) -> Draws:
+    n = int(settings["samples"])
+    names = list(infos[0]["draws"]) if infos else []
+    draws = {k: np.concatenate([np.asarray(i["draws"][k]) for i in infos])[:n] for k in names}
+    return Draws(draws, chains=None, settings={"samples": n})

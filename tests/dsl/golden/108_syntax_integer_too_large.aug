@@ -1,0 +1,2 @@
+param mu : real
+mu ~ normal(3000000000, 1)

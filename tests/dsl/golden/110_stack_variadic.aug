@@ -1,0 +1,5 @@
+param theta1 : simplex(2)
+param theta2 : simplex(2)
+theta1 ~ dirichlet(ones(2))
+theta2 ~ dirichlet(ones(2))
+let theta = stack(theta1, theta2)

@@ -1,0 +1,2 @@
+param mu : real[-3]
+mu ~ normal(0, 1)

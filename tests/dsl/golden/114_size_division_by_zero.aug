@@ -1,0 +1,3 @@
+const K = 1/0
+param mu : real[K]
+mu ~ normal(0, 1)

@@ -1,0 +1,2 @@
+param mu : real[10**100]
+mu ~ normal(0, 1)

@@ -1,0 +1,2 @@
+param mu : real[true]
+mu ~ normal(0, 1)

@@ -1,0 +1,2 @@
+param mu : real[2.5]
+mu ~ normal(0, 1)

@@ -1,0 +1,2 @@
+param mu : real
+mu ~ normal("zero", 1)

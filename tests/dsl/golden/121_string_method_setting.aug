@@ -1,0 +1,3 @@
+param mu : real
+mu ~ normal(0, 1)
+infer by nuts(samples = "1000")

@@ -1,0 +1,2 @@
+param x : real
+x ~ uniform(2, 1)

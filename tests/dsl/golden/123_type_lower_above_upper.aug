@@ -1,0 +1,2 @@
+param x : real(lower = 1, upper = 0)
+x ~ normal(0, 1)

@@ -1,0 +1,2 @@
+param w : simplex(3)
+w ~ dirichlet([1, -1, 2])
