@@ -9,6 +9,15 @@ Importing `augury` loads only the error types: the front end (lark, networkx) an
 runtime (JAX) load when first used, so `import augury.runtime.operators` stays light.
 """
 
+import os as _os
+
+# XLA's CPU "YNN" fusion (JAX 0.10) miscompiles some float32 reductions: `x + sum(u * x, -1)` on
+# arrays over 32768 elements returns wrong rows with no error.  Turn it off unless the user set
+# the flag; it takes effect when JAX starts its CPU backend, so import augury before using JAX.
+_YNN = "--xla_cpu_experimental_ynn_fusion_type"
+if _YNN not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + f" {_YNN}=").strip()
+
 from augury.errors import (AuguryCheckError, AuguryDataError, AuguryError, AuguryInferenceError,
                            AugurySyntaxError, Diagnostic)
 

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto (default): float64 for general, chain and mixture methods, float32 where a "
                         "network prior runs")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--allow-python", action="store_true",
+                   help="let the model's python(...), torch(...) and jax(...) import paths resolve "
+                        "(only for model files you trust)")
     return p
 
 
@@ -77,8 +80,8 @@ def _run(args, parser) -> int:
     from augury.dsl.signatures import METHODS
 
     sets = _pairs(args.set, parser)
-    model = augury.compile(_model_path(args.file))
-    method = args.method or model.default_method()
+    model = augury.compile(_model_path(args.file), allow_python=args.allow_python)
+    method = model._method(args.method)  # does it apply? before judging its settings
     consts = {k: v for k, v in sets.items() if k in model.structure.consts}
     settings = {k: v for k, v in sets.items() if k not in consts}
     if method in METHODS:

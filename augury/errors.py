@@ -43,6 +43,7 @@ class Diagnostic:
     span: Span = NO_SPAN
     notes: tuple[str, ...] = ()
     source: str = field(default="", compare=False, repr=False)
+    code: str = field(default="", compare=False)  # a warning's kind, for filtering (e.g. "flat-prior")
 
     def format(self, source: Optional[str] = None) -> str:
         src = source if source is not None else self.source

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from augury.compiler.graph import build_graph, render, to_dot
-from augury.compiler.methods import SIMULATES_DATA, applicable_methods, default_method
+from augury.compiler.methods import SIMULATES_DATA, applicable_methods, default_method, draws_from_prior
 from augury.compiler.structure import Structure, collect
 from augury.dsl import ast
 from augury.dsl.check import check
+from augury.dsl.check_rules import FLAT_PRIOR
 from augury.dsl.parser import parse, read_model_file
 from augury.dsl.signatures import METHODS, SETTING_RULES, MethodSig, check_setting
 from augury.errors import (AuguryCheckError, AuguryError, AuguryInferenceError, AugurySyntaxError, Diagnostic,
@@ -34,6 +35,18 @@ def precision_scope(precision: str):
     import jax
     with jax.enable_x64(precision == "float64"):
         yield
+
+
+def _bound_shapes(bound: Mapping[str, Any]) -> dict:
+    """What the checker needs of names bound from Python: an array's shape, else None."""
+    import numpy as np
+    out = {}
+    for k, v in bound.items():
+        if callable(v) or not hasattr(v, "shape") and not isinstance(v, (int, float, list, tuple)):
+            out[k] = None
+        else:
+            out[k] = tuple(int(d) for d in np.shape(v))
+    return out
 
 
 def _describe(sig: MethodSig) -> str:
@@ -81,11 +94,13 @@ def _read_source(source: Union[str, Path, bytes]) -> tuple[str, str]:
 class Model:
     """A parsed and checked model file; `sample` binds data and runs a method."""
 
-    def __init__(self, program: ast.Program, consts: Optional[dict] = None, bind: Optional[dict] = None):
+    def __init__(self, program: ast.Program, consts: Optional[dict] = None, bind: Optional[dict] = None,
+                 allow_python: bool = False):
         self.program = program
+        self.allow_python = bool(allow_python)
         self.consts = dict(consts or {})
         self.bound = dict(bind or {})
-        self.warnings: list[Diagnostic] = check(program, self.consts)
+        self.warnings: list[Diagnostic] = check(program, self.consts, _bound_shapes(self.bound))
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
         self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
@@ -170,9 +185,11 @@ class Model:
         consts = {**self.consts, **(consts or {})}
         key = _fingerprint(mapping, consts, f"{precision}:{simulate}")
         if key is None:
-            return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate)
+            return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
+                        allow_python=self.allow_python)
         if key not in self._bound_cache:
-            result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate)
+            result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
+                          allow_python=self.allow_python)
             self._bound_cache = {key: result}
         return self._bound_cache[key]
 
@@ -210,7 +227,9 @@ class Model:
             lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA)
             post = driver.sample(method, lowered.problem(), opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
-        post.warnings = [str(w.format(self.program.source)) for w in self.warnings] + list(data_warnings) + \
+        # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
+        checker = [w for w in self.warnings if w.code != FLAT_PRIOR or draws_from_prior(method)]
+        post.warnings = [str(w.format(self.program.source)) for w in checker] + list(data_warnings) + \
             list(post.warnings or [])
         return post
 
@@ -231,6 +250,10 @@ class Model:
         lines = [w.format(self.program.source) for w in self.warnings]
         lines.append(f"{self.program.file}: model `{self.name}` is well formed")
         lines.extend(self.structure_report())
+        imports = self.structure.python_imports()
+        if imports:
+            lines.append("imports Python (resolved only with --allow-python / allow_python=True):")
+            lines.extend(f"  {kind}(\"{path}\") at {span.line}:{span.col}" for kind, path, span in imports)
         table = self.methods()
         dm = self.default_method()
         lines.append("methods:")
@@ -296,8 +319,12 @@ def _structure_lines(s: Structure) -> list[str]:
     return ["structure:"] + out if out else []
 
 
-def compile(source: Union[str, Path], consts: Optional[dict] = None, bind: Optional[dict] = None) -> Model:
-    """Parse and check a model: `source` is a path to a `.aug` file or the model text itself."""
+def compile(source: Union[str, Path], consts: Optional[dict] = None, bind: Optional[dict] = None,
+            allow_python: bool = False) -> Model:
+    """Parse and check a model: `source` is a path to a `.aug` file or the model text itself.
+
+    `allow_python=True` lets the model's `python(...)`, `torch(...)` and `jax(...)` import
+    paths resolve (as `trust_remote_code` elsewhere); without it, binding refuses them."""
     text, file = _read_source(source)
-    return Model(parse(text, file), consts, bind)
+    return Model(parse(text, file), consts, bind, allow_python)
 

@@ -414,7 +414,7 @@ def _public_path(b: dict, args, r: dict, hand_draws: dict) -> None:
     for _ in range(args.public_repeats):
         t0 = time.perf_counter()
         post = m2.sample(data=b["aug_data"], method="nuts", seed=args.seed, chains=args.chains,
-                         warmup=args.warmup, samples=args.samples, progress=False)
+                         warmup=args.warmup, samples=args.samples, progress=False, precision=args.precision)
         pub.append((time.perf_counter() - t0, float(post.timing.get("sampling_s", float("nan")))))
         log(f"{name}:   sample(): {pub[-1][0]:.2f} s (of which sampling {pub[-1][1]:.2f} s)")
     r["public_runs"] = pub
@@ -532,6 +532,8 @@ def main(argv=None) -> int:
                     help="extra mcmc.run calls on the same MCMC object per side (each recompiles its sampling "
                          "loop with numpyro 0.22 / jax 0.10, so these time compile + sampling)")
     ap.add_argument("--public-repeats", type=int, default=2, help="calls of model.sample(...) (0 to skip)")
+    ap.add_argument("--precision", default="float32", choices=["float32", "float64"],
+                    help="precision of the public path (float32 matches the hand-written NumPyro model)")
     ap.add_argument("--calls", type=int, default=1000, help="potential+gradient evaluations per batch")
     ap.add_argument("--seed", type=int, default=0, help="NUTS seed (same for both sides)")
     ap.add_argument("--data-seed", type=int, default=20240501, help="numpy seed of the simulated regression data")

@@ -135,8 +135,19 @@ def _memory_guard(s: Structure, name: str, shape: tuple, span) -> None:
                    ["check the sizes it is declared with; set AUGURY_MEMORY_BUDGET (GiB) to raise the budget"])
 
 
+def check_python_allowed(s: Structure, allow_python: bool) -> None:
+    """A model file runs Python only through paths its user allowed: refuse the first one."""
+    imports = s.python_imports()
+    if imports and not allow_python:
+        kind, path, span = imports[0]
+        others = f" (and {len(imports) - 1} more)" if len(imports) > 1 else ""
+        raise _err(s, f"this model imports Python code `{path}`{others}, which runs only when you allow it", span,
+                   ["if you trust the model file, run it with `--allow-python` (CLI) or "
+                    "`augury.compile(..., allow_python=True)`"])
+
+
 def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",
-         bound: Optional[dict] = None, simulate: bool = False):
+         bound: Optional[dict] = None, simulate: bool = False, allow_python: bool = False):
     """Validate `data` and build the `LoweredModel`; returns it with the warnings.
 
     With `simulate`, data on the left of `~` may be absent (its shape then comes from the
@@ -144,6 +155,7 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     Call it inside `precision_scope(precision)` for float64."""
     if precision not in ("float32", "float64"):
         raise AuguryCheckError(f"unknown precision `{precision}`", notes=["use \"float32\" or \"float64\""])
+    check_python_allowed(s, allow_python)
     simulated = {loc.stmt.target.name for loc in s.samples if loc.stmt.target.name in s.data} if simulate else set()
     dtype = jnp.float64 if precision == "float64" else jnp.float32
     cvals = evaluate_consts(s, consts)
@@ -199,8 +211,11 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
             _memory_guard(s, name, dims, d.span)
             param_shapes[name] = dims
     operators = {}
-    # names bound from Python (`bind={"blurop": fn}`) are visible to `op` statements only
-    op_env = Env(dict(bound or {}) | dict(env.values) | {k: jnp.asarray(v) for k, v in arrays.items()}, operators)
+    # names bound from Python (`bind={...}`): arrays in the model's precision, functions as given
+    bound_values = {k: (v if callable(v) else jnp.asarray(v, dtype) if np.issubdtype(np.asarray(v).dtype, np.floating)
+                        else jnp.asarray(v))
+                    for k, v in (bound or {}).items() if k not in s.data and k not in s.consts}
+    op_env = Env(bound_values | dict(env.values) | {k: jnp.asarray(v) for k, v in arrays.items()}, operators)
     g = nx.DiGraph()
     for n, d in s.ops.items():
         g.add_node(n)
@@ -224,6 +239,7 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     scalars = {k: int(np.asarray(v)) for k, v in arrays.items()
                if np.ndim(v) == 0 and np.issubdtype(np.asarray(v).dtype, np.integer)}
     jdata.update(scalars)
+    jdata.update({k: v for k, v in bound_values.items() if k not in s.ops})
     if simulate:
         from .prior import PriorProgram
         given = {k: v for k, v in jdata.items() if k not in simulated}

@@ -87,6 +87,9 @@ def build_graph(s: Structure) -> nx.DiGraph:
     return g
 
 
+MAX_DRAWN_NODES = 2000  # beyond this a layout takes minutes and the picture is unreadable
+GRAPHVIZ_TIMEOUT_S = 60
+
 _SHAPES = {"param": "ellipse", "data": "box", "let": "diamond", "const": "plaintext", "size": "plaintext",
            "op": "hexagon"}
 
@@ -119,19 +122,34 @@ def to_dot(g: nx.DiGraph) -> str:
 def render(g: nx.DiGraph, path: str) -> Path:
     """Write the graph as .dot, .svg or .png (the last two need Graphviz's `dot`)."""
     out = Path(path)
-    dot = to_dot(g)
     fmt = out.suffix.lower().lstrip(".")
-    if fmt in ("dot", "gv"):
-        out.write_text(dot)
-        return out
-    if fmt not in ("svg", "png", "pdf"):
+    if fmt not in ("dot", "gv", "svg", "png", "pdf"):
         raise AuguryError(f"cannot render a graph as `.{fmt}`", notes=["use a .dot, .svg or .png file name"])
-    exe = shutil.which("dot")
-    if exe is None:
-        return _render_matplotlib(g, out, fmt)
-    res = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), capture_output=True)
-    if res.returncode != 0:
-        raise AuguryError(f"Graphviz failed: {res.stderr.decode().strip()}")
+    if fmt not in ("dot", "gv") and g.number_of_nodes() > MAX_DRAWN_NODES:
+        raise AuguryError(f"the graph has {g.number_of_nodes()} nodes, too many to draw as `.{fmt}` "
+                          f"(at most {MAX_DRAWN_NODES})", notes=["write `.dot` instead (`-o graph.dot`)"])
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise AuguryError(f"cannot write `{out}`: its folder does not exist")
+    # written next to the target and renamed: a failed or interrupted render leaves no half file
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if fmt in ("dot", "gv"):
+            tmp.write_text(to_dot(g))
+        elif shutil.which("dot") is None:
+            _render_matplotlib(g, tmp, fmt)
+        else:
+            try:
+                res = subprocess.run([shutil.which("dot"), f"-T{fmt}", "-o", str(tmp)], input=to_dot(g).encode(),
+                                     capture_output=True, timeout=GRAPHVIZ_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise AuguryError(f"Graphviz took longer than {GRAPHVIZ_TIMEOUT_S} s to lay out the graph",
+                                  notes=["write `.dot` instead (`-o graph.dot`)"]) from None
+            if res.returncode != 0:
+                raise AuguryError(f"Graphviz failed: {res.stderr.decode().strip()}")
+        tmp.replace(out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return out
 
 

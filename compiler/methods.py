@@ -96,6 +96,11 @@ REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
 }
 
 
+def draws_from_prior(method: str) -> bool:
+    """Whether `method` starts from prior draws (and so needs every prior proper)."""
+    return _needs_proper_prior in REQUIREMENTS.get(method, [])
+
+
 def applicable_methods(s: Structure) -> dict[str, Optional[str]]:
     """Method name -> None when it applies, else the reason it does not."""
     out = {}

@@ -61,9 +61,36 @@ class Structure:
         decl = self.params.get(name) or self.data.get(name)
         return decl is not None and TYPES.get(decl.type.base) is not None and TYPES[decl.type.base].discrete
 
+    def python_imports(self) -> list[tuple[str, str, ast.Span]]:
+        """(kind, "module:attr", span) of every Python path the model names: `python(...)`
+        operators and `torch(...)` / `jax(...)` networks.  They resolve only when the user
+        allows it (`allow_python=True`, `--allow-python`)."""
+        out = []
+        for stmt, _ in ast.walk_statements(self.program.statements):
+            for e in _stmt_exprs(stmt):
+                for c in ast.walk_expr(e):
+                    if isinstance(c, ast.Call) and c.func in ("python", "torch", "jax"):
+                        path = c.args[0] if c.args else c.kwarg("path")
+                        if isinstance(path, ast.Str):
+                            out.append((c.func, path.value, c.span))
+        return out
+
     def declared_type(self, name: str) -> Optional[ast.TypeExpr]:
         decl = self.params.get(name) or self.data.get(name) or self.consts.get(name)
         return getattr(decl, "type", None)
+
+
+def _stmt_exprs(stmt) -> list:
+    """The expressions a statement holds (values, distributions, types, targets' indices)."""
+    out = []
+    for attr in ("value", "dist", "type"):
+        v = getattr(stmt, attr, None)
+        if v is not None:
+            out.append(v)
+    target = getattr(stmt, "target", None)
+    if target is not None:
+        out.extend(target.indices)
+    return out
 
 
 def collect(program: ast.Program) -> Structure:

@@ -75,8 +75,11 @@ class Scope:
 
 
 class Checker:
-    def __init__(self, program: ast.Program, consts: Optional[dict]):
+    def __init__(self, program: ast.Program, consts: Optional[dict], bound: Optional[dict] = None):
         self.program = program
+        # names bound from Python at compile time (`bind={...}`): name -> shape of an array, or
+        # None (a function, a network, an operator); usable wherever a value of that kind may be
+        self.bound: dict[str, Shape] = dict(bound or {})
         self.source = program.source
         self.file = program.file
         self.overrides = dict(consts or {})
@@ -99,10 +102,17 @@ class Checker:
     def warn(self, message: str, span: ast.Span = ast.NO_SPAN, *notes: Optional[str]):
         self.warnings.append(Diagnostic("warning", message, span, tuple(n for n in notes if n), self.source))
 
+    @property
+    def lines(self) -> list[str]:
+        """The source's lines, split once (messages read them per node)."""
+        if getattr(self, "_lines", None) is None:
+            self._lines = self.source.splitlines()
+        return self._lines
+
     def text(self, node) -> str:
         """The source text of a node (falls back to a canonical rendering)."""
         sp = getattr(node, "span", ast.NO_SPAN)
-        lines = self.source.splitlines()
+        lines = self.lines
         if sp is not ast.NO_SPAN and sp.line == sp.end_line and 0 < sp.line <= len(lines):
             return lines[sp.line - 1][sp.col - 1: sp.end_col - 1]
         return unparse(node) if not isinstance(node, ast.TypeExpr) else node.base
@@ -110,7 +120,7 @@ class Checker:
     def kw_span(self, key: str, value) -> ast.Span:
         """The span of `key` in `key = value` (the parser keeps only the value's)."""
         sp = value.span
-        lines = self.source.splitlines()
+        lines = self.lines
         if 0 < sp.line <= len(lines):
             m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$", lines[sp.line - 1][: sp.col - 1])
             if m and m.group(1) == key:
@@ -119,7 +129,7 @@ class Checker:
 
     def word_span(self, span: ast.Span, word: str, skip: int = 0) -> ast.Span:
         """The span of the first `word` on the first line of `span` (after `skip` columns), or `span`."""
-        lines = self.source.splitlines()
+        lines = self.lines
         if 0 < span.line <= len(lines):
             line = lines[span.line - 1]
             m = re.search(rf"\b{re.escape(word)}\b", line[span.col - 1 + skip:])
@@ -206,7 +216,7 @@ class Checker:
             return ()
         sym = self.symbols.get(name)
         if sym is None:
-            return None
+            return self.bound.get(name)
         if sym.kind == "size":
             return ()
         if sym.kind in ("data", "param"):
@@ -661,12 +671,13 @@ def _used_as_size(ck: Checker, name: str) -> bool:
 # ==================================================================== driver
 
 
-def check(program: ast.Program, consts: Optional[dict] = None) -> list[Diagnostic]:
+def check(program: ast.Program, consts: Optional[dict] = None, bound: Optional[dict] = None) -> list[Diagnostic]:
     """Validate a parsed model.  Returns the warnings; raises `AuguryCheckError`
-    carrying every error (as `diagnostics`) when there is at least one."""
+    carrying every error (as `diagnostics`) when there is at least one.  `bound` names the
+    values bound from Python (name -> array shape, or None for a function or network)."""
     from . import check_calls, check_rules  # the rule modules import Checker from here
 
-    ck = Checker(program, consts)
+    ck = Checker(program, consts, bound)
     collect_symbols(ck)
     check_types(ck)
     check_calls.check_names(ck)

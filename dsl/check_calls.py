@@ -176,7 +176,7 @@ def _name(ck: Checker, n: ast.Name, scope: Scope, mode: str):
             ck.error(f"`{n.id}` is an operator, not an array", n.span,
                      f"apply it to an array: `{n.id}(x)`, or its adjoint: `{n.id}.T(y)`")
         return
-    if mode in ("op", "bound"):
+    if mode in ("op", "bound") or n.id in ck.bound:
         return  # a name bound from Python at compile time (`bind = {...}`)
     notes = []
     loops = [f for f in ck.all_loops if f.var == n.id]
@@ -213,6 +213,9 @@ def _call(ck: Checker, c: ast.Call, scope: Scope, mode: str):
             ck.error(f"operator `{f}` is applied to one array: `{app}`", c.span,
                      f"it was given {_plural(len(c.args) + len(c.kwargs), 'argument')}")
         _args(ck, c, scope)
+        return
+    if sym is None and f in ck.bound:
+        _args(ck, c, scope)  # a function or operator bound from Python: its signature is its own
         return
     if c.adjoint:
         note = (f"name the operator first: `op A = {f}(...)`, then write `A.T(y)`" if f in OPERATORS

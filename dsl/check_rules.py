@@ -4,6 +4,7 @@ and warnings (passes 4 to 7 of `check`)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
@@ -232,6 +233,9 @@ def _informed_params(ck: Checker) -> set:
     return {p for p in parent if find(p) in roots}
 
 
+FLAT_PRIOR = "flat-prior"  # a warning that matters only to methods that draw from the prior
+
+
 def _check_flat(ck: Checker, flat: dict):
     """`flat()` is the uniform distribution on a compact support (a simplex, a unit interval,
     a sphere, bounded reals): proper, nothing to say.  On an unbounded support it is improper;
@@ -247,6 +251,7 @@ def _check_flat(ck: Checker, flat: dict):
             ck.warn(f"`{name}` has an improper flat prior; methods that draw from the prior "
                     f"(SMC, diffusion) will refuse it", s.dist.span,
                     "give it a proper prior if you want to use those methods")
+            ck.warnings[-1] = replace(ck.warnings[-1], code=FLAT_PRIOR)
         else:
             ck.warn(f"the posterior of `{name}` is improper: its prior is flat on an unbounded support and no "
                     f"data informs it", s.dist.span,

@@ -26,8 +26,11 @@ INF = math.inf
 
 def log1mexp(t):
     """log(1 − e^t) for t ≤ 0: log(−expm1 t) above −log 2, log1p(−e^t) below
-    (M. Mächler, "Accurately computing log(1 − exp(−|a|))", Rmpfr vignette, 2012)."""
-    return jnp.where(t > LOG_HALF, jnp.log(-jnp.expm1(t)), jnp.log1p(-jnp.exp(t)))
+    (M. Mächler, "Accurately computing log(1 − exp(−|a|))", Rmpfr vignette, 2012).
+    Each branch sees only its own range, so neither puts a NaN into the gradient."""
+    near = t > LOG_HALF
+    return jnp.where(near, jnp.log(-jnp.expm1(jnp.where(near, t, LOG_HALF))),
+                     jnp.log1p(-jnp.exp(jnp.where(near, LOG_HALF, t))))
 
 
 def normal_quantile_log(lt):
@@ -52,6 +55,20 @@ class Family:
     """A scalar family on its support [lo, hi]."""
 
     lo, hi = -INF, INF
+
+    def inner(self):  # pragma: no cover - interface
+        """A point inside the support, where log F and log S are finite."""
+        raise NotImplementedError
+
+    def end_logs(self, x):
+        """(log F(x), log S(x)) where x may be a bound at or beyond the support's ends
+        (±∞ included): the limits there, without evaluating F at ±∞, whose gradients
+        with respect to the parameters are NaN."""
+        below, above = x <= self.lo, x >= self.hi
+        safe = jnp.where(below | above, self.inner(), x)
+        log_f = jnp.where(below, -INF, jnp.where(above, 0.0, self.log_cdf(safe)))
+        log_s = jnp.where(below, 0.0, jnp.where(above, -INF, self.log_sf(safe)))
+        return log_f, log_s
 
     def log_cdf(self, x):  # pragma: no cover - interface
         raise NotImplementedError
@@ -88,6 +105,9 @@ class _Symmetric(Family):
     def std_quantile_low(self, lt):  # pragma: no cover - interface
         """F⁻¹(e^ℓ) for e^ℓ ≤ ½."""
         raise NotImplementedError
+
+    def inner(self):
+        return self.loc + self.scale  # not the centre, where the Student t CDF's gradient is 0 · ∞
 
     def _std_quantile(self, lt):
         return jnp.where(lt < LOG_HALF, self.std_quantile_low(jnp.minimum(lt, LOG_HALF)),
@@ -148,17 +168,21 @@ class Laplace(_Symmetric):
 
 class StudentT(_Symmetric):
     """F(z) = ½ I_{ν/(ν+z²)}(ν/2, ½) for z < 0 (I the regularized incomplete beta),
-    = ½ − ½ I_{z²/(ν+z²)}(½, ν/2) where z² < ν (no cancellation in 1 − ν/(ν+z²))."""
+    = ½ − ½ I_{z²/(ν+z²)}(½, ν/2) where z² < ν (no cancellation in 1 − ν/(ν+z²)),
+    and ½ + f(0) z where |z| < 1e-4 (error O(z³); the forms in z² have a 0 · ∞ gradient at 0)."""
 
     def __init__(self, df, loc, scale):
         super().__init__(loc, scale)
         self.df = jnp.asarray(df, self.loc.dtype)
 
     def std_log_cdf(self, z):
-        nu, z2 = self.df, z * z
+        nu = self.df
+        centre = jnp.abs(z) < 1e-4
+        z2 = jnp.where(centre, 1.0, z * z)
         small = z2 < nu
-        tail = jnp.where(small, 0.5 - 0.5 * betainc(0.5, 0.5 * nu, z2 / (nu + z2)),
-                         0.5 * betainc(0.5 * nu, 0.5, nu / (nu + z2)))
+        near = 0.5 - 0.5 * betainc(0.5, 0.5 * nu, jnp.where(small, z2, 0.5 * nu) / (nu + jnp.where(small, z2, nu)))
+        far = 0.5 * betainc(0.5 * nu, 0.5, nu / (nu + jnp.where(small, nu, z2)))
+        tail = jnp.where(centre, 0.5 - jnp.exp(self._log_c()) * jnp.abs(z), jnp.where(small, near, far))
         return jnp.where(z < 0, jnp.log(tail), jnp.log1p(-tail))
 
     def _log_c(self):
@@ -180,6 +204,9 @@ class Uniform(Family):
     def __init__(self, low, high):
         dtype = float_dtype(low, high)
         self.lo, self.hi = jnp.asarray(low, dtype), jnp.asarray(high, dtype)
+
+    def inner(self):
+        return 0.5 * (self.lo + self.hi)
 
     def _frac(self, x):
         return jnp.clip((x - self.lo) / (self.hi - self.lo), 0.0, 1.0)
@@ -206,6 +233,9 @@ class Exponential(Family):
     def __init__(self, rate):
         self.rate = jnp.asarray(rate, float_dtype(rate))
 
+    def inner(self):
+        return 1.0 / self.rate
+
     def log_cdf(self, x):
         return log1mexp(-self.rate * jnp.maximum(x, 0.0))
 
@@ -230,6 +260,9 @@ class Gamma(Family):
     def __init__(self, concentration, rate):
         dtype = float_dtype(concentration, rate)
         self.a, self.rate = jnp.asarray(concentration, dtype), jnp.asarray(rate, dtype)
+
+    def inner(self):
+        return self.a / self.rate
 
     def log_cdf(self, x):
         return jnp.log(gammainc(self.a, self.rate * jnp.maximum(x, 0.0)))
@@ -268,6 +301,9 @@ class Beta(Family):
     def __init__(self, a, b):
         dtype = float_dtype(a, b)
         self.a, self.b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
+
+    def inner(self):
+        return self.a / (self.a + self.b)
 
     def log_cdf(self, x):
         return jnp.log(betainc(self.a, self.b, jnp.clip(x, 0.0, 1.0)))

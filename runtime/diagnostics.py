@@ -118,47 +118,35 @@ def _usable(arr: np.ndarray) -> bool:
 
 # ------------------------------------------------------------------ per-element R-hat and ESS
 
-def _rhat_one(az: Any, x: np.ndarray) -> float:
-    """Rank-normalized split R-hat of one element's (chains, draws); one chain uses its halves."""
-    chains, n = x.shape
-    if chains == 1:
-        half = n // 2
-        if half < _MIN_DRAWS:
-            return float("nan")
-        x = np.stack([x[0, :half], x[0, n - half:]])  # drops the middle draw when n is odd
-    elif n < _MIN_DRAWS:
-        return float("nan")
-    return float(az.rhat(x, method="rank"))
-
-
-def _ess_one(az: Any, x: np.ndarray, method: str) -> float:
-    """Bulk or tail ESS of one element's (chains, draws)."""
-    if x.shape[1] < _MIN_DRAWS:
-        return float("nan")
-    return float(az.ess(x, method=method))
+def _halves(flat: np.ndarray) -> np.ndarray:
+    """One chain's two halves as two chains (drops the middle draw when the length is odd)."""
+    n = flat.shape[1]
+    half = n // 2
+    return np.concatenate([flat[:, :half], flat[:, n - half:]], axis=0)
 
 
 def _element_stats(az: Any, name: str, arr: np.ndarray) -> dict:
-    """R-hat, bulk and tail ESS per element; NaN for constant or non-finite elements."""
+    """R-hat, bulk and tail ESS per element (one vectorized ArviZ call each, over all elements);
+    NaN for constant or non-finite elements.  One chain's R-hat compares its two halves."""
     shape = arr.shape[2:]
     flat = arr.reshape(arr.shape[:2] + (-1,)).astype(np.float64)
     m = flat.shape[2]
-    rhat, bulk, tail = (np.full(m, np.nan) for _ in range(3))
-    nonfinite, constant = [], []
     names = _element_names(name, shape)
-    for j in range(m):
-        x = flat[:, :, j]
-        if not np.isfinite(x).all():
-            nonfinite.append(names[j])
-            continue
-        if x.max() == x.min():  # undefined R-hat and ESS: nothing moved
-            constant.append(names[j])
-            continue
-        rhat[j] = _rhat_one(az, x)
-        bulk[j] = _ess_one(az, x, "bulk")
-        tail[j] = _ess_one(az, x, "tail")
+    finite = np.isfinite(flat).all(axis=(0, 1))
+    moved = finite & (np.nanmax(flat, axis=(0, 1)) > np.nanmin(flat, axis=(0, 1)))  # constant: undefined
+    rhat, bulk, tail = (np.full(m, np.nan) for _ in range(3))
+    chains, n = flat.shape[:2]
+    if moved.any() and n >= _MIN_DRAWS:
+        x = np.where(finite, flat, 0.0)[:, :, moved]
+        ds = az.convert_to_dataset({"x": x})
+        bulk[moved] = np.asarray(az.ess(ds, method="bulk")["x"].values)
+        tail[moved] = np.asarray(az.ess(ds, method="tail")["x"].values)
+        if chains > 1 or n // 2 >= _MIN_DRAWS:
+            halves = az.convert_to_dataset({"x": _halves(x) if chains == 1 else x})
+            rhat[moved] = np.asarray(az.rhat(halves, method="rank")["x"].values)
     return {"names": names, "shape": shape, "rhat": rhat, "ess_bulk": bulk, "ess_tail": tail,
-            "nonfinite": nonfinite, "constant": constant}
+            "nonfinite": [nm for nm, ok in zip(names, finite) if not ok],
+            "constant": [nm for nm, ok, mv in zip(names, finite, moved) if ok and not mv]}
 
 
 def _failures(per_var: Mapping[str, dict], key: str, bad) -> Optional[dict]:

@@ -103,12 +103,15 @@ class StickBreaking(LogDensity):
 
     def draw(self, key, shape):
         """v_k ~ Beta(1, α) for k < K−1, w_k = v_k Π_{j<k} (1 − v_j), and the last
-        weight takes the rest, Π_{j<K−1} (1 − v_j); K = shape[-1]."""
+        weight takes the rest, Π_{j<K−1} (1 − v_j); K = shape[-1]. Beta(1, α) by
+        inversion: log(1 − v) = log(u)/α, u ~ U(0, 1)."""
         shape = tuple(shape)
         batch, k = shape[:-1], shape[-1]
         alpha = jnp.broadcast_to(self.alpha, batch).astype(float_dtype(self.alpha))
-        v = jax.random.beta(key, 1.0, alpha[..., None], batch + (k - 1,), alpha.dtype)
-        log_rest = jnp.cumsum(jnp.log1p(-v), axis=-1)  # log Π_{j≤k} (1 − v_j)
+        u = jax.random.uniform(key, batch + (k - 1,), alpha.dtype, minval=jnp.finfo(alpha.dtype).tiny)
+        log_rest_k = jnp.log(u) / alpha[..., None]  # log(1 − v_k)
+        v = -jnp.expm1(log_rest_k)
+        log_rest = jnp.cumsum(log_rest_k, axis=-1)  # log Π_{j≤k} (1 − v_j)
         before = jnp.concatenate([jnp.zeros(batch + (1,), v.dtype), log_rest], axis=-1)
         return jnp.exp(before) * jnp.concatenate([v, jnp.ones(batch + (1,), v.dtype)], axis=-1)
 
@@ -188,7 +191,10 @@ def make_distribution(name: str, p: dict[str, Any]):
         return WholeArrayGMM(f("weights"), f("means"), f("covs"), f("sde"))
     if name == "flat":
         return Flat()
-    raise KeyError(name)
+    if name == "diffusion":
+        raise ValueError("a learned `diffusion` prior has no density to evaluate: only the diffusion methods "
+                         "(dps, pigdm, ddrm, ...) use it")
+    raise ValueError(f"no distribution `{name}`")
 
 
 def log_prob_sum(dist, value):

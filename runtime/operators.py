@@ -10,6 +10,8 @@ adjoint.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -28,12 +30,21 @@ class Operator:
     linear: bool = True
 
     def __call__(self, x):
-        return self.apply(x)
+        return self.apply(_array(x, self.name))
 
     def adjoint(self, y):
+        y = _array(y, self.name)
         if self.adjoint_fn is None:
             raise ValueError(f"operator `{self.name}` is not linear, so it has no adjoint `.T`")
         return self.adjoint_fn(y)
+
+
+def _array(x, name: str):
+    """Operators take arrays, never strings or other objects (a model file cannot hand a
+    Python function a command line)."""
+    if isinstance(x, (str, bytes)) or not (hasattr(x, "shape") or isinstance(x, (int, float, list, tuple))):
+        raise TypeError(f"operator `{name}` takes an array, not {type(x).__name__}")
+    return x
 
 
 def _as_mask(m, shape):
@@ -156,7 +167,14 @@ def import_path(path: str):
     if ":" not in path:
         raise ValueError(f"`{path}` is not of the form \"package.module:attribute\"")
     mod, attr = path.split(":", 1)
-    obj = importlib.import_module(mod)
+    # never from the current folder: a stray `os.py` there must not be what a model imports
+    here = {"", ".", os.getcwd()}
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in here]
+    try:
+        obj = importlib.import_module(mod)
+    finally:
+        sys.path[:] = saved
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj

@@ -304,7 +304,7 @@ class Posterior:
     def _header(self) -> str:
         method = self.method or "unknown method"
         if self._chains is not None:
-            size = f"{self._chains} chains × {self._n_draws} draws"
+            size = f"{self._chains} chain{'s' if self._chains != 1 else ''} × {self._n_draws} draws"
         else:
             size = f"{self._n} particles" + (" (weighted)" if self._log_weights is not None else "")
         parts = [f"Posterior: {method}, {size}"]

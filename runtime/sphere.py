@@ -42,7 +42,11 @@ def wood_component(key, kappa, d: int) -> jax.Array:
     z ~ Beta((d−1)/2, (d−1)/2), w = (1 − (1+b)z) / (1 − (1−b)z), accepted when
     κw + (d−1) log(1 − x₀w) − c ≥ log u, u ~ U(0, 1). `kappa` has the batch shape.
     A. T. A. Wood, "Simulation of the von Mises Fisher distribution",
-    Comm. Statist. Simulation Comput. 23 (1994) 157–164."""
+    Comm. Statist. Simulation Comput. 23 (1994) 157–164.
+
+    z is drawn as (1 + g₁/|g|)/2, g ~ N(0, I_d): the first coordinate of a uniform point of
+    S^{d−1} has density ∝ (1 − t²)^{(d−3)/2}, so this is Beta((d−1)/2, (d−1)/2) exactly, and it
+    avoids the gamma sampler behind `jax.random.beta`, which takes seconds to compile."""
     dm1 = d - 1.0
     b = dm1 / (2 * kappa + jnp.sqrt(4 * kappa ** 2 + dm1 ** 2))  # this form does not cancel at large κ
     x0 = (1 - b) / (1 + b)
@@ -50,7 +54,8 @@ def wood_component(key, kappa, d: int) -> jax.Array:
 
     def propose(k):
         kz, ku = jax.random.split(k)
-        z = jax.random.beta(kz, dm1 / 2, dm1 / 2, kappa.shape, kappa.dtype)
+        g = jax.random.normal(kz, kappa.shape + (d,), kappa.dtype)
+        z = 0.5 * (1 + g[..., 0] / jnp.linalg.norm(g, axis=-1))
         w = (1 - (1 + b) * z) / (1 - (1 - b) * z)
         log_u = jnp.log(jax.random.uniform(ku, kappa.shape, kappa.dtype))
         return w, kappa * w + dm1 * jnp.log1p(-x0 * w) - c >= log_u
@@ -70,13 +75,16 @@ def wood_component(key, kappa, d: int) -> jax.Array:
 
 
 def _householder_from_e1(x, mu):
-    """H x with H = I − 2uuᵀ/|u|², u = e₁ − μ: the reflection taking e₁ to the unit vector μ."""
+    """H x with H = I − 2uuᵀ/|u|², u = e₁ − μ: the reflection taking e₁ to the unit vector μ.
+    `mu` keeps its own (batch) shape: uᵀx is then a matrix-vector product for a shared μ
+    (XLA:CPU in JAX 0.10 miscomputes the fused multiply-reduce-broadcast form of
+    x − c u (uᵀx) with u broadcast from a constant vector, past 32768 elements)."""
     e1 = jnp.zeros(mu.shape[-1], mu.dtype).at[0].set(1.0)
     u = e1 - mu
-    uu = jnp.sum(u * u, axis=-1, keepdims=True)
+    uu = jnp.einsum("...i,...i->...", u, u)[..., None]
+    ux = jnp.einsum("...i,...i->...", x, u)[..., None]
     safe = jnp.where(uu > 1e-12, uu, 1.0)  # μ = e₁ needs no reflection
-    hx = x - 2 * u * jnp.sum(u * x, axis=-1, keepdims=True) / safe
-    return jnp.where(uu > 1e-12, hx, x)
+    return jnp.where(uu > 1e-12, x - (2 * ux / safe) * u, x)
 
 
 class VonMisesFisher(LogDensity):
@@ -102,9 +110,9 @@ class VonMisesFisher(LogDensity):
         batch = batch_of(shape, self.event_shape, "`von_mises_fisher`")
         d = self.event_shape[0]
         dtype = float_dtype(self.mu, self.kappa)
-        mu = jnp.broadcast_to(self.mu, shape).astype(dtype)
+        mu = self.mu.astype(dtype)  # not broadcast to the batch: see `_householder_from_e1`
         norm = jnp.linalg.norm(mu, axis=-1, keepdims=True)
-        kappa = jnp.broadcast_to(self.kappa, batch).astype(dtype) * norm[..., 0]
+        kappa = jnp.broadcast_to(self.kappa * norm[..., 0], batch).astype(dtype)
         k_w, k_v = jax.random.split(key)
         w = wood_component(k_w, kappa, d)[..., None]
         v = _uniform_directions(k_v, batch + (d - 1,), dtype)

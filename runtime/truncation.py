@@ -39,13 +39,14 @@ def _bound(x, default: float, dtype):
 def _log_diff(big, small):
     """log(e^big − e^small) for small ≤ big, −∞ where big is −∞."""
     finite = big > -INF
-    return jnp.where(finite, big + log1mexp(jnp.minimum(jnp.where(finite, small - big, -INF), 0.0)), -INF)
+    safe_big = jnp.where(finite, big, 0.0)
+    return jnp.where(finite, safe_big + log1mexp(jnp.minimum(jnp.where(finite, small, -INF) - safe_big, 0.0)), -INF)
 
 
 def _mass(fam: Family, a, b):
     """(upper, log Z, log T at the interval's near end): `upper` where the draw
     works with the survival function (F(a) > S(b)), log Z = log(F(b) − F(a))."""
-    l_fa, l_fb, l_sa, l_sb = fam.log_cdf(a), fam.log_cdf(b), fam.log_sf(a), fam.log_sf(b)
+    (l_fa, l_sa), (l_fb, l_sb) = fam.end_logs(a), fam.end_logs(b)
     upper = l_fa > l_sb
     log_z = jnp.where(upper, _log_diff(l_sa, l_sb), _log_diff(l_fb, l_fa))
     return upper, log_z, jnp.where(upper, l_sb, l_fa)

@@ -2,14 +2,14 @@
 # Poisson regression with a latent Gaussian process (non-centered):
 #   f = chol(K(x; alpha, rho) + 1e-10 I) f_tilde,  K the exponentiated quadratic kernel,
 #   k[n] ~ Poisson(exp(f[n])),  rho > 0 ~ Gamma(25, 4),  alpha > 0 ~ N(0, 2),  f_tilde ~ N(0, 1).
-# (The jitter is 1e-6 here: 1e-10 is below float32 resolution.)
+# Written as in posteriordb, with 1e-10 jitter: NUTS runs in float64 by default (precision "auto").
 model gp_pois_regr
 data  x : real[N]
 data  k : int[N]
 param rho : positive
 param alpha : positive
 param f_tilde : real[N]
-let   f = cholesky(exp_quad_cov(x, alpha, rho) + 1e-6 * eye(N)) @ f_tilde
+let   f = cholesky(exp_quad_cov(x, alpha, rho) + 1e-10 * eye(N)) @ f_tilde
 
 rho ~ gamma(25, 4)
 alpha ~ normal(0, 2)

@@ -58,8 +58,52 @@ def test_run_with_settings_and_save(tmp_path, capsys):
                "--seed", "2", "--out", str(out), "--no-progress"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "Posterior: nuts, 1 chains × 200 draws" in text or "1 chain" in text
+    lines = text.splitlines()
+    assert lines[0].startswith("Posterior: nuts, 1 chain × 200 draws, ")
+    assert lines[1].split() == ["mean", "sd", "5%", "50%", "95%", "ess_bulk", "r_hat"]
+    rows = {ln.split()[0]: ln.split()[1:] for ln in lines[2:]}
+    assert {"mu", "tau", "theta[0]", "theta[7]", "theta_trans[0]"} <= set(rows)
+    assert all(len(v) == 7 for v in rows.values())
+    # the mean printed is the posterior's own (to the three digits shown)
     import augury
     post = augury.load_posterior(out)
     assert post.samples("theta").shape == (200, 8)
     assert np.isfinite(post.mean("mu"))
+    assert float(rows["mu"][0]) == pytest.approx(float(f"{post.mean('mu'):.3g}"))
+
+
+def test_internal_errors_exit_3_with_a_report_request(monkeypatch, capsys):
+    import augury.model
+    monkeypatch.setattr(augury.model.Model, "check_report", lambda self: 1 / 0)
+    assert main(["check", EIGHT]) == 3
+    err = capsys.readouterr().err
+    assert "internal error in Augury" in err and "ZeroDivisionError" in err and "please report it" in err
+    assert "Traceback" not in err
+    assert main(["--debug", "check", EIGHT]) == 3
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_the_argument_is_always_a_path(capsys):
+    assert main(["check", "mymodel.txt"]) == 1
+    assert "no model file `mymodel.txt`" in capsys.readouterr().err
+
+
+def test_a_method_that_is_not_implemented_is_said_before_its_settings(capsys):
+    assert main(["run", EIGHT, "--method", "smc", "--set", "warmup=1", "--no-progress"]) == 1
+    assert "`smc` does not apply to this model: not implemented" in capsys.readouterr().err
+    assert main(["run", EIGHT, "--set", "samples=abc", "--no-progress"]) == 1
+    assert "`samples` must be a positive integer, not 'abc'" in capsys.readouterr().err
+
+
+def test_out_is_checked_before_sampling(tmp_path, capsys):
+    assert main(["run", EIGHT, "--out", str(tmp_path / "no" / "post.nc"), "--no-progress"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_warnings_come_last(tmp_path, capsys):
+    # four chains of 20 draws: R-hat and ESS cannot pass
+    rc = main(["run", EIGHT, "--set", "warmup=20", "--set", "samples=20", "--no-progress"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Posterior: nuts, 4 chains × 20 draws")
+    assert "warning: bulk ESS" in err and "try:" in err

@@ -57,16 +57,18 @@ SLOW_CASES: dict[str, dict] = {
     "garch-garch11": dict(chains=4, warmup=500, samples=1000),
     "arma-arma11": dict(chains=4, warmup=500, samples=1000),
     # x is not centered: alpha and beta correlate at -0.9999, which a dense mass matrix undoes
-    # (with a diagonal one, ESS falls just short of MIN_ESS)
-    "kilpisjarvi_mod-kilpisjarvi": dict(chains=4, warmup=1000, samples=1000, dense_mass=True),
-    # a Cholesky factor of a nearly singular kernel matrix: float32 diverges at most steps
-    "gp_pois_regr-gp_pois_regr": dict(chains=4, warmup=500, samples=1000, precision="float64"),
+    # (with a diagonal one, ESS falls just short of MIN_ESS); sigma's ESS per draw varies by seed
+    # (953 of 4000 at one): 1500 draws a chain keep every seed above MIN_ESS
+    "kilpisjarvi_mod-kilpisjarvi": dict(chains=4, warmup=1000, samples=1500, dense_mass=True),
+    # a Cholesky factor of a nearly singular kernel matrix (1e-10 jitter, as in posteriordb): float32
+    # diverged at most steps; precision "auto" is float64 for NUTS, so nothing is set for it.  At
+    # target_accept 0.8 one seed in three let a chain stall (598 divergences, ESS 14): a smaller
+    # step (0.95) and deeper trees keep every seed tried clean.
+    "gp_pois_regr-gp_pois_regr": dict(chains=4, warmup=1000, samples=2000, target_accept=0.95, max_tree_depth=12),
 }
-# Ported to examples/posteriordb/ but not yet passing against the reference; checked with
-# AUGURY_SLOW=1 as non-strict xfails.  Move each to SLOW_CASES once it passes.
-UNVERIFIED_CASES: dict[str, dict] = {}
 
-SEED = 0
+# the conformance holds at any seed: `AUGURY_SEED=7 pytest tests/conformance` runs another
+SEED = int(os.environ.get("AUGURY_SEED", "0"))
 
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?:\[\s*(\d+(?:\s*,\s*\d+)*)\s*\])?$")
 
@@ -159,7 +161,8 @@ def run_posterior(name: str, settings: dict, seed: int = SEED) -> dict:
     worst_sd = max(rows, key=lambda r: r["sd_err"])
     min_ess = min(rows, key=lambda r: r["ess"])
     return dict(name=name, rows=rows, worst_mean=worst_mean, worst_sd=worst_sd, min_ess=min_ess, wall=wall,
-                settings=settings, divergences=int(np.sum(post.sample_stats.get("diverging", 0))))
+                settings=settings, divergences=int(np.sum(post.sample_stats.get("diverging", 0))),
+                warnings=[w.splitlines()[0] for w in post.warnings])
 
 
 def format_line(res: dict) -> str:
@@ -168,7 +171,7 @@ def format_line(res: dict) -> str:
             f"sd err {res['worst_sd']['sd_err']:.3f} ({res['worst_sd']['key']:<11}) "
             f"min ESS {res['min_ess']['ess']:6.0f} ({res['min_ess']['key']:<11}) "
             f"{s['chains']}x{s['samples']} (+{s['warmup']} warmup) div {res['divergences']} "
-            f"{res['wall']:5.1f} s")
+            f"{res['wall']:5.1f} s seed {SEED}" + "".join(f"\n      warning: {w}" for w in res["warnings"]))
 
 
 _TABLE: list[str] = []
@@ -232,19 +235,9 @@ def test_posteriordb_slow(name):
     _check(name, SLOW_CASES[name])
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("AUGURY_SLOW") != "1", reason="unverified posteriordb ports: set AUGURY_SLOW=1")
-@pytest.mark.xfail(strict=False, reason="ported but not yet confirmed against the reference")
-@pytest.mark.parametrize("name", list(UNVERIFIED_CASES) or
-                         [pytest.param("none", marks=pytest.mark.skip("no unverified cases"))])
-def test_posteriordb_unverified(name):
-    _check(name, UNVERIFIED_CASES[name])
-
-
 if __name__ == "__main__":  # python tests/conformance/test_posteriordb.py NAME [chains warmup samples]
     nm = sys.argv[1]
-    st = dict(CASES.get(nm) or SLOW_CASES.get(nm) or UNVERIFIED_CASES.get(nm) or
-              dict(chains=4, warmup=500, samples=1000))
+    st = dict(CASES.get(nm) or SLOW_CASES.get(nm) or dict(chains=4, warmup=500, samples=1000))
     if len(sys.argv) > 2:
         st = dict(chains=int(sys.argv[2]), warmup=int(sys.argv[3]), samples=int(sys.argv[4]))
     r = run_posterior(nm, st)

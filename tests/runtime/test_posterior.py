@@ -187,13 +187,27 @@ def test_save_load_errors(mcmc, tmp_path):
         load_posterior(tmp_path / "bad.nc")
 
 
-def test_plot_smoke(mcmc, weighted, tmp_path):
+def test_plot_draws_what_it_says(mcmc, weighted, tmp_path):
     pytest.importorskip("matplotlib")
     import matplotlib
     matplotlib.use("Agg")
-    mcmc.plot(["mu"], path=tmp_path / "m.png")
-    weighted.plot(["img"], path=tmp_path / "w.png")
-    assert (tmp_path / "m.png").stat().st_size > 0 and (tmp_path / "w.png").stat().st_size > 0
+    import matplotlib.pyplot as plt
+    fig = mcmc.plot(["mu", "theta"])
+    trace, dens = fig.axes[0], fig.axes[1]
+    assert trace.get_title() == "mu trace" and dens.get_title() == "mu density"
+    # one trace line per chain, holding that chain's draws
+    assert len(trace.lines) == 4
+    np.testing.assert_allclose(trace.lines[2].get_ydata(), mcmc.draws["mu"][2])
+    # theta: 4 chains x 3 elements of traces, one histogram per element, with a legend
+    assert len(fig.axes[2].lines) == 12 and len(fig.axes[3].patches) == 3
+    plt.close(fig)
+    fig = weighted.plot(["img"], path=tmp_path / "w.png")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[-2:] == ["img mean", "img sd"] and sum(t.startswith("img sample") for t in titles) == 4
+    mean_img = next(ax for ax in fig.axes if ax.get_title() == "img mean").images[0].get_array()
+    np.testing.assert_allclose(np.asarray(mean_img), weighted.mean("img")[0], rtol=1e-5)
+    from PIL import Image
+    assert Image.open(tmp_path / "w.png").size[0] > 100
 
 
 def test_plot_without_matplotlib(mcmc, monkeypatch):

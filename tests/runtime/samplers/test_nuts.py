@@ -55,6 +55,38 @@ def test_nuts_matches_the_conjugate_normal_posterior():
     assert compiles == []
     assert not np.array_equal(again.samples("mu"), post.samples("mu"))
     assert abs(again.mean("mu") - m) < 4 * s / np.sqrt(float(again.diagnostics["ess_bulk"]["mu"]))
+    # positive control: the listener does see compilation when a setting changes the program
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    try:
+        model.sample(data={"y": y}, seed=4, chains=2, warmup=300, samples=50, dense_mass=True)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(on_event)
+    assert compiles, "a run with other settings must compile, or the check above proves nothing"
+
+
+def test_an_interrupted_run_keeps_the_draws_made():
+    from augury.model import precision_scope
+    from augury.runtime.samplers.nuts import Programs
+    model = augury.compile(NORMAL.replace("sigma ~ flat()", "sigma ~ lognormal(0, 1)"))
+    y = np.zeros(5)
+    model.sample(data={"y": y}, seed=0, chains=2, warmup=100, samples=100)
+    with precision_scope("float64"):
+        lowered, _ = model.bind({"y": y}, precision="float64")
+    progs = next(p for p in lowered.compiled_runs.values() if isinstance(p, Programs))
+    real, calls = progs.advance, []
+
+    def advance(*a):
+        calls.append(1)
+        if len(calls) == 15:  # 14 blocks of 10 iterations done: 100 warmup, 40 draws
+            raise KeyboardInterrupt
+        return real(*a)
+    progs.advance = advance
+    try:
+        post = model.sample(data={"y": y}, seed=1, chains=2, warmup=100, samples=100)
+    finally:
+        progs.advance = real
+    assert post.samples("mu").shape == (80,) and post.draws["mu"].shape == (2, 40)
+    assert any("interrupted: 40 of 100 draws per chain" in w for w in post.warnings)
 
 
 def test_static_hmc_with_thinning():
@@ -81,6 +113,8 @@ def test_method_that_does_not_apply_is_refused_with_the_reason():
     model = augury.compile(NORMAL)
     with pytest.raises(augury.AuguryInferenceError, match="`smc` does not apply.*flat prior"):
         model.sample(data={"y": np.zeros(3)}, method="smc")
+    with pytest.raises(augury.AuguryInferenceError, match="`prior` does not apply.*flat prior"):
+        model.sample(data={"y": np.zeros(3)}, method="prior")
     with pytest.raises(augury.AuguryInferenceError, match="unknown inference method `nutz`"):
         model.sample(data={"y": np.zeros(3)}, method="nutz")
     with pytest.raises(augury.AuguryInferenceError, match="`dense_mass` must be true or false"):

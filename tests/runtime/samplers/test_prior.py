@@ -1,0 +1,120 @@
+"""Prior sampling and the prior predictive, against closed forms."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import augury
+
+HIER = """
+data  y : real[N]
+param mu : real
+param tau : positive
+param theta : real[N]
+mu ~ normal(1, 2)
+tau ~ cauchy(0, 5)
+theta ~ normal(mu, tau)
+y ~ normal(theta, 1)
+"""
+
+
+def _ks_ok(x, cdf) -> bool:
+    return stats.kstest(x, cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prior_predictive_draws_every_unknown_and_the_data(seed):
+    model = augury.compile(HIER)
+    prior = model.prior_predictive(data={"N": 4}, draws=4000, seed=seed)
+    assert prior.method == "prior" and prior.chains is None and prior.settings["precision"] == "float64"
+    # shapes equal the declared shapes
+    assert prior.samples("mu").shape == (4000,) and prior.samples("theta").shape == (4000, 4)
+    assert prior.samples("y").shape == (4000, 4)
+    assert _ks_ok(prior.samples("mu"), stats.norm(1, 2).cdf)
+    # the declared type wins: a half-Cauchy, drawn exactly
+    tau = prior.samples("tau")
+    assert tau.min() > 0 and _ks_ok(tau, stats.halfcauchy(0, 5).cdf)
+    # theta | mu, tau and y | theta follow their statements: standardized residuals are N(0, 1)
+    z = (prior.samples("theta") - prior.samples("mu")[:, None]) / tau[:, None]
+    assert _ks_ok(z.ravel(), stats.norm.cdf)
+    assert _ks_ok((prior.samples("y") - prior.samples("theta")).ravel(), stats.norm.cdf)
+
+
+def test_bounds_that_read_another_parameter_truncate_exactly():
+    model = augury.compile("""
+param a : unit
+param b : real(lower = 0, upper = 1 - a)
+a ~ beta(2, 2)
+b ~ normal(0.5, 1)
+""")
+    prior = model.prior_predictive(draws=4000, seed=3)
+    a, b = prior.samples("a"), prior.samples("b")
+    assert np.all((b > 0) & (b < 1 - a))
+    # given a, b is normal(0.5, 1) truncated to (0, 1 - a): its conditional CDF value is uniform
+    lo, hi = stats.norm.cdf(0, 0.5, 1), stats.norm.cdf(1 - a, 0.5, 1)
+    u = (stats.norm.cdf(b, 0.5, 1) - lo) / (hi - lo)
+    assert _ks_ok(u, stats.uniform.cdf)
+    assert _ks_ok(a, stats.beta(2, 2).cdf)
+
+
+def test_a_chain_is_drawn_in_order():
+    model = augury.compile("""
+data y : real[T]
+param x : real[T]
+x[0] ~ normal(0, 1)
+for t in range(1, T) { x[t] ~ normal(0.9 * x[t - 1], 0.5) }
+for t in range(T) { y[t] ~ normal(x[t], 1) }
+""")
+    prior = model.prior_predictive(data={"T": 6}, draws=4000, seed=4)
+    x = prior.samples("x")
+    innov = x[:, 1:] - 0.9 * x[:, :-1]
+    assert _ks_ok(innov.ravel() / 0.5, stats.norm.cdf)
+    # stationary-ish variance recursion: var x_t = 0.81 var x_{t-1} + 0.25, var x_0 = 1
+    v = [1.0]
+    for _ in range(5):
+        v.append(0.81 * v[-1] + 0.25)
+    se = np.array(v) * np.sqrt(2 / 4000)
+    assert np.all(np.abs(x.var(axis=0) - v) < 5 * se)
+    assert prior.samples("y").shape == (4000, 6)
+
+
+def test_discrete_unknowns_and_flat_on_a_compact_support():
+    model = augury.compile("""
+const K = 3
+param w : simplex(K)
+param s : int(lower = 0, upper = 4)
+param z : category(K)[5]
+param u : real(lower = -1, upper = 2)
+w ~ flat()
+s ~ poisson(2)
+u ~ flat()
+for n in range(5) { z[n] ~ categorical(w) }
+""")
+    assert model.methods()["prior"] is None
+    prior = model.prior_predictive(draws=6000, seed=5)
+    w = prior.samples("w")
+    np.testing.assert_allclose(w.sum(axis=1), 1, atol=1e-9)
+    # Dirichlet(1, 1, 1): each weight is Beta(1, 2)
+    assert _ks_ok(w[:, 0], stats.beta(1, 2).cdf)
+    # poisson(2) restricted to 0..4, renormalized
+    p = stats.poisson(2).pmf(np.arange(5))
+    p /= p.sum()
+    freq = np.bincount(prior.samples("s").astype(int), minlength=5) / 6000
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / 6000))
+    assert _ks_ok(prior.samples("u"), stats.uniform(-1, 3).cdf)
+    z = prior.samples("z")
+    assert z.shape == (6000, 5) and z.min() >= 0 and z.max() <= 2
+
+
+def test_flat_on_an_unbounded_support_is_refused_for_prior_draws():
+    model = augury.compile("param mu : real\nmu ~ flat()\n")
+    assert "flat prior on an unbounded support" in model.methods()["prior"]
+    with pytest.raises(augury.AuguryInferenceError, match="`prior` does not apply"):
+        model.prior_predictive(draws=10)
+
+
+def test_prior_as_a_method_with_the_data_given_simulates_it_again():
+    model = augury.compile(HIER)
+    y = np.array([0.5, 1.0, -2.0])
+    post = model.sample(data={"y": y}, method="prior", samples=500, seed=2)
+    assert post.samples("y").shape == (500, 3) and not np.allclose(post.samples("y")[0], y)
