@@ -31,6 +31,7 @@ from augury.errors import AuguryCheckError
 from augury.dsl.signatures import DISTRIBUTIONS, TYPES
 from augury.dsl.unparse import unparse
 from augury.compiler.evaluate import Env, EvalError, evaluate, evaluate_distribution
+from augury.runtime.distributions import truncate
 from augury.runtime.operators import Operator
 from augury.runtime.samplers.protocol import Problem
 
@@ -70,6 +71,15 @@ def support_mask_needed(s: Structure, target: str, dist_name: str) -> bool:
         if isinstance(low, ast.Num) and low.value >= 0:
             return False
     return True
+
+
+def declared_bounds(t: ast.TypeExpr) -> tuple:
+    """The (lower, upper) bound expressions a declared type puts on a scalar (None: unbounded)."""
+    if t.base in ("positive", "positive_ordered"):
+        return ast.Num(0, True), None
+    if t.base == "unit":
+        return ast.Num(0, True), ast.Num(1, True)
+    return t.kwarg("lower"), t.kwarg("upper")
 
 
 def declared_support_narrower(s: Structure, target: str, dist_name: str) -> bool:
@@ -397,6 +407,28 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
                           st.span, f"cannot evaluate the distribution of `{unparse(st.target)}`")
         return 0.0 if grid is None else jnp.sum(grid)
 
+    def _truncation_log_normalizer(self, loc: Located, env: Env):
+        """Σ over the statement's elements of log P(lower < X < upper) for its distribution."""
+        st = loc.stmt
+        decl = self.s.params[st.target.name]
+        lo_e, hi_e = declared_bounds(decl.type)
+
+        def one(e):
+            dist = evaluate_distribution(st.dist, e)
+            lo = None if lo_e is None else evaluate(lo_e, e)
+            hi = None if hi_e is None else evaluate(hi_e, e)
+            t = truncate(dist, lo, hi)
+            if not t.exact:
+                raise EvalError(f"the normalizing constant of `{st.dist.func}` truncated to the declared support "
+                                f"of `{st.target.name}` has no closed form here", st.dist.span)
+            value = evaluate(ast.Index(ast.Name(st.target.name, st.span), st.target.indices, st.span)
+                             if st.target.indices else ast.Name(st.target.name, st.span), e)
+            return jnp.sum(jnp.broadcast_to(t.log_normalizer(), jnp.shape(value)))
+
+        grid = self._wrap(lambda: self.over_loops(loc.loops, env, one), st.span,
+                          f"cannot normalize the prior of `{unparse(st.target)}`")
+        return 0.0 if grid is None else jnp.sum(grid)
+
     # ------------------------------------------------------------------ run
     def constraint_of(self, u: Unknown, env: Env):
         t = u.decl.type
@@ -424,10 +456,16 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             return 0
         return TYPES[u.decl.type.base].event_rank if u.kind != "sphere" else 1
 
-    def run(self, get_param: Callable, enum_key=None) -> RunResult:
+    def run(self, get_param: Callable, enum_key=None, normalize_truncation: bool = False) -> RunResult:
         """Evaluate the model; `get_param(unknown, constraint, env)` returns the
         constrained value of each continuous unknown.  With `enum_key`, the summed-out
-        discrete unknowns are also drawn from their exact conditional posterior."""
+        discrete unknowns are also drawn from their exact conditional posterior.
+
+        With `normalize_truncation`, a prior truncated by its declared support (a normal on
+        `positive`, bounds that read other params) is normalized: log P(lower < X < upper) is
+        subtracted, so the log prior is the density prior sampling draws from (what a method
+        that estimates the evidence needs).  Without it the density is restricted but not
+        renormalized, as in Stan (MCMC does not need the constant)."""
         env = self.base.child()
         env.loop_vars = frozenset()
         env.values.update(self._static_lets)
@@ -455,6 +493,9 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             lp = self._sample_logp(loc, env)
             if loc.stmt.target.name in self.s.params:
                 log_prior = log_prior + lp
+                if normalize_truncation and declared_support_narrower(self.s, loc.stmt.target.name,
+                                                                      loc.stmt.dist.func):
+                    log_prior = log_prior - self._truncation_log_normalizer(loc, env)
             else:
                 log_lik = log_lik + lp
         local = [p for p in self.plans.values() if p.kind != "global"]

@@ -31,7 +31,7 @@ from augury.runtime import distributions as dists
 from augury.runtime.samplers.protocol import Problem
 
 from .evaluate import Env, EvalError
-from .lower import LoweredModel, declared_support_narrower
+from .lower import LoweredModel, declared_bounds, declared_support_narrower
 from .lowering_errors import lowering_error as _err
 from .structure import Located, Structure
 
@@ -49,15 +49,6 @@ class DrawSite:
     truncate: bool          # the declared support is narrower than the distribution's
     discrete: bool
     span: ast.Span
-
-
-def _bounds(t: ast.TypeExpr) -> tuple:
-    base = t.base
-    if base in ("positive", "positive_ordered"):
-        return ast.Num(0, True), None
-    if base == "unit":
-        return ast.Num(0, True), ast.Num(1, True)
-    return t.kwarg("lower"), t.kwarg("upper")
 
 
 def prior_structure(s: Structure, shapes: dict[str, tuple], simulate: set[str]) -> tuple[Structure, dict]:
@@ -81,7 +72,7 @@ def prior_structure(s: Structure, shapes: dict[str, tuple], simulate: set[str]) 
         tsig = TYPES.get(decl.type.base)
         sites[ident] = DrawSite(name, shape, decl.type.base, declared_support_narrower(s, name, st.dist.func),
                                 bool(tsig and tsig.discrete) or bool(sig and sig.discrete), st.span)
-        lo, hi = _bounds(decl.type)
+        lo, hi = declared_bounds(decl.type)
         kwargs = tuple((k, v) for k, v in (("lower", lo), ("upper", hi)) if v is not None)
         args = (ast.Name(KEY, st.span), ast.Num(ident, True), st.dist) + \
             tuple(ast.Name(v, st.span) for v in loc.loop_vars)

@@ -235,3 +235,49 @@ def test_progress(monkeypatch, capsys):
     monkeypatch.delenv("AUGURY_PROGRESS")
     monkeypatch.setattr("sys.stderr", io.StringIO())  # not a TTY
     assert not progress_enabled(True)
+
+
+# ------------------------------------------------------- per-step stats, atomic save, quiet
+
+def test_per_step_statistics_are_in_the_arviz_sample_stats_group(weighted, tmp_path):
+    idata = weighted.to_arviz()
+    assert "ess_per_step" in idata.sample_stats and "log_weight" in idata.sample_stats
+    np.testing.assert_array_equal(idata.sample_stats["ess_per_step"].values, [200.0, 150.0, 90.0])
+    weighted.save(tmp_path / "w.nc")
+    back = load_posterior(tmp_path / "w.nc")
+    np.testing.assert_array_equal(back.sample_stats["ess_per_step"], [200.0, 150.0, 90.0])
+    np.testing.assert_array_equal(back.sample_stats["resampled"], [False, True, True])
+    np.testing.assert_allclose(back.log_weights, weighted.log_weights)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".npz"])
+def test_a_save_that_fails_midway_keeps_the_previous_file(mcmc, tmp_path, monkeypatch, suffix):
+    path = tmp_path / f"post{suffix}"
+    mcmc.save(path)
+    before = path.read_bytes()
+
+    def broken(self, p, s):
+        with open(p, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+    monkeypatch.setattr(Posterior, "_write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        mcmc.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary left behind
+    monkeypatch.undo()
+    np.testing.assert_array_equal(load_posterior(path).samples("mu"), mcmc.samples("mu"))
+
+
+def test_one_chain_and_non_finite_draws_are_quiet(capfd):
+    import warnings
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 200, 2))
+    x[0, 5, 1] = np.nan
+    post = Posterior({"x": x, "c": np.ones((1, 200))}, chains=1, method="nuts")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning would fail here
+        text = str(post)
+        post.diagnostics
+    out, err = capfd.readouterr()
+    assert "Shape validation failed" not in out + err and "x[1]" in text

@@ -118,3 +118,32 @@ def test_prior_as_a_method_with_the_data_given_simulates_it_again():
     y = np.array([0.5, 1.0, -2.0])
     post = model.sample(data={"y": y}, method="prior", samples=500, seed=2)
     assert post.samples("y").shape == (500, 3) and not np.allclose(post.samples("y")[0], y)
+
+
+def test_the_truncation_normalizer_makes_the_log_prior_the_density_prior_draws_come_from():
+    from augury.model import precision_scope
+    model = augury.compile("""
+param a : unit
+param b : real(lower = 0, upper = 1 - a)
+param tau : positive
+param c : real[3]
+a ~ beta(2, 2)
+b ~ normal(0.5, 1)
+tau ~ cauchy(1, 2)
+for i in range(3) { c[i] ~ normal(0, 1) }
+""")
+    with precision_scope("float64"):
+        lowered, _ = model.bind(precision="float64")
+        values = {"a": 0.3, "b": 0.2, "tau": 0.7, "c": np.array([0.1, -0.2, 0.3])}
+
+        def get(u, support, env):
+            return np.asarray(values[u.name], np.float64)
+        plain = float(lowered.run(get).log_prior)
+        normalized = float(lowered.run(get, normalize_truncation=True).log_prior)
+    want_plain = (stats.beta(2, 2).logpdf(0.3) + stats.norm(0.5, 1).logpdf(0.2) + stats.cauchy(1, 2).logpdf(0.7)
+                  + stats.norm.logpdf(values["c"]).sum())
+    # b's bound reads a: normal(0.5, 1) truncated to (0, 1 - a); tau: cauchy(1, 2) on (0, inf)
+    log_zb = np.log(stats.norm(0.5, 1).cdf(0.7) - stats.norm(0.5, 1).cdf(0))
+    log_ztau = np.log(stats.cauchy(1, 2).sf(0))
+    assert plain == pytest.approx(want_plain, abs=1e-9)
+    assert normalized == pytest.approx(want_plain - log_zb - log_ztau, abs=1e-9)
