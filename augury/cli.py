@@ -81,7 +81,7 @@ def _run(args, parser) -> int:
 
     sets = _pairs(args.set, parser)
     model = augury.compile(_model_path(args.file), allow_python=args.allow_python)
-    method = model._method(args.method)  # does it apply? before judging its settings
+    method = model.resolve_method(args.method)  # does it apply? before judging its settings
     consts = {k: v for k, v in sets.items() if k in model.structure.consts}
     settings = {k: v for k, v in sets.items() if k not in consts}
     if method in METHODS:

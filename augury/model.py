@@ -193,7 +193,7 @@ class Model:
             self._bound_cache = {key: result}
         return self._bound_cache[key]
 
-    def _method(self, method: Optional[str]) -> str:
+    def resolve_method(self, method: Optional[str] = None) -> str:
         """The method to run: checked to exist, be implemented and apply to this model."""
         if method is None:
             method = self.default_method()
@@ -219,7 +219,7 @@ class Model:
         where a network prior runs; float64 work runs inside JAX's scoped x64 mode, so the
         caller's own JAX code keeps its dtypes."""
         from augury.runtime.samplers import driver
-        method = self._method(method)
+        method = self.resolve_method(method)
         opts = self._settings(method, settings)
         prec = resolve_precision(precision, method)
         driver.seed_key(seed)  # a bad seed is refused before binding

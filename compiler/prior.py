@@ -18,7 +18,7 @@ compact support is the uniform distribution there.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,11 +28,10 @@ from augury.dsl import ast
 from augury.dsl.signatures import DISTRIBUTIONS, TYPES
 from augury.errors import AuguryCheckError
 from augury.runtime import distributions as dists
-from augury.runtime.samplers.protocol import Problem
+from augury.runtime.samplers.protocol import INT_NAN, Problem
 
 from .evaluate import Env, EvalError
 from .lower import LoweredModel, declared_bounds, declared_support_narrower
-from .lowering_errors import lowering_error as _err
 from .structure import Located, Structure
 
 KEY, DRAW = "__key", "__draw"
@@ -159,10 +158,13 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
             return jax.random.uniform(key, shape, dtype, minval=lo, maxval=hi)
         event = shape[-(TYPES[site.base].event_rank):] if TYPES[site.base].event_rank else ()
         return dists.draw(dists.uniform_on(site.base, event), key, shape)
-    if site.discrete and site.truncate is False and (lower is None or upper is None):
-        return dists.draw(dist, key, shape)
     if site.discrete:
-        return _finite_support_draw(dist, key, shape, lower, upper)
+        if lower is not None and upper is not None:
+            return _finite_support_draw(dist, key, shape, lower, upper)
+        if upper is None and (lower is None or _at_most(lower, _support_min(dist))):
+            return dists.draw(dist, key, shape)  # the bound adds nothing to the distribution's support
+        x, ok = dists.truncate(dist, lower, upper).sample_with_flag(key, shape)
+        return jnp.where(ok, x, INT_NAN)
     if not site.truncate:
         x = dists.draw(dist, key, shape)
         return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
@@ -179,6 +181,18 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
     t = dists.truncate(dist, lower, upper)
     x, ok = t.sample_with_flag(key, shape)
     return jnp.where(ok, x, jnp.nan).astype(dtype)
+
+
+def _support_min(dist) -> float:
+    """The least value of a discrete distribution's support (0 for counts and categories)."""
+    return 0.0 if getattr(dist, "support", None) is not None else -np.inf
+
+
+def _at_most(bound, value: float) -> bool:
+    try:
+        return bool(np.all(np.asarray(bound) <= value))
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return False
 
 
 def _finite_support_draw(dist, key, shape, lower, upper):

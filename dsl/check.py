@@ -32,7 +32,8 @@ from . import ast, syntax_hints
 from augury.errors import AuguryCheckError, Diagnostic, did_you_mean
 from .operator_shapes import operator_shape
 from .signatures import DISTRIBUTIONS, FUNCTIONS, OPERATORS, TYPES
-from .types import (UNEVALUATED, NotConstant, Shape, ShapeInfer, as_int, const_eval, unparse,
+from .unparse import unparse
+from .types import (UNEVALUATED, NotConstant, Shape, ShapeInfer, as_int, const_eval,
                     value_shape)
 
 def suggest(name: str, candidates) -> "str | None":

@@ -17,7 +17,6 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast, syntax_hints
 from .build_ast import _AstError, _Build, _expr_depth_error, _transform
-from .build_ast import CHAIN_BALANCE, MAX_INT, MAX_NESTING  # noqa: F401 - the parser's limits, read from here too
 from augury.errors import AuguryError, AugurySyntaxError
 
 _KEYWORDS = frozenset(syntax_hints.KEYWORDS)

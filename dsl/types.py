@@ -19,7 +19,6 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from . import ast
-from .unparse import unparse  # noqa: F401  (symbolic dims are canonical model text)
 
 Dim = Union[int, str, None]
 Shape = Optional[tuple]

@@ -306,13 +306,14 @@ class Posterior:
         if self._chains is not None:
             size = f"{self._chains} chain{'s' if self._chains != 1 else ''} × {self._n_draws} draws"
         else:
-            size = f"{self._n} particles" + (" (weighted)" if self._log_weights is not None else "")
+            # weighted particles, or independent unweighted draws (prior sampling, guidance samplers)
+            size = f"{self._n} particles (weighted)" if self._log_weights is not None else f"{self._n} draws"
         parts = [f"Posterior: {method}, {size}"]
         if self.log_evidence is not None:
             parts.append(f"log evidence {self.log_evidence:.4g}")
         if self._chains is not None and "diverging" in self.sample_stats:
             parts.append(f"{int(np.sum(self.sample_stats['diverging']))} divergences")
-        if self._chains is None and self._n:
+        if self._log_weights is not None and self._n:
             parts.append(f"ESS {self.diagnostics['ess']:.1f}")
         return ", ".join(parts)
 

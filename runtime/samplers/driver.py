@@ -19,7 +19,7 @@ from augury.errors import AuguryInferenceError
 from ..posterior import Posterior
 from ..progress import progress_bar
 from . import SAMPLERS
-from .protocol import Draws, Problem
+from .protocol import INT_NAN, Draws, Problem
 
 
 def seed_key(seed: Any):
@@ -41,7 +41,7 @@ def _first_nonfinite(tree: dict) -> Optional[str]:
                 return inner
             continue
         a = np.asarray(v)
-        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+        if (a.dtype.kind in "fc" and not np.all(np.isfinite(a))) or (a.dtype.kind == "i" and np.any(a == INT_NAN)):
             return name
     return None
 
@@ -66,8 +66,9 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
                 if bad is not None:
                     raise AuguryInferenceError(
                         f"`{method}` produced NaN or infinity in `{bad}` at step {i + 1}",
-                        notes=["the log density or a distribution parameter is not finite there; check the data's "
-                               "scale, the priors' supports, or try precision=\"float64\""])
+                        notes=[getattr(module, "NAN_NOTE", "the log density or a distribution parameter is not "
+                                       "finite there; check the data's scale, the priors' supports, or try "
+                                       "precision=\"float64\"")])
                 infos.append(info)
                 i += 1
                 bar.update(1)

@@ -14,6 +14,8 @@ import numpy as np
 from .protocol import Draws, Problem
 
 BLOCK = 1000  # joint draws per step
+NAN_NOTE = ("a distribution's parameters are not finite there, or a prior truncated by its declared support keeps "
+            "so little mass that rejection sampling ran out of tries (bounds far in a tail)")
 
 
 def num_steps(settings: dict) -> int:

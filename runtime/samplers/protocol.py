@@ -25,6 +25,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 
+# the integer stand-in for NaN: an integer draw that could not be made (the driver stops on it)
+INT_NAN = int(np.iinfo(np.int32).min)
+
+
 @dataclass
 class Problem:
     """A model with its data bound, as the samplers see it.

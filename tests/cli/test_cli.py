@@ -107,3 +107,14 @@ def test_warnings_come_last(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.startswith("Posterior: nuts, 4 chains × 20 draws")
     assert "warning: bulk ESS" in err and "try:" in err
+
+
+def test_a_huge_graph_is_refused_as_a_picture_and_written_as_dot(tmp_path, capsys):
+    src = "".join(f"param p{i} : real\np{i} ~ normal(0, 1)\n" for i in range(2001))
+    model_file = tmp_path / "big.aug"
+    model_file.write_text(src)
+    assert main(["graph", str(model_file), "-o", str(tmp_path / "g.svg")]) == 1
+    assert "too many to draw" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.svg")) and not list(tmp_path.glob(".*tmp"))  # nothing half-written
+    assert main(["graph", str(model_file), "-o", str(tmp_path / "g.dot")]) == 0
+    assert (tmp_path / "g.dot").read_text().count("->") == 0 and '"p2000"' in (tmp_path / "g.dot").read_text()

@@ -2,7 +2,6 @@
 out-of-range indices are errors, never wrapped or clamped), in plates (vmap) and in
 recurrences (scan) alike, where the loop variable is a tracer."""
 
-import math
 
 import jax.numpy as jnp
 import numpy as np

@@ -7,7 +7,7 @@ import pytest
 from augury.dsl import ast
 from augury.errors import AugurySyntaxError
 from augury.dsl.parser import parse
-from augury.dsl.types import unparse
+from augury.dsl.unparse import unparse
 from models import LANGUAGE_EXAMPLES, VALID
 
 
@@ -120,7 +120,8 @@ def test_syntax_error_hint_for_equals():
 
 # ------------------------------------------------------------ deep and long input
 
-from augury.dsl.parser import CHAIN_BALANCE, MAX_NESTING, decode_model_text, parse_file, read_model_file  # noqa: E402
+from augury.dsl.build_ast import CHAIN_BALANCE, MAX_NESTING  # noqa: E402
+from augury.dsl.parser import decode_model_text, parse_file, read_model_file  # noqa: E402
 from augury.dsl.types import const_eval  # noqa: E402
 from augury.errors import AuguryError  # noqa: E402
 

@@ -2,7 +2,6 @@
 element or chain, says what to try, and stays silent on healthy draws."""
 
 import logging
-import warnings
 
 import numpy as np
 import pytest

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import augury
-from augury.compiler.methods import applicable_methods
 from augury.dsl.signatures import METHODS
 from augury.runtime.samplers import SAMPLERS, SamplerEntry, driver
 from augury.runtime.samplers.protocol import Draws, Problem

@@ -147,3 +147,10 @@ for i in range(3) { c[i] ~ normal(0, 1) }
     log_ztau = np.log(stats.cauchy(1, 2).sf(0))
     assert plain == pytest.approx(want_plain, abs=1e-9)
     assert normalized == pytest.approx(want_plain - log_zb - log_ztau, abs=1e-9)
+
+
+def test_a_truncation_too_far_in_the_tail_for_rejection_is_an_error_not_nan_draws():
+    # a count bounded below far in its tail is drawn by rejection, which cannot reach it
+    model = augury.compile("param k : int(lower = 60)\nk ~ poisson(2)\n")
+    with pytest.raises(augury.AuguryInferenceError, match=r"`prior` produced NaN or infinity in `k`(.|\n)*rejection"):
+        model.prior_predictive(draws=100)
