@@ -236,9 +236,15 @@ class Posterior:
                     diag[key][k] = np.full(v.shape[2:], np.nan)
         elif numeric:
             from .diagnostics import _quiet
-            with _quiet(az):  # one chain: ArviZ logs "Shape validation failed"; constant draws: NumPy warns
+            from .diagnostics import _halves
+            with _quiet(az):  # constant draws: NumPy warns
                 ds = az.convert_to_dataset(numeric)
-                rhat, bulk, tail = az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail")
+                bulk, tail = az.ess(ds, method="bulk"), az.ess(ds, method="tail")
+                # one chain: split R-hat compares its two halves (as the run's warnings do)
+                halves = ds if self._chains > 1 else az.convert_to_dataset(
+                    {k: _halves(v.reshape(v.shape[:2] + (-1,))).reshape((2, -1) + v.shape[2:])
+                     for k, v in numeric.items()})
+                rhat = az.rhat(halves)
             for k in numeric:
                 diag["rhat"][k] = np.asarray(rhat[k].values)
                 diag["ess_bulk"][k] = np.asarray(bulk[k].values)

@@ -42,8 +42,9 @@ from augury.errors import AuguryInferenceError
 from ..progress import progress_bar
 from .protocol import Draws, Problem
 
-# blocks a run is cut into: progress and Ctrl-C are handled between blocks
-_BLOCKS = 20
+# a run is cut into at least 20 blocks of at most 250 iterations: progress and Ctrl-C are handled
+# between blocks, so a long run still answers Ctrl-C within a few hundred iterations
+_BLOCKS, _MAX_BLOCK = 20, 250
 
 
 def _unconstrained_prototype(model) -> dict:
@@ -73,7 +74,7 @@ class Programs:
                  target_accept: float, max_tree_depth: int, num_steps: Optional[int], trajectory_length: float,
                  thinning: int, dense_mass: bool = False, chain_method: str = "vectorized"):
         self.total = warmup + samples * thinning
-        self.block = max(1, -(-self.total // _BLOCKS))
+        self.block = max(1, min(-(-self.total // _BLOCKS), _MAX_BLOCK))
         self.samples, self.chains = samples, chains
         potential = partial(potential_energy, model, (), {})
         to_constrained = partial(constrain_fn, model, (), {}, return_deterministic=True)

@@ -118,3 +118,25 @@ def test_a_huge_graph_is_refused_as_a_picture_and_written_as_dot(tmp_path, capsy
     assert not list(tmp_path.glob("*.svg")) and not list(tmp_path.glob(".*tmp"))  # nothing half-written
     assert main(["graph", str(model_file), "-o", str(tmp_path / "g.dot")]) == 0
     assert (tmp_path / "g.dot").read_text().count("->") == 0 and '"p2000"' in (tmp_path / "g.dot").read_text()
+
+
+def test_ctrl_c_keeps_the_draws_made(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    cmd = [sys.executable, "-m", "augury", "run", EIGHT, "--set", "warmup=100", "--set", "samples=3000000",
+           "--set", "chains=1", "--no-progress"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(20)  # imports and compilation (a few seconds), then sampling
+        t0 = time.perf_counter()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert time.perf_counter() - t0 < 60  # a block of at most 250 iterations, not the 3 million
+    assert p.returncode == 0, err
+    assert out.startswith("Posterior: nuts, 1 chain × ") and "warning: interrupted:" in err
+    kept = int(out.split("1 chain × ")[1].split(" draws")[0])
+    assert 0 < kept < 3_000_000

@@ -281,3 +281,11 @@ def test_one_chain_and_non_finite_draws_are_quiet(capfd):
         post.diagnostics
     out, err = capfd.readouterr()
     assert "Shape validation failed" not in out + err and "x[1]" in text
+
+
+def test_one_chain_r_hat_compares_its_halves():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 1000, 2))
+    x[0, 500:, 0] += 2.0  # the chain moved halfway: its halves disagree
+    rhat = Posterior({"x": x}, chains=1).diagnostics["rhat"]["x"]
+    assert rhat[0] > 1.1 and abs(rhat[1] - 1) < 0.01
