@@ -15,8 +15,27 @@ import os as _os
 # arrays over 32768 elements returns wrong rows with no error.  Turn it off unless the user set
 # the flag; it takes effect when JAX starts its CPU backend, so import augury before using JAX.
 _YNN = "--xla_cpu_experimental_ynn_fusion_type"
-if _YNN not in _os.environ.get("XLA_FLAGS", ""):
+
+
+def _xla_cpu_workaround() -> None:
+    import sys
+    if _YNN in _os.environ.get("XLA_FLAGS", ""):
+        return
     _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + f" {_YNN}=").strip()
+    if "jax" in sys.modules:  # too late if JAX has started its backends already: say so
+        try:
+            from jax._src import xla_bridge
+            started = xla_bridge.backends_are_initialized()
+        except Exception:  # a JAX without this private helper: nothing to say
+            started = False
+        if started:
+            import warnings
+            warnings.warn("JAX started before `import augury`: XLA's CPU fusion that miscompiles some float32 "
+                          "reductions (JAX 0.10) stays on in this process. Import augury before using JAX, or "
+                          f"set XLA_FLAGS={_YNN}= before starting Python.", RuntimeWarning, stacklevel=3)
+
+
+_xla_cpu_workaround()
 
 from augury.errors import (AuguryCheckError, AuguryDataError, AuguryError, AuguryInferenceError,
                            AugurySyntaxError, Diagnostic)

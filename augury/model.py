@@ -96,6 +96,9 @@ class Model:
 
     def __init__(self, program: ast.Program, consts: Optional[dict] = None, bind: Optional[dict] = None,
                  allow_python: bool = False):
+        for what, value in (("consts", consts), ("bind", bind)):
+            if value is not None and not isinstance(value, Mapping):
+                raise AuguryError(f"`{what}` must be a dict of names to values, not {type(value).__name__}")
         self.program = program
         self.allow_python = bool(allow_python)
         self.consts = dict(consts or {})
@@ -181,6 +184,8 @@ class Model:
         `simulate`, data on the left of `~` may be absent and the result draws from the prior
         (a `PriorProgram`).  Run float64 work inside `precision_scope("float64")`."""
         from augury.compiler.bind import bind
+        if consts is not None and not isinstance(consts, Mapping):
+            raise AuguryError(f"`consts` must be a dict of names to values, not {type(consts).__name__}")
         mapping = _data_mapping(data)
         consts = {**self.consts, **(consts or {})}
         key = _fingerprint(mapping, consts, f"{precision}:{simulate}")

@@ -20,6 +20,7 @@ import numpy as np
 from augury.dsl import ast
 from augury.errors import AuguryCheckError, did_you_mean
 from augury.dsl.signatures import TYPES
+from augury.dsl.unparse import unparse
 from augury.runtime.data import DataSpec, validate_data
 from augury.compiler.evaluate import Env, EvalError, evaluate
 from augury.runtime.operators import Operator, python
@@ -199,7 +200,11 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     env.values.update(sizes)
     param_shapes = {}
     for name, d in s.params.items():
-        dims = tuple(_dim_value(s, e, env) for e in d.type.dims) + tuple(_dim_value(s, e, env) for e in _event_dims(d.type))
+        event = tuple(_dim_value(s, e, env) for e in _event_dims(d.type))
+        if any(k < 1 for k in event):
+            raise _err(s, f"`{name}` is declared {unparse(d.type)} with size {event[0]}: a `{d.type.base}` needs at "
+                          "least one component", d.type.span)
+        dims = tuple(_dim_value(s, e, env) for e in d.type.dims) + event
         _memory_guard(s, name, dims, d.span)
         param_shapes[name] = dims
     for name, d in s.data.items():

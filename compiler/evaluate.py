@@ -223,7 +223,7 @@ def _call(e: ast.Call, env: Env):
             return (name, tuple(args), tuple(sorted(kwargs.items())))
     except EvalError:
         raise
-    except (TypeError, ValueError, ImportError, AttributeError) as ex:
+    except (TypeError, ValueError, ImportError, AttributeError, ArithmeticError) as ex:
         msg = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
         raise EvalError(f"cannot evaluate `{name}(…)`: {msg}", e.span) from None
     raise EvalError(f"unknown function `{name}`", e.func_span if e.func_span.line else e.span)

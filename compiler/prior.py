@@ -36,6 +36,8 @@ from .structure import Located, Structure
 
 KEY, DRAW = "__key", "__draw"
 MAX_DISCRETE_VALUES = 100_000  # a bounded discrete prior is drawn over its finite support
+REJECTION_ROUNDS = 512  # a count bounded on one side: P(accept) 8% still fails only 1e-19 of draws
+WINDOW = 4096  # ... and past that, the values from the bound on
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class DrawSite:
 
     target: str
     shape: tuple[int, ...]  # one draw's shape (the element's, for element-wise statements)
+    full: tuple[int, ...]   # the whole variable's shape (bounds broadcast to it, then index)
     base: str               # the declared type's base (real, positive, simplex, ...)
     truncate: bool          # the declared support is narrower than the distribution's
     discrete: bool
@@ -69,12 +72,13 @@ def prior_structure(s: Structure, shapes: dict[str, tuple], simulate: set[str]) 
         shape = tuple(full[len(st.target.indices):])
         sig = DISTRIBUTIONS.get(st.dist.func)
         tsig = TYPES.get(decl.type.base)
-        sites[ident] = DrawSite(name, shape, decl.type.base, declared_support_narrower(s, name, st.dist.func),
+        sites[ident] = DrawSite(name, shape, tuple(full), decl.type.base,
+                                declared_support_narrower(s, name, st.dist.func),
                                 bool(tsig and tsig.discrete) or bool(sig and sig.discrete), st.span)
         lo, hi = declared_bounds(decl.type)
         kwargs = tuple((k, v) for k, v in (("lower", lo), ("upper", hi)) if v is not None)
-        args = (ast.Name(KEY, st.span), ast.Num(ident, True), st.dist) + \
-            tuple(ast.Name(v, st.span) for v in loc.loop_vars)
+        # the element's indices key its draw (each element is drawn once) and select its bounds
+        args = (ast.Name(KEY, st.span), ast.Num(ident, True), st.dist) + tuple(st.target.indices)
         value = ast.Call(DRAW, args, kwargs, span=st.dist.span, func_span=st.dist.func_span)
         lets.setdefault(name, []).append(Located(ast.LetDecl(st.target, value, st.span), loc.loops))
     derived = replace(s, params={}, data={n: d for n, d in s.data.items() if n not in simulate},
@@ -97,6 +101,7 @@ class PriorProgram(LoweredModel):
         self.order = self._order()
         self._random = self._random_lets()
         self._static_lets = self._compute_static_lets()
+        self._check_indices()
         self.names = [n for n in list(s.params) + sorted(simulate) + list(s.lets) if n in self._random]
         self.kinds = {n: "param" if n in s.params else "data" if n in simulate else "let" for n in self.names}
         self.compiled_runs: dict = {}
@@ -129,11 +134,13 @@ class PriorProgram(LoweredModel):
                 self._eval_let_group(group, env)
         return {n: env.values[n] for n in self.names}
 
-    def _draw_site(self, key, ident, dist, *loop_values, lower=None, upper=None):
+    def _draw_site(self, key, ident, dist, *index, lower=None, upper=None):
         site = self.sites[int(ident)]
         k = jax.random.fold_in(key, int(ident))
-        for v in loop_values:
+        for v in index:
             k = jax.random.fold_in(k, v)
+        if index:  # an element-wise statement: the element's own bounds
+            lower, upper = (None if b is None else jnp.broadcast_to(b, site.full)[tuple(index)] for b in (lower, upper))
         try:
             return draw_on_support(dist, k, site, lower, upper, self.dtype)
         except ValueError as ex:
@@ -163,24 +170,34 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
             return _finite_support_draw(dist, key, shape, lower, upper)
         if upper is None and (lower is None or _at_most(lower, _support_min(dist))):
             return dists.draw(dist, key, shape)  # the bound adds nothing to the distribution's support
-        x, ok = dists.truncate(dist, lower, upper).sample_with_flag(key, shape)
-        return jnp.where(ok, x, INT_NAN)
-    if not site.truncate:
-        x = dists.draw(dist, key, shape)
-        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+        return _lower_bounded_draw(dist, key, shape, lower, upper)
     if site.base in ("ordered", "positive_ordered"):
         if not _iid(dist):
             raise ValueError("an `ordered` vector is drawn exactly only when its components share one "
                              "distribution (the sorted draw); give them the same parameters")
-        x = dists.truncate(dist, 0.0, None).sample(key, shape) if site.base == "positive_ordered" \
-            else dists.draw(dist, key, shape)
-        return jnp.sort(x, axis=-1).astype(dtype)
+        x, ok = _truncated(dist, key, shape, 0.0, None) if site.base == "positive_ordered" and site.truncate \
+            else (dists.draw(dist, key, shape), True)
+        return jnp.where(ok, jnp.sort(x, axis=-1), jnp.nan).astype(dtype)
+    if not site.truncate:
+        x = dists.draw(dist, key, shape)
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
     if site.base not in ("real", "positive", "unit"):
         raise ValueError(f"a `{type(dist).__name__}` distribution puts no mass on the declared "
                          f"`{site.base}` support; give it a distribution on that support")
+    x, ok = _truncated(dist, key, shape, lower, upper)
+    return jnp.where(ok, x, jnp.nan).astype(dtype)
+
+
+def _truncated(dist, key, shape, lower, upper):
+    """Exact draws of `dist` restricted to (lower, upper), and whether each could be made: an
+    interval with no mass (or lower > upper) and an exhausted rejection budget are failures."""
     t = dists.truncate(dist, lower, upper)
     x, ok = t.sample_with_flag(key, shape)
-    return jnp.where(ok, x, jnp.nan).astype(dtype)
+    if t.exact:
+        ok = ok & jnp.isfinite(t.log_normalizer())
+    if lower is not None and upper is not None:
+        ok = ok & (jnp.asarray(lower) < jnp.asarray(upper))
+    return x, ok
 
 
 def _support_min(dist) -> float:
@@ -203,8 +220,27 @@ def _finite_support_draw(dist, key, shape, lower, upper):
         raise ValueError("the bounds of a discrete unknown must be known before sampling") from None
     if hi - lo + 1 > MAX_DISCRETE_VALUES:
         raise ValueError(f"its support has {hi - lo + 1} values, too many to draw over")
-    values = jnp.arange(lo, hi + 1)
-    logp = jax.vmap(dist.log_prob)(values.reshape((-1,) + (1,) * len(shape))) \
-        if shape else jax.vmap(dist.log_prob)(values)
-    logp = jnp.moveaxis(jnp.broadcast_to(logp, (values.size,) + shape), 0, -1)
-    return lo + jax.random.categorical(key, logp, axis=-1)
+    return _window_draw(dist, key, shape, lo, hi - lo + 1)
+
+
+def _window_draw(dist, key, shape, lo, width: int):
+    """A draw over the integers lo … lo + width − 1 (lo may differ per element), renormalized;
+    INT_NAN where they hold no mass of the distribution's support."""
+    lo = jnp.broadcast_to(jnp.asarray(lo, jnp.int32), tuple(shape))
+    values = lo[None] + jnp.arange(width, dtype=jnp.int32).reshape((width,) + (1,) * len(shape))
+    logp = jnp.broadcast_to(dist.log_prob(values), values.shape)
+    logp = jnp.where(dist.support(values), logp, -jnp.inf)  # a formula outside its support is no mass
+    logp = jnp.moveaxis(logp, 0, -1)
+    x = lo + jax.random.categorical(key, logp, axis=-1).astype(jnp.int32)
+    return jnp.where(jnp.isfinite(jax.nn.logsumexp(logp, axis=-1)), x, INT_NAN)
+
+
+def _lower_bounded_draw(dist, key, shape, lower, upper):
+    """A count restricted to `lower` and above (or `upper` and below): rejection, which is quick
+    unless the bound is far in a tail; where it runs out of tries, the window of WINDOW values
+    from the bound, where a tail's mass lies (a tail far beyond the bound is negligible)."""
+    k_rej, k_win = jax.random.split(key)
+    x, ok = dists.truncate(dist, lower, upper, rounds=REJECTION_ROUNDS).sample_with_flag(k_rej, shape)
+    if upper is not None:  # bounded above only: the support's least value makes it finite
+        return jnp.where(ok, x, _window_draw(dist, k_win, shape, 0, WINDOW))
+    return jnp.where(ok, x, _window_draw(dist, k_win, shape, lower, WINDOW))

@@ -279,6 +279,18 @@ class _Attr:
         self.obj, self.attr, self.span = obj, attr, span
 
 
+def _stray_attribute(stmts) -> "Optional[_AstError]":
+    """`x.T` outside a call (`let y = x.T`): the only attribute is an operator's adjoint."""
+    for stmt, _ in ast.walk_statements(stmts):
+        exprs = [getattr(stmt, a, None) for a in ("value", "dist", "type", "start", "stop")]
+        exprs += list(getattr(getattr(stmt, "target", None), "indices", ()))
+        for node in (n for e in exprs for n in ast.walk_expr(e)):
+            if isinstance(node, _Attr):
+                return _AstError(f"`.{node.attr}` is only the adjoint of an operator, applied as `A.T(y)`",
+                                 node.span, "for the transpose of a matrix, write `transpose(x)`")
+    return None
+
+
 class _AstError(Exception):
     def __init__(self, message, span, *notes):
         super().__init__(message)

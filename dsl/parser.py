@@ -16,7 +16,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast, syntax_hints
-from .build_ast import _AstError, _Build, _expr_depth_error, _transform
+from .build_ast import _AstError, _Build, _expr_depth_error, _stray_attribute, _transform
 from augury.errors import AuguryError, AugurySyntaxError
 
 _KEYWORDS = frozenset(syntax_hints.KEYWORDS)
@@ -163,7 +163,7 @@ def parse(source: str, file: str = "<string>") -> ast.Program:
         if isinstance(inner, _AstError):
             raise AugurySyntaxError(inner.message, inner.span, inner.notes, source=source) from None
         raise
-    deep = _expr_depth_error(stmts, file)
+    deep = _expr_depth_error(stmts, file) or _stray_attribute(stmts)
     if deep is not None:
         raise AugurySyntaxError(deep.message, deep.span, deep.notes, source=source)
     return ast.Program(stmts, file, source)

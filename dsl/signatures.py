@@ -6,6 +6,7 @@ one place.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -204,15 +205,16 @@ def check_setting(method: str, name: str, value):
     bad = ValueError(f"`{name}` must be {SETTING_RULES.get(rule, 'one of ' + ', '.join(map(repr, rule or ())))}, "
                      f"not {value!r}")
     is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    number = isinstance(value, numbers.Real) and not is_bool  # NumPy scalars too
     if rule in ("count", "count0", "optional_count"):
         if value is None and rule == "optional_count":
             return None
-        if is_bool or not isinstance(value, (int, float)) or value != value or value in (float("inf"), -float("inf")) \
+        if not number or value != value or value in (float("inf"), -float("inf")) \
                 or int(value) != value or value < (0 if rule == "count0" else 1) or value >= 2 ** 31:
             raise bad
         return int(value)
     if rule in ("prob", "fraction", "positive"):
-        if is_bool or not isinstance(value, (int, float)) or not (value == value) or abs(value) == float("inf"):
+        if not number or not (value == value) or abs(value) == float("inf"):
             raise bad
         v = float(value)
         if (rule == "prob" and not 0 < v < 1) or (rule == "fraction" and not 0 <= v < 1) or (rule == "positive" and v <= 0):

@@ -33,8 +33,11 @@ def seed_key(seed: Any):
 
 
 def _first_nonfinite(tree: dict) -> Optional[str]:
-    """The name of the first float array in a (nested) dict with a NaN or infinity."""
+    """The name of the first float array in a (nested) dict with a NaN or infinity (or an
+    integer draw that could not be made); entries named `_...` are reported values, not checked."""
     for name, v in tree.items():
+        if name.startswith("_"):
+            continue
         if isinstance(v, dict):
             inner = _first_nonfinite(v)
             if inner is not None:

@@ -98,7 +98,7 @@ class Programs:
 
         def init(key):
             keys = jax.random.split(key, chains)
-            state, ok = (jax.lax.map if sequential else jax.vmap)(init_chain, keys)
+            state, ok = jax.lax.map(init_chain, keys) if sequential else jax.vmap(init_chain)(keys)
             # the draw buffer, chains first: (chains, samples, ...)
             one = jax.eval_shape(record, jax.tree.map(lambda x: x[0], state))
             buf = jax.tree.map(lambda s: jnp.zeros((chains, samples) + s.shape, s.dtype), one)

@@ -32,13 +32,16 @@ def build(problem: Problem, settings: dict):
 
     def step(state, key):
         draws = jax.vmap(problem.draw_prior)(jax.random.split(key, block))
-        return state + 1, {"draws": draws}
+        # a draw that could not be made (NaN) stops the run; a let that overflows is only reported
+        lets = {k: v for k, v in draws.items() if problem.kinds.get(k) == "let"}
+        return state + 1, {"draws": {k: v for k, v in draws.items() if k not in lets}, "_lets": lets}
 
     return init, step
 
 
 def finalize(problem: Problem, state, infos: list, settings: dict) -> Draws:
     n = int(settings["samples"])
-    names = list(infos[0]["draws"]) if infos else []
-    draws = {k: np.concatenate([np.asarray(i["draws"][k]) for i in infos])[:n] for k in names}
-    return Draws(draws, chains=None, settings={"samples": n})
+    parts = [{**i["draws"], **i["_lets"]} for i in infos]
+    draws = {k: np.concatenate([np.asarray(p[k]) for p in parts])[:n] for k in (parts[0] if parts else {})}
+    order = [k for k in problem.kinds if k in draws]
+    return Draws({k: draws[k] for k in order}, chains=None, settings={"samples": n})

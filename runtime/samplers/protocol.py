@@ -8,7 +8,8 @@ one of two shapes:
 
 * BlackJAX style, looped by the driver (`driver.loop`):
   `build(problem, settings) -> (init, step)` with `init(key) -> state` and
-  `step(state, key) -> (state, info)`, both pure and jittable; `num_steps(settings)` (or
+  `step(state, key) -> (state, info)`, both pure and jittable (`info` a dict of arrays; the
+  driver stops on NaN or infinity in it, except in entries named `_...`); `num_steps(settings)` (or
   `None` when the number is adaptive, with `is_done(state)`), and
   `finalize(problem, state, infos, settings) -> Draws`.  The driver jits `step`, runs it,
   reports progress, stops on NaN or infinity in `info` naming the step, and keeps what is done

@@ -33,3 +33,13 @@ def test_the_probe_detects_the_miscompilation_where_the_fusion_is_on():
     if not jax.__version__.startswith("0.10."):
         pytest.skip(f"the miscompilation was seen with JAX 0.10; this is {jax.__version__}")
     assert _wrong_rows("", None) > 0
+
+
+def test_importing_augury_after_jax_started_warns():
+    code = ("import warnings, jax.numpy as jnp\njnp.ones(1)\nwith warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n    import augury\nprint(any('JAX started before' in str(x.message) "
+            "for x in w))")
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "True"

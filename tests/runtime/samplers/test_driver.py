@@ -211,3 +211,21 @@ def test_a_diffusion_prior_is_refused_with_the_reason_not_a_keyerror():
         model.sample()
     with pytest.raises(augury.AuguryError, match="has no density"):
         model.bind()
+
+
+def test_numpy_scalars_are_settings_too():
+    post = augury.compile(NORMAL).sample(data={"y": np.zeros(3)}, samples=np.int64(30), warmup=np.int32(30),
+                                         chains=1, target_accept=np.float32(0.9))
+    assert post.samples("mu").shape == (30,) and post.settings["target_accept"] == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: augury.compile("param mu : real\nmu ~ normal(0, 1)\nlet y = arange(0, 10, 0)\n").sample(),
+     "cannot evaluate `arange"),
+    (lambda: augury.compile("param mu : real\nmu ~ normal(0, 1)\n", consts=[1]), "`consts` must be a dict"),
+    (lambda: augury.compile("param x : simplex(0)\nx ~ dirichlet(ones(0))\n").sample(), "needs at least one component"),
+    (lambda: augury.compile("param x : real[2, 2]\nx ~ normal(0, 1)\nlet y = x.T\n"), "only the adjoint of an operator"),
+])
+def test_more_user_mistakes_are_augury_errors(call, msg):
+    with pytest.raises(augury.AuguryError, match=msg):
+        call()

@@ -154,3 +154,14 @@ def test_nuts_with_a_summed_out_change_point_matches_the_exact_posterior():
     s, rate = post.samples("s").astype(int), post.samples("rate")
     want = np.where(np.arange(T) < s[:, None], post.samples("early")[:, None], post.samples("late")[:, None])
     np.testing.assert_allclose(rate, want)
+
+
+def test_vectorized_chains_give_the_sequential_draws():
+    model = augury.compile(NORMAL.replace("sigma ~ flat()", "sigma ~ lognormal(0, 1)"))
+    y = np.random.default_rng(4).normal(size=8)
+    seq = model.sample(data={"y": y}, seed=2, chains=2, warmup=100, samples=60, thinning=3,
+                       chain_method="sequential")
+    vec = model.sample(data={"y": y}, seed=2, chains=2, warmup=100, samples=60, thinning=3,
+                       chain_method="vectorized")
+    assert vec.settings["chain_method"] == "vectorized" and vec.draws["mu"].shape == (2, 60)
+    np.testing.assert_allclose(vec.draws["mu"], seq.draws["mu"], rtol=1e-6, atol=1e-9)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy import stats
+from scipy.special import logsumexp
 
 import augury
 
@@ -149,8 +150,54 @@ for i in range(3) { c[i] ~ normal(0, 1) }
     assert normalized == pytest.approx(want_plain - log_zb - log_ztau, abs=1e-9)
 
 
-def test_a_truncation_too_far_in_the_tail_for_rejection_is_an_error_not_nan_draws():
-    # a count bounded below far in its tail is drawn by rejection, which cannot reach it
-    model = augury.compile("param k : int(lower = 60)\nk ~ poisson(2)\n")
-    with pytest.raises(augury.AuguryInferenceError, match=r"`prior` produced NaN or infinity in `k`(.|\n)*rejection"):
-        model.prior_predictive(draws=100)
+def test_ordered_vectors_are_sorted_whatever_the_distributions_support():
+    for t, d in [("positive_ordered", "exponential(1)"), ("positive_ordered", "lognormal(0, 1)"),
+                 ("positive_ordered", "normal(0, 1)"), ("ordered", "normal(0, 1)")]:
+        c = augury.compile(f"param c : {t}(3)\nc ~ {d}\n").prior_predictive(draws=500, seed=1).samples("c")
+        assert np.all(np.diff(c, axis=1) > 0), (t, d)
+        if t == "positive_ordered":
+            assert c.min() > 0
+    # exponential(1) on positive_ordered(3) is the order statistics of 3 draws: E[min] = 1/3
+    c = augury.compile("param c : positive_ordered(3)\nc ~ exponential(1)\n").prior_predictive(draws=4000).samples("c")
+    assert abs(c[:, 0].mean() - 1 / 3) < 5 * (1 / 3) / np.sqrt(4000)
+
+
+@pytest.mark.parametrize("src", ["param x : positive\nx ~ uniform(-2, -1)\n",
+                                 "param x : real(lower = 2, upper = 3)\nx ~ beta(2, 2)\n",
+                                 "param k : int(lower = 5, upper = 10)\nk ~ bernoulli(0.5)\n"])
+def test_a_support_with_no_mass_stops_the_run(src):
+    with pytest.raises(augury.AuguryInferenceError, match="produced NaN or infinity"):
+        augury.compile(src).prior_predictive(draws=50)
+
+
+def test_bounds_that_differ_per_element_truncate_each_element():
+    src = "data L : real[N]\nparam x : real(lower = L)[N]\nfor n in range(N) { x[n] ~ normal(0, 1) }\n"
+    x = augury.compile(src).prior_predictive(data={"L": [0.0, 1.0, -1.0]}, draws=4000, seed=2).samples("x")
+    for j, lo in enumerate([0.0, 1.0, -1.0]):
+        assert _ks_ok(x[:, j], stats.truncnorm(lo, np.inf).cdf)
+    k = augury.compile("data L : int[N]\nparam k : int(lower = L)[N]\nfor n in range(N) { k[n] ~ poisson(3) }\n") \
+        .prior_predictive(data={"L": [0, 5, 1]}, draws=2000, seed=3).samples("k")
+    assert np.all(k.min(axis=0) == [0, 5, 1])
+
+
+@pytest.mark.parametrize("lower, draws", [(6, 4000), (60, 300)])
+def test_a_count_bounded_below_is_drawn_exactly(lower, draws):
+    # P(k >= 6) = 8% (rejection), P(k >= 60) ~ 1e-58 (past the rejection budget: the window above the bound)
+    k = augury.compile(f"param k : int(lower = {lower})\nk ~ poisson(3)\n").prior_predictive(draws=draws, seed=4)
+    k = k.samples("k")
+    support = np.arange(lower, lower + 400)
+    p = np.exp(stats.poisson(3).logpmf(support) - logsumexp(stats.poisson(3).logpmf(support)))
+    mean, sd = (support * p).sum(), np.sqrt((support ** 2 * p).sum() - (support * p).sum() ** 2)
+    assert k.min() >= lower and abs(k.mean() - mean) < 5 * sd / np.sqrt(draws) + 1e-9
+
+
+def test_prior_draws_check_every_index():
+    src = "data y : real[N]\nparam mu : real[3]\nmu ~ normal(0, 1)\nfor n in range(N) { y[n] ~ normal(mu[n], 1) }\n"
+    with pytest.raises(augury.AuguryCheckError, match=r"index 3 \(at n = 3\) is out of range for axis 0 of `mu`"):
+        augury.compile(src).prior_predictive(data={"N": 5})
+
+
+def test_a_let_that_overflows_is_reported_not_fatal():
+    prior = augury.compile("param x : real\nx ~ normal(0, 300)\nlet r = exp(x)\n").prior_predictive(draws=1000)
+    assert prior.samples("x").shape == (1000,)
+    assert any("`r` is NaN or infinite in some draws" in w for w in prior.warnings)
