@@ -248,6 +248,7 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
     if simulate:
         from .prior import PriorProgram
         given = {k: v for k, v in jdata.items() if k not in simulated}
-        return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated), warnings
+        kept = {k: v for k, v in jdata.items() if k in simulated}  # their uncovered elements are kept
+        return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated, kept), warnings
     lowered = LoweredModel(s, cvals, jdata, sizes, observed, operators, param_shapes, dtype)
     return lowered, warnings

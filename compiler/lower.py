@@ -292,13 +292,16 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             rank = len(s.lets[n][0].stmt.target.indices)
             shapes[n] = tuple(int(max([ix[d].max() for ix in index_sets[n] if ix[d].size] or [-1])) + 1
                               for d in range(rank))
+            if n in self.let_base:  # elements no statement assigns keep the given values
+                shapes[n] = tuple(np.shape(self.let_base[n])[:rank])
             count = np.zeros(shapes[n], dtype=np.int64)
             for ix in index_sets[n]:
                 np.add.at(count, ix, 1)
-            if (count == 0).any() or (count > 1).any():
-                bad = np.argwhere(count != 1)[0]
-                what = "never assigned" if count[tuple(bad)] == 0 else "assigned more than once"
-                raise _err(s, f"element `{n}[{', '.join(map(str, bad))}]` is {what}", s.lets[n][0].stmt.span)
+            if ((count == 0).any() and n not in self.let_base) or (count > 1).any():
+                bad = tuple(int(b) for b in np.argwhere(count != 1)[0])
+                raise self._assignment_error(n, bad, int(count[bad]))
+            if n in self.let_base:
+                arrays[n] = jnp.asarray(self.let_base[n])
         group_set = set(group)
         items = [(n, loc, ix) for n in group for loc, ix in zip(s.lets[n], index_sets[n])]
         # statements outside loops run first, in source order (`let err[0] = y[0] - nu[0]` reads nu[0])
@@ -321,6 +324,12 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             arrays = self._scan_recurrence(group, later, arrays, shapes, env)
         for n in group:
             env.values[n] = arrays[n]
+
+    let_base: dict = {}  # element-wise lets that start from given values (see PriorProgram)
+
+    def _assignment_error(self, name: str, element: tuple, count: int):
+        what = "never assigned" if count == 0 else "assigned more than once"
+        return _err(self.s, f"element `{name}[{', '.join(map(str, element))}]` is {what}", self.s.lets[name][0].stmt.span)
 
     def _scan_recurrence(self, group, later, arrays, shapes, env: Env):
         """Sequential evaluation of recurrent element statements (`lax.scan`

@@ -18,7 +18,7 @@ compact support is the uniform distribution there.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +90,7 @@ class PriorProgram(LoweredModel):
     """Joint draws from the prior and the prior predictive; `draw(key)` is pure and jittable."""
 
     def __init__(self, s: Structure, consts: dict, data: dict, sizes: dict, operators: dict,
-                 shapes: dict[str, tuple], dtype, simulate: set[str]):
+                 shapes: dict[str, tuple], dtype, simulate: set[str], kept: Optional[dict] = None):
         self.original = s
         derived, self.sites = prior_structure(s, shapes, simulate)
         self.s = derived
@@ -99,6 +99,9 @@ class PriorProgram(LoweredModel):
         self.observed, self.param_shapes, self.plans, self.unknowns = {}, shapes, {}, []
         self.global_lets, self._global_uses, self._global_grid = set(), set(), {}
         self.order = self._order()
+        # simulated data given in full: elements no `~` covers (an AR model's first K) keep their values
+        self.let_base = dict(kept or {})
+        self._refuse_whole_array_feedback(simulate)
         self._random = self._random_lets()
         self._static_lets = self._compute_static_lets()
         self._check_indices()
@@ -106,6 +109,30 @@ class PriorProgram(LoweredModel):
         self.kinds = {n: "param" if n in s.params else "data" if n in simulate else "let" for n in self.names}
         self.compiled_runs: dict = {}
         jax.eval_shape(self.draw, jax.random.PRNGKey(0))  # shape errors surface now, before any run
+
+    def _assignment_error(self, name: str, element: tuple, count: int):
+        if count == 0 and name in self.original.data:
+            return AuguryCheckError(
+                f"`{name}[{', '.join(map(str, element))}]` has no distribution, so simulating `{name}` needs its value",
+                self.original.data[name].span, [f"give `{name}` with the data: the elements on the left of `~` are "
+                                                "simulated, the others are kept"], source=self.s.source)
+        return super()._assignment_error(name, element, count)
+
+    def _refuse_whole_array_feedback(self, simulate: set[str]) -> None:
+        """`y ~ normal(nu, s)` where `nu` reads `y` (ARMA) is a density, not a generative order:
+        simulating it needs the likelihood written element by element."""
+        from .analysis import is_recurrent, let_groups
+        whole = {site.target for site in self.sites.values() if site.target in simulate and site.shape == site.full}
+        for group in let_groups(self.s):
+            hit = sorted(whole & set(group))
+            if hit and is_recurrent(self.s, group):
+                others = [n for n in group if n != hit[0]]
+                raise AuguryCheckError(
+                    f"cannot simulate `{hit[0]}` from its likelihood: its distribution reads `{hit[0]}` itself"
+                    + (f" through {', '.join('`%s`' % n for n in others)}" if others else ""),
+                    self.original.data[hit[0]].span,
+                    [f"write the likelihood element by element (`for t in range(T) {{ {hit[0]}[t] ~ ... }}`) so "
+                     "that each element is drawn given the earlier ones"], source=self.s.source)
 
     def _random_lets(self) -> set[str]:
         from .analysis import located_reads
@@ -172,11 +199,10 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
             return dists.draw(dist, key, shape)  # the bound adds nothing to the distribution's support
         return _lower_bounded_draw(dist, key, shape, lower, upper)
     if site.base in ("ordered", "positive_ordered"):
-        if not _iid(dist):
-            raise ValueError("an `ordered` vector is drawn exactly only when its components share one "
-                             "distribution (the sorted draw); give them the same parameters")
-        x, ok = _truncated(dist, key, shape, 0.0, None) if site.base == "positive_ordered" and site.truncate \
-            else (dists.draw(dist, key, shape), True)
+        positive = site.base == "positive_ordered" and site.truncate
+        if not _iid(dist):  # components of their own: the restriction to increasing vectors, by rejection
+            return _ordered_by_rejection(dist, key, shape, positive).astype(dtype)
+        x, ok = _truncated(dist, key, shape, 0.0, None) if positive else (dists.draw(dist, key, shape), True)
         return jnp.where(ok, jnp.sort(x, axis=-1), jnp.nan).astype(dtype)
     if not site.truncate:
         x = dists.draw(dist, key, shape)
@@ -186,6 +212,27 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
                          f"`{site.base}` support; give it a distribution on that support")
     x, ok = _truncated(dist, key, shape, lower, upper)
     return jnp.where(ok, x, jnp.nan).astype(dtype)
+
+
+def _ordered_by_rejection(dist, key, shape, positive: bool):
+    """Draws of `dist` restricted to increasing vectors (and to positive ones), by rejection:
+    exact, and quick when the components' distributions are already mostly in order (a
+    mixture's `ordered` locations with separated priors); NaN after REJECTION_ROUNDS rounds."""
+    def ok_of(x):
+        inc = jnp.all(jnp.diff(x, axis=-1) > 0, axis=-1)
+        return inc & jnp.all(x > 0, axis=-1) if positive else inc
+
+    def body(state):
+        i, k, x, ok = state
+        k, sub = jax.random.split(k)
+        new = dists.draw(dist, sub, shape)
+        take = ~ok & ok_of(new)
+        return i + 1, k, jnp.where(take[..., None], new, x), ok | take
+
+    x0 = jnp.full(shape, jnp.nan, dtype=jnp.result_type(float))
+    ok0 = jnp.zeros(shape[:-1], bool)
+    _, _, x, ok = jax.lax.while_loop(lambda s: (s[0] < REJECTION_ROUNDS) & ~jnp.all(s[3]), body, (0, key, x0, ok0))
+    return jnp.where(ok[..., None], x, jnp.nan)
 
 
 def _truncated(dist, key, shape, lower, upper):

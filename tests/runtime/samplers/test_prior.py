@@ -201,3 +201,44 @@ def test_a_let_that_overflows_is_reported_not_fatal():
     prior = augury.compile("param x : real\nx ~ normal(0, 300)\nlet r = exp(x)\n").prior_predictive(draws=1000)
     assert prior.samples("x").shape == (1000,)
     assert any("`r` is NaN or infinite in some draws" in w for w in prior.warnings)
+
+
+def test_ordered_components_of_their_own_are_restricted_exactly():
+    mu = augury.compile("param mu : ordered(2)\nmu ~ normal([0, 0.5], 1)\n").prior_predictive(draws=20000, seed=1)
+    mu = mu.samples("mu")
+    assert np.all(np.diff(mu, axis=1) > 0)
+    # (X1, X2) ~ N([0, 0.5], I) given X1 < X2: D = X2 - X1 ~ N(0.5, 2) given D > 0, S = X1 + X2 independent
+    z = -0.5 / np.sqrt(2)
+    ed = 0.5 + np.sqrt(2) * stats.norm.pdf(z) / stats.norm.sf(z)
+    np.testing.assert_allclose(mu.mean(axis=0), [0.25 - ed / 2, 0.25 + ed / 2], atol=5 * 0.9 / np.sqrt(20000))
+
+
+def test_data_elements_without_a_distribution_are_kept_and_the_rest_simulated():
+    src = """
+data y : real[T]
+param a : real(lower = -1, upper = 1)
+a ~ uniform(-1, 1)
+for t in range(2, T) { y[t] ~ normal(a * y[t - 1], 0.1) }
+"""
+    y = np.array([5.0, -3.0, 0.0, 0.0, 0.0, 0.0])
+    prior = augury.compile(src).prior_predictive(data={"y": y}, draws=3000, seed=6)
+    sim, a = prior.samples("y"), prior.samples("a")
+    np.testing.assert_array_equal(sim[:, :2], np.broadcast_to(y[:2], (3000, 2)))  # conditioned on, not drawn
+    innov = (sim[:, 2:] - a[:, None] * sim[:, 1:-1]) / 0.1
+    assert _ks_ok(innov.ravel(), stats.norm.cdf)
+    with pytest.raises(augury.AuguryCheckError, match=r"`y\[0\]` has no distribution, so simulating `y` needs its"):
+        augury.compile(src).prior_predictive(data={"T": 6})
+
+
+def test_a_likelihood_that_feeds_back_on_itself_says_how_to_simulate_it():
+    src = """
+data y : real[T]
+param phi : real(lower = -1, upper = 1)
+phi ~ normal(0, 1)
+let nu[0] = 0.0
+for t in range(1, T) { let nu[t] = phi * y[t - 1] }
+y ~ normal(nu, 1)
+"""
+    with pytest.raises(augury.AuguryCheckError, match="cannot simulate `y` from its likelihood: its distribution "
+                                                      "reads `y` itself through `nu`"):
+        augury.compile(src).prior_predictive(data={"y": np.zeros(5)})
