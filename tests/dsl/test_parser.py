@@ -188,7 +188,12 @@ def test_long_chains_are_regrouped_without_changing_their_value(ops):
     text = terms[0] + "".join(f" {ops[k % len(ops)]} {t}" for k, t in enumerate(terms[1:]))
     e = parse(f"let a = {text}\n").statements[0].value
     assert _depth(e) < 12
-    assert const_eval(e, lambda n: None) == pytest.approx(eval(text), rel=1e-9)
+    want = float(terms[0])  # left to right, as Python would read `text`: no eval of text
+    for k, t in enumerate(terms[1:]):
+        op = ops[k % len(ops)]
+        want = want + int(t) if op == "+" else want - int(t) if op == "-" else want * int(t) if op == "*" \
+            else want / int(t)
+    assert const_eval(e, lambda n: None) == pytest.approx(want, rel=1e-9)
 
 
 def test_short_chains_keep_their_left_grouping():
