@@ -187,15 +187,12 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
     """A draw of `dist` restricted to the site's declared support (exact)."""
     shape = site.shape
     if isinstance(dist, dists.Flat):
-        if site.base in ("real", "unit") and (site.base == "unit" or (lower is not None and upper is not None)):
-            lo, hi = (0.0, 1.0) if site.base == "unit" else (lower, upper)
-            return jax.random.uniform(key, shape, dtype, minval=lo, maxval=hi)
-        event = shape[-(TYPES[site.base].event_rank):] if TYPES[site.base].event_rank else ()
-        return dists.draw(dists.uniform_on(site.base, event), key, shape)
-    if site.discrete:
+        event = shape[len(shape) - TYPES[site.base].event_rank:]
+        return dists.draw(dists.uniform_on(TYPES[site.base].support, event, lower, upper), key, shape).astype(dtype)
+    if site.discrete:  # every discrete family of the table puts its mass on 0, 1, 2, ...
         if lower is not None and upper is not None:
             return _finite_support_draw(dist, key, shape, lower, upper)
-        if upper is None and (lower is None or _at_most(lower, _support_min(dist))):
+        if upper is None and (lower is None or _at_most(lower, 0)):
             return dists.draw(dist, key, shape)  # the bound adds nothing to the distribution's support
         return _lower_bounded_draw(dist, key, shape, lower, upper)
     if site.base in ("ordered", "positive_ordered"):
@@ -245,11 +242,6 @@ def _truncated(dist, key, shape, lower, upper):
     if lower is not None and upper is not None:
         ok = ok & (jnp.asarray(lower) < jnp.asarray(upper))
     return x, ok
-
-
-def _support_min(dist) -> float:
-    """The least value of a discrete distribution's support (0 for counts and categories)."""
-    return 0.0 if getattr(dist, "support", None) is not None else -np.inf
 
 
 def _at_most(bound, value: float) -> bool:

@@ -205,8 +205,21 @@ def _check_draws(draws: Mapping[str, Any]) -> tuple[dict, Optional[int], Optiona
 
 # ------------------------------------------------------------------ MCMC
 
+def element_stats(draws: Mapping[str, Any]) -> dict[str, dict]:
+    """Per variable: R-hat, bulk and tail ESS of every element (NaN where undefined), and the
+    elements that are constant or not finite.  `draws`: name -> (chains, draws, *shape) of
+    floats or ints.  The one place R-hat and ESS are computed: the Posterior's diagnostics and
+    the run's warnings both read it."""
+    if not draws:
+        return {}
+    az = _import_arviz()
+    with _quiet(az):
+        return {name: _element_stats(az, name, np.asarray(arr)) for name, arr in draws.items()}
+
+
 def mcmc_checks(draws: Mapping[str, Any], *, diverging: Any = None, energy: Any = None,
-                tree_depth: Any = None, max_tree_depth: Optional[int] = None, method: str = "nuts") -> dict:
+                tree_depth: Any = None, max_tree_depth: Optional[int] = None, method: str = "nuts",
+                per_var: Optional[dict] = None) -> dict:
     """The numbers behind :func:`mcmc_warnings`, fit to store in ``post.diagnostics``.
 
     `draws`: name -> array (chains, draws, *shape), floats or ints; bool/object arrays and
@@ -218,14 +231,11 @@ def mcmc_checks(draws: Mapping[str, Any], *, diverging: Any = None, energy: Any 
     ``min_ess_tail`` (NaN where undefined), failing-element summaries ``rhat_high`` /
     ``ess_bulk_low`` / ``ess_tail_low`` (None, or element, value, count, checked), ``nonfinite``
     elements, ``ebfmi`` per chain, ``divergences`` / ``transitions``, ``tree_depth_hits`` /
-    ``tree_depth_saturation``.
+    ``tree_depth_saturation``.  `per_var`: :func:`element_stats` of the draws, when the
+    caller has them already (a Posterior does), so they are not computed twice.
     """
     arrays, chains, n, skipped = _check_draws(draws)
-    per_var: dict[str, dict] = {}
-    if arrays:
-        az = _import_arviz()
-        with _quiet(az):
-            per_var = {name: _element_stats(az, name, arr) for name, arr in arrays.items()}
+    per_var = {k: v for k, v in (per_var or element_stats(arrays)).items() if k in arrays}
     ess_min = ESS_PER_CHAIN_MIN * (chains or 0)
     out: dict[str, Any] = {
         "chains": chains, "draws": n, "rhat_threshold": RHAT_MAX, "ess_threshold": ess_min,
@@ -273,10 +283,10 @@ def format_mcmc_warnings(checks: Mapping[str, Any]) -> list[str]:
 
 def mcmc_warnings(draws: Mapping[str, Any], *, diverging: Any = None, energy: Any = None,
                   tree_depth: Any = None, max_tree_depth: Optional[int] = None,
-                  method: str = "nuts") -> list[str]:
+                  method: str = "nuts", per_var: Optional[dict] = None) -> list[str]:
     """One warning per failing MCMC diagnostic (see :func:`mcmc_checks`); [] when all pass."""
     return format_mcmc_warnings(mcmc_checks(draws, diverging=diverging, energy=energy, tree_depth=tree_depth,
-                                            max_tree_depth=max_tree_depth, method=method))
+                                            max_tree_depth=max_tree_depth, method=method, per_var=per_var))
 
 
 def _warn_nonfinite(c: Mapping[str, Any]) -> list[str]:

@@ -125,6 +125,7 @@ class Posterior:
         self.warnings = list(warnings or [])
         self.kinds = dict(kinds or {})
         self._diagnostics: Optional[dict] = None
+        self._element_stats: Optional[dict] = None
         self._weights: Optional[np.ndarray] = None
 
     # ------------------------------------------------------------------ access
@@ -226,29 +227,19 @@ class Posterior:
             self._diagnostics = self._mcmc_diagnostics() if self._chains is not None else self._weighted_diagnostics()
         return self._diagnostics
 
+    def element_stats(self) -> dict:
+        """R-hat and ESS of every element (`diagnostics.element_stats`), computed once."""
+        if self._element_stats is None:
+            from .diagnostics import element_stats
+            numeric = {k: v for k, v in self._draws.items() if v.size and v.dtype.kind in "biuf"}
+            self._element_stats = element_stats(numeric) if self._chains is not None else {}
+        return self._element_stats
+
     def _mcmc_diagnostics(self) -> dict:
-        az = _import_arviz()
-        numeric = {k: v.astype(np.float64) for k, v in self._draws.items() if v.size and v.dtype.kind in "biuf"}
         diag: dict[str, Any] = {"rhat": {}, "ess_bulk": {}, "ess_tail": {}}
-        if numeric and self._n_draws < 4:  # too short for split R-hat / ESS
-            for k, v in numeric.items():
-                for key in ("rhat", "ess_bulk", "ess_tail"):
-                    diag[key][k] = np.full(v.shape[2:], np.nan)
-        elif numeric:
-            from .diagnostics import _quiet
-            from .diagnostics import _halves
-            with _quiet(az):  # constant draws: NumPy warns
-                ds = az.convert_to_dataset(numeric)
-                bulk, tail = az.ess(ds, method="bulk"), az.ess(ds, method="tail")
-                # one chain: split R-hat compares its two halves (as the run's warnings do)
-                halves = ds if self._chains > 1 else az.convert_to_dataset(
-                    {k: _halves(v.reshape(v.shape[:2] + (-1,))).reshape((2, -1) + v.shape[2:])
-                     for k, v in numeric.items()})
-                rhat = az.rhat(halves)
-            for k in numeric:
-                diag["rhat"][k] = np.asarray(rhat[k].values)
-                diag["ess_bulk"][k] = np.asarray(bulk[k].values)
-                diag["ess_tail"][k] = np.asarray(tail[k].values)
+        for k, st in self.element_stats().items():
+            for key in ("rhat", "ess_bulk", "ess_tail"):
+                diag[key][k] = st[key].reshape(st["shape"])
         all_rhat = [r.ravel() for r in diag["rhat"].values()]
         all_rhat = np.concatenate(all_rhat) if all_rhat else np.array([])
         all_rhat = all_rhat[np.isfinite(all_rhat)]

@@ -85,13 +85,14 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
     return out
 
 
-def _run_warnings(out: Draws, method: str) -> list[str]:
+def _run_warnings(post: Posterior, out: Draws, method: str) -> list[str]:
+    """The failing diagnostics of a finished run (R-hat and ESS from the Posterior's own)."""
     from ..diagnostics import mcmc_warnings, particle_warnings
     if out.chains is not None:
         stats = out.sample_stats
         return mcmc_warnings(out.draws, diverging=stats.get("diverging"), energy=stats.get("energy"),
                              tree_depth=stats.get("tree_depth"), max_tree_depth=out.settings.get("max_tree_depth"),
-                             method=method)
+                             method=method, per_var=post.element_stats())
     if out.log_weights is not None or "ess" in out.sample_stats:
         return particle_warnings(out.log_weights, ess_per_step=out.sample_stats.get("ess"))
     return []
@@ -114,11 +115,12 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
                 n_bad = int(np.sum(~np.isfinite(v).reshape(v.shape[0], -1).all(axis=1))) if v.ndim else 1
                 warnings.append(f"`{name}` is NaN or infinite in some draws ({n_bad} of {v.shape[0]} along the first "
                                 "axis): the summary excludes nothing, so its moments are not finite")
-    if out.draws and not out.interrupted:
-        warnings.extend(_run_warnings(out, method))
     settings_out = dict(out.settings)
     settings_out["seed"] = int(seed)
     kinds = {n: problem.kinds.get(n, "param") for n in out.draws}
-    return Posterior(out.draws, chains=out.chains, log_weights=out.log_weights, log_evidence=out.log_evidence,
+    post = Posterior(out.draws, chains=out.chains, log_weights=out.log_weights, log_evidence=out.log_evidence,
                      method=method, settings=settings_out, sample_stats=out.sample_stats,
                      timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds)
+    if out.draws and not out.interrupted:
+        post.warnings.extend(_run_warnings(post, out, method))
+    return post

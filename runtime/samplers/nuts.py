@@ -163,8 +163,9 @@ def build_run(model: Callable, **settings) -> Callable:
 
 
 def _settings(settings: dict, method: str) -> dict:
-    out = dict(warmup=1000, samples=1000, chains=4, target_accept=0.8, max_tree_depth=10, num_steps=None,
-               trajectory_length=2 * np.pi, thinning=1, dense_mass=False, chain_method="auto")
+    """The method table's checked settings (`Model.sample` fills every one), plus the other
+    kernel's, which the shared kernel builder takes and ignores (NUTS has no `num_steps`)."""
+    out = dict(max_tree_depth=10, num_steps=None, trajectory_length=2 * np.pi)
     out.update(settings)
     out["chain_method"] = resolve_chain_method(out["chain_method"])
     return out
