@@ -88,7 +88,7 @@ class Posterior:
 
     def __init__(self, draws: dict[str, np.ndarray], *, chains: int | None = None,
                  log_weights: np.ndarray | None = None, log_evidence: float | None = None,
-                 method: str = "", settings: dict | None = None,
+                 log_evidence_sd: float | None = None, method: str = "", settings: dict | None = None,
                  sample_stats: dict[str, np.ndarray] | None = None, timing: dict[str, float] | None = None,
                  warnings: list | None = None, kinds: dict[str, str] | None = None):
         self._draws = {str(k): np.asarray(v) for k, v in draws.items()}
@@ -118,6 +118,8 @@ class Posterior:
                 raise ValueError(f"log_weights have shape {log_weights.shape}, expected ({self._n},)")
         self._log_weights = log_weights
         self.log_evidence: Optional[float] = None if log_evidence is None else float(log_evidence)
+        # the estimated standard deviation of `log_evidence` from the same run (None when unknown)
+        self.log_evidence_sd: Optional[float] = None if log_evidence_sd is None else float(log_evidence_sd)
         self.method = method
         self.settings = dict(settings or {})
         self.sample_stats = {str(k): np.asarray(v) for k, v in (sample_stats or {}).items()}
@@ -307,7 +309,8 @@ class Posterior:
             size = f"{self._n} particles (weighted)" if self._log_weights is not None else f"{self._n} draws"
         parts = [f"Posterior: {method}, {size}"]
         if self.log_evidence is not None:
-            parts.append(f"log evidence {self.log_evidence:.4g}")
+            parts.append(f"log evidence {self.log_evidence:.4g}" +
+                         (f" ± {self.log_evidence_sd:.2g}" if self.log_evidence_sd is not None else ""))
         if self._chains is not None and "diverging" in self.sample_stats:
             parts.append(f"{int(np.sum(self.sample_stats['diverging']))} divergences")
         if self._log_weights is not None and self._n:
@@ -328,6 +331,7 @@ class Posterior:
             "n": self._n,
             "has_log_weights": self._log_weights is not None,
             "log_evidence": self.log_evidence,
+            "log_evidence_sd": self.log_evidence_sd,
             "method": self.method,
             "settings": _jsonable(self.settings),
             "timing": _jsonable(self.timing),
@@ -363,6 +367,8 @@ class Posterior:
                                  _META_KEY: json.dumps(self._meta())}
         if self.log_evidence is not None:
             attrs["log_evidence"] = self.log_evidence
+            if self.log_evidence_sd is not None:
+                attrs["log_evidence_sd"] = self.log_evidence_sd
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             idata = az.from_dict(posterior={k: wrap(v) for k, v in self._draws.items()},
@@ -502,7 +508,8 @@ def _from_meta(meta: dict, draws: dict, log_weights, stats: dict) -> Posterior:
     names = [n for n in meta.get("names", []) if n in draws] + [n for n in draws if n not in meta.get("names", [])]
     return Posterior({n: draws[n] for n in names}, chains=meta.get("chains"),
                      log_weights=log_weights if meta.get("has_log_weights") else None,
-                     log_evidence=meta.get("log_evidence"), method=meta.get("method", ""),
+                     log_evidence=meta.get("log_evidence"), log_evidence_sd=meta.get("log_evidence_sd"),
+                     method=meta.get("method", ""),
                      settings=meta.get("settings"), sample_stats=stats, timing=meta.get("timing"),
                      warnings=meta.get("warnings"), kinds=meta.get("kinds"))
 

@@ -119,6 +119,7 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
     settings_out["seed"] = int(seed)
     kinds = {n: problem.kinds.get(n, "param") for n in out.draws}
     post = Posterior(out.draws, chains=out.chains, log_weights=out.log_weights, log_evidence=out.log_evidence,
+                     log_evidence_sd=out.log_evidence_sd,
                      method=method, settings=settings_out, sample_stats=out.sample_stats,
                      timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds)
     if out.draws and not out.interrupted:

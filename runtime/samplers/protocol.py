@@ -52,6 +52,73 @@ class Problem:
     continuous: tuple[str, ...] = ()
     cache: dict = field(default_factory=dict)
     dtype: Any = None
+    unconstrained: Optional["Unconstrained"] = None
+    state_space: Optional["StateSpace"] = None
+    static: Optional["Unconstrained"] = None
+
+
+@dataclass(frozen=True)
+class Unconstrained:
+    """Continuous unknowns as one flat unconstrained vector `z` of length `dimension`: what
+    particle methods (tempered SMC, PMMH, SMC²) move.  All callables are pure and jittable.
+
+    - `draw(key) -> z`: an exact draw from the prior, mapped to unconstrained coordinates.
+    - `log_prior(z)`: the *normalized* log prior density of `z` (Jacobian of the map to the
+      declared supports included, truncation normalizers included), so that evidence
+      estimates are right.
+    - `log_likelihood(z)`: the log likelihood (discrete unknowns summed out); None where the
+      method gets the likelihood elsewhere (a particle filter, for PMMH and SMC²).
+    - `constrain(z) -> dict`: the values to report (params by name, reported lets), or for
+      `Problem.static` the values the state-space callables take as `theta`.
+    - `sites(z) -> dict`: the values keyed by site name, for `Problem.recover_discrete`.
+    """
+
+    dimension: int
+    draw: Callable
+    log_prior: Callable
+    log_likelihood: Optional[Callable]
+    constrain: Callable
+    sites: Optional[Callable] = None
+
+
+@dataclass(frozen=True)
+class LinearGaussianStep:
+    """A state-space step that is linear and Gaussian, for the locally optimal proposal:
+    x[t] | x[t-1] ~ N(transition_mean(x_prev, t, theta), transition_cov(t, theta)) and
+    y[t] | x[t] ~ N(H x[t] + b, R) with `(H, b, R, y) = emission(t, theta)`; H is (M, D),
+    b and y are (M,), R is (M, M); where nothing is observed at t, `observed(t)` is False.
+    States are vectors (D,) here; a scalar state is D = 1."""
+
+    transition_mean: Callable
+    transition_cov: Callable
+    emission: Callable
+    observed: Callable
+
+
+@dataclass(frozen=True)
+class StateSpace:
+    """A chain `x[0..T-1]` recognized by the compiler (a latent `x[t]` whose distribution reads
+    `x[t-1]`, observations that read `x[t]`), as pure jittable callables.  `theta` is a dict of
+    static parameter values ({} when the model has none); `t` may be traced.
+
+    - `init_draw(key, theta) -> x0` and `init_log_density(x0, theta)`: x[0]'s distribution.
+    - `transition_draw(key, x_prev, t, theta) -> x` and `transition_log_density(x, x_prev, t,
+      theta)`: x[t] given x[t-1], for t >= 1.
+    - `emission_log_density(x, t, theta)`: log p(observations at t | x[t] = x), 0 where none.
+    - `constant_log_likelihood(theta)`: the log density of data that does not read the chain.
+    - `linear_gaussian`: set when every step is linear-Gaussian (locally optimal proposal).
+    """
+
+    name: str
+    length: int
+    state_shape: tuple
+    init_draw: Callable
+    init_log_density: Callable
+    transition_draw: Callable
+    transition_log_density: Callable
+    emission_log_density: Callable
+    constant_log_likelihood: Callable
+    linear_gaussian: Optional[LinearGaussianStep] = None
 
 
 @dataclass
@@ -65,6 +132,7 @@ class Draws:
     chains: Optional[int] = None
     log_weights: Optional[np.ndarray] = None
     log_evidence: Optional[float] = None
+    log_evidence_sd: Optional[float] = None
     sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
