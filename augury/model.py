@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from augury.compiler.graph import build_graph, render, to_dot
-from augury.compiler.methods import SIMULATES_DATA, applicable_methods, default_method, draws_from_prior
+from augury.compiler.methods import (SIMULATES_DATA, STARTS_FROM_PRIOR_GIVEN_DATA, applicable_methods,
+                                     default_method, draws_from_prior)
+from augury.compiler.problem import problem_for
 from augury.compiler.structure import Structure, collect
 from augury.dsl import ast
 from augury.dsl.check import check
@@ -179,7 +181,7 @@ class Model:
         return out
 
     def bind(self, data: Union[None, Mapping, str, list] = None, consts: Optional[dict] = None,
-             precision: str = "float32", simulate: bool = False):
+             precision: str = "float32", simulate: bool = False, with_prior: bool = False):
         """Validate data and lower the model: returns (LoweredModel, data warnings).  With
         `simulate`, data on the left of `~` may be absent and the result draws from the prior
         (a `PriorProgram`).  Run float64 work inside `precision_scope("float64")`."""
@@ -188,13 +190,13 @@ class Model:
             raise AuguryError(f"`consts` must be a dict of names to values, not {type(consts).__name__}")
         mapping = _data_mapping(data)
         consts = {**self.consts, **(consts or {})}
-        key = _fingerprint(mapping, consts, f"{precision}:{simulate}")
+        key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}")
         if key is None:
             return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
-                        allow_python=self.allow_python)
+                        allow_python=self.allow_python, with_prior=with_prior)
         if key not in self._bound_cache:
             result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
-                          allow_python=self.allow_python)
+                          allow_python=self.allow_python, with_prior=with_prior)
             self._bound_cache = {key: result}
         return self._bound_cache[key]
 
@@ -229,8 +231,9 @@ class Model:
         prec = resolve_precision(precision, method)
         driver.seed_key(seed)  # a bad seed is refused before binding
         with precision_scope(prec):
-            lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA)
-            post = driver.sample(method, lowered.problem(), opts, seed=seed, progress=progress)
+            lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
+                                               with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
+            post = driver.sample(method, problem_for(method, lowered), opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
         checker = [w for w in self.warnings if w.code != FLAT_PRIOR or draws_from_prior(method)]

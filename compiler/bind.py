@@ -148,12 +148,14 @@ def check_python_allowed(s: Structure, allow_python: bool) -> None:
 
 
 def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",
-         bound: Optional[dict] = None, simulate: bool = False, allow_python: bool = False):
+         bound: Optional[dict] = None, simulate: bool = False, allow_python: bool = False,
+         with_prior: bool = False):
     """Validate `data` and build the `LoweredModel`; returns it with the warnings.
 
     With `simulate`, data on the left of `~` may be absent (its shape then comes from the
-    sizes) and the result is the `PriorProgram`, which draws it from the likelihood.
-    Call it inside `precision_scope(precision)` for float64."""
+    sizes) and the result is the `PriorProgram`, which draws it from the likelihood.  With
+    `with_prior`, the result also carries `prior_program`, the params' prior draws given the
+    data (what particle methods start from).  Call it inside `precision_scope(precision)` for float64."""
     if precision not in ("float32", "float64"):
         raise AuguryCheckError(f"unknown precision `{precision}`", notes=["use \"float32\" or \"float64\""])
     check_python_allowed(s, allow_python)
@@ -251,4 +253,7 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
         kept = {k: v for k, v in jdata.items() if k in simulated}  # their uncovered elements are kept
         return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated, kept), warnings
     lowered = LoweredModel(s, cvals, jdata, sizes, observed, operators, param_shapes, dtype)
+    if with_prior:  # particle methods start from prior draws of the params given this data
+        from .prior import PriorProgram
+        lowered.prior_program = PriorProgram(s, cvals, jdata, sizes, operators, param_shapes, dtype, set(), None)
     return lowered, warnings

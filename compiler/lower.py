@@ -95,6 +95,16 @@ def declared_support_narrower(s: Structure, target: str, dist_name: str) -> bool
     return support_mask_needed(s, target, dist_name) or (bounded and not sig.discrete)
 
 
+def sphere_radius_log_normalizer(shape: tuple) -> float:
+    """A `sphere(D)` unknown is u = v / |v| with v's density exp(−|v|²/2) p(u): normalized, it
+    is p(u) exp(−|v|²/2) / (2^(D/2−1) Γ(D/2)) (p w.r.t. the sphere's area; the radius is χ_D).
+    This returns the log of that constant summed over the batch, for evidence estimates."""
+    import math
+    d = int(shape[-1])
+    count = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    return count * ((d / 2 - 1) * math.log(2.0) + math.lgamma(d / 2))
+
+
 @dataclass
 class Unknown:
     """A continuous unknown handed to the sampler."""
@@ -326,6 +336,7 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             env.values[n] = arrays[n]
 
     let_base: dict = {}  # element-wise lets that start from given values (see PriorProgram)
+    prior_program = None  # the params' prior draws given the data (bind(..., with_prior=True))
 
     def _assignment_error(self, name: str, element: tuple, count: int):
         what = "never assigned" if count == 0 else "assigned more than once"
@@ -438,6 +449,29 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
                           f"cannot normalize the prior of `{unparse(st.target)}`")
         return 0.0 if grid is None else jnp.sum(grid)
 
+    def _flat_log_volume(self, loc: Located, env: Env):
+        """Σ over the statement's elements of log volume(declared support): `flat()` on a
+        compact support is the uniform distribution there (runtime/uniform.py)."""
+        from augury.runtime.uniform import log_volume
+        st = loc.stmt
+        decl = self.s.params[st.target.name]
+        lo_e, hi_e = declared_bounds(decl.type)
+        rank = TYPES[decl.type.base].event_rank
+
+        def one(e):
+            value = evaluate(ast.Index(ast.Name(st.target.name, st.span), st.target.indices, st.span)
+                             if st.target.indices else ast.Name(st.target.name, st.span), e)
+            shape = jnp.shape(value)
+            event = shape[len(shape) - rank:]
+            lo = None if lo_e is None else evaluate(lo_e, e)
+            hi = None if hi_e is None else evaluate(hi_e, e)
+            lv = log_volume(TYPES[decl.type.base].support, event, lo, hi)
+            return jnp.sum(jnp.broadcast_to(lv, shape[:len(shape) - rank]))
+
+        grid = self._wrap(lambda: self.over_loops(loc.loops, env, one), st.span,
+                          f"cannot normalize the flat prior of `{unparse(st.target)}`")
+        return 0.0 if grid is None else jnp.sum(grid)
+
     # ------------------------------------------------------------------ run
     def constraint_of(self, u: Unknown, env: Env):
         t = u.decl.type
@@ -465,16 +499,12 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             return 0
         return TYPES[u.decl.type.base].event_rank if u.kind != "sphere" else 1
 
-    def run(self, get_param: Callable, enum_key=None, normalize_truncation: bool = False) -> RunResult:
-        """Evaluate the model; `get_param(unknown, constraint, env)` returns the
-        constrained value of each continuous unknown.  With `enum_key`, the summed-out
-        discrete unknowns are also drawn from their exact conditional posterior.
+    def environment(self, get_param: Callable) -> Env:
+        """The values of every unknown (from `get_param`, as in `run`) and every let, without
+        any log density: what the state-space callables of a chain model read."""
+        return self._environment(get_param, False)[0]
 
-        With `normalize_truncation`, a prior truncated by its declared support (a normal on
-        `positive`, bounds that read other params) is normalized: log P(lower < X < upper) is
-        subtracted, so the log prior is the density prior sampling draws from (what a method
-        that estimates the evidence needs).  Without it the density is restricted but not
-        renormalized, as in Stan (MCMC does not need the constant)."""
+    def _environment(self, get_param: Callable, normalize_truncation: bool):
         env = self.base.child()
         env.loop_vars = frozenset()
         env.values.update(self._static_lets)
@@ -489,11 +519,26 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
                     env.values[u.name] = full.at[miss].set(value)
                 elif u.kind == "sphere":
                     log_prior = log_prior - 0.5 * jnp.sum(value ** 2)
+                    if normalize_truncation:  # the auxiliary vector's density, normalized (see below)
+                        log_prior = log_prior - sphere_radius_log_normalizer(value.shape)
                     env.values[u.name] = value / jnp.linalg.norm(value, axis=-1, keepdims=True)
                 else:
                     env.values[u.name] = value
             elif not all(n in self._static_lets or n in self.global_lets for n in key):
                 self._eval_let_group(key, env)
+        return env, log_prior
+
+    def run(self, get_param: Callable, enum_key=None, normalize_truncation: bool = False) -> RunResult:
+        """Evaluate the model; `get_param(unknown, constraint, env)` returns the
+        constrained value of each continuous unknown.  With `enum_key`, the summed-out
+        discrete unknowns are also drawn from their exact conditional posterior.
+
+        With `normalize_truncation`, a prior truncated by its declared support (a normal on
+        `positive`, bounds that read other params) is normalized: log P(lower < X < upper) is
+        subtracted, so the log prior is the density prior sampling draws from (what a method
+        that estimates the evidence needs).  Without it the density is restricted but not
+        renormalized, as in Stan (MCMC does not need the constant)."""
+        env, log_prior = self._environment(get_param, normalize_truncation)
         log_lik = jnp.zeros((), self.dtype)
         enumerated = {id(use.loc) for p in self.plans.values() if p.kind != "global" for use in p.uses}
         for loc in self.s.samples:
@@ -502,8 +547,10 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             lp = self._sample_logp(loc, env)
             if loc.stmt.target.name in self.s.params:
                 log_prior = log_prior + lp
-                if normalize_truncation and declared_support_narrower(self.s, loc.stmt.target.name,
-                                                                      loc.stmt.dist.func):
+                if normalize_truncation and loc.stmt.dist.func == "flat":
+                    log_prior = log_prior - self._flat_log_volume(loc, env)
+                elif normalize_truncation and declared_support_narrower(self.s, loc.stmt.target.name,
+                                                                        loc.stmt.dist.func):
                     log_prior = log_prior - self._truncation_log_normalizer(loc, env)
             else:
                 log_lik = log_lik + lp

@@ -18,6 +18,8 @@ from augury.runtime.samplers import SAMPLERS
 
 # methods whose binding simulates the data on the left of `~` (which may then be absent)
 SIMULATES_DATA = {"prior"}
+# methods that start from prior draws of the params given the observed data
+STARTS_FROM_PRIOR_GIVEN_DATA = {"smc", "particle_filter", "pmmh", "smc2"}
 
 _COMPACT = {"unit", "simplex", "sphere", "cholesky_corr"}
 
@@ -72,6 +74,37 @@ def _needs_chain(s: Structure) -> Optional[str]:
     return "there is no chain: no parameter `x[t]` whose distribution reads `x[t - 1]`"
 
 
+def _chain_form(s: Structure) -> Optional[str]:
+    from .state_space import recognize
+    form = recognize(s)
+    return form if isinstance(form, str) else None
+
+
+def _no_static_params(s: Structure) -> Optional[str]:
+    from .state_space import recognize
+    form = recognize(s)
+    if not isinstance(form, str) and form.static:
+        return (f"{', '.join('`%s`' % n for n in form.static)} {'is a parameter' if len(form.static) == 1 else 'are parameters'} "
+                "next to the chain: use pmmh or smc2, which also infer static parameters")
+    return None
+
+
+def _needs_static_params(s: Structure) -> Optional[str]:
+    from .state_space import recognize
+    form = recognize(s)
+    if not isinstance(form, str) and not form.static:
+        return "the model has no static parameter next to the chain: use particle_filter"
+    return None
+
+
+def _no_missing_data(s: Structure) -> Optional[str]:
+    missing = [n for n, d in s.data.items() if d.has_missing]
+    if missing:
+        return (f"`{missing[0]}` has missing entries, unknowns with no prior to start the particles from "
+                "(use nuts, which imputes them)")
+    return None
+
+
 def _needs_diffusion_prior(s: Structure) -> Optional[str]:
     fams = _prior_families(s)
     if any(f in ("learned", "analytic") for f in fams.values()):
@@ -89,8 +122,10 @@ def _needs_mixture(s: Structure) -> Optional[str]:
 
 REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
     "nuts": [_needs_gradients], "hmc": [_needs_gradients],
-    "smc": [_needs_proper_prior], "prior": [_needs_proper_prior],
-    "particle_filter": [_needs_chain, _needs_proper_prior],
+    "smc": [_needs_proper_prior, _no_missing_data], "prior": [_needs_proper_prior],
+    "particle_filter": [_needs_chain, _chain_form, _needs_proper_prior, _no_static_params],
+    "pmmh": [_needs_chain, _chain_form, _needs_proper_prior, _needs_static_params],
+    "smc2": [_needs_chain, _chain_form, _needs_proper_prior, _needs_static_params],
     **{m: [_needs_diffusion_prior] for m, sig in METHODS.items() if sig.family == "diffusion"},
     **{m: [_needs_mixture] for m, sig in METHODS.items() if sig.family == "mixture"},
 }

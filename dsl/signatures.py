@@ -232,6 +232,7 @@ def check_setting(method: str, name: str, value):
 
 
 _DIFF = (("teleport", 0.0, "fraction"),)
+_RESAMPLE = ("resample", "systematic", ("systematic", "multinomial", "stratified", "residual"))
 _CHAINS = ("chain_method", "auto", ("auto", "sequential", "vectorized"))
 METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("nuts", "general", (("warmup", 1000, "count0"), ("samples", 1000, "count"), ("chains", 4, "count"),
@@ -242,10 +243,20 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
                           ("trajectory_length", 6.283185307179586, "positive"), ("dense_mass", False, "bool"),
                           ("thinning", 1, "count"), _CHAINS)),
     _m("prior", "general", (("samples", 1000, "count"),)),
-    _m("smc", "general", (("particles", 1000, "count"), ("ess_threshold", 0.5, "prob"), ("mcmc_steps", 5, "count"))),
-    _m("particle_filter", "chains", (("particles", 1000, "count"),
-                                     ("resample", "systematic", ("systematic", "multinomial", "stratified", "residual")),
-                                     ("ess_threshold", 0.5, "prob"))),
+    _m("smc", "general", (("particles", 1000, "count"), ("target_ess", 0.5, "prob"), ("ess_threshold", 0.5, "prob"),
+                          ("mcmc_steps", 5, "count"), ("max_mcmc_steps", 100, "count"),
+                          ("kernel", "rw", ("rw", "hmc", "nuts")), ("waste_free", False, "bool"), _RESAMPLE,
+                          ("max_temperatures", 1000, "count"))),
+    _m("particle_filter", "chains", (("particles", 1000, "count"), _RESAMPLE, ("ess_threshold", 0.5, "prob"),
+                                     ("proposal", "auto", ("auto", "bootstrap", "optimal")),
+                                     ("smoothing", "genealogy", ("genealogy", "ffbs", "none")),
+                                     ("paths", None, "optional_count"))),
+    _m("pmmh", "chains", (("particles", 200, "count"), ("warmup", 1000, "count0"), ("samples", 2000, "count"),
+                          ("chains", 4, "count"), _RESAMPLE, ("proposal", "auto", ("auto", "bootstrap", "optimal")),
+                          ("target_accept", 0.25, "prob"))),
+    _m("smc2", "chains", (("particles", 500, "count"), ("state_particles", 100, "count"),
+                          ("ess_threshold", 0.5, "prob"), ("mcmc_steps", 3, "count"), _RESAMPLE,
+                          ("proposal", "auto", ("auto", "bootstrap", "optimal")))),
     _m("dps", "diffusion", (("steps", 1000, "count"), ("zeta", 1.0, "positive")) + _DIFF, "float32"),
     _m("pigdm", "diffusion", (("steps", 100, "count"),) + _DIFF, "float32"),
     _m("ddrm", "diffusion", (("steps", 20, "count"), ("eta", 0.85, "fraction")) + _DIFF, "float32"),

@@ -32,4 +32,8 @@ SAMPLERS: dict[str, SamplerEntry] = {e.name: e for e in [
     SamplerEntry("nuts", "augury.runtime.samplers.nuts"),
     SamplerEntry("hmc", "augury.runtime.samplers.nuts"),
     SamplerEntry("prior", "augury.runtime.samplers.prior"),
+    SamplerEntry("smc", "augury.runtime.samplers.smc"),
+    SamplerEntry("particle_filter", "augury.runtime.samplers.particle_filter"),
+    SamplerEntry("pmmh", "augury.runtime.samplers.pmmh"),
+    SamplerEntry("smc2", "augury.runtime.samplers.smc2"),
 ]}

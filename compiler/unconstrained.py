@@ -1,0 +1,217 @@
+"""The continuous unknowns of a bound model as one flat unconstrained vector, for particle methods.
+
+Each unknown is mapped to unconstrained coordinates by NumPyro's `biject_to` of its declared
+support (the same maps NUTS uses), so a particle is a point of R^d.  `Unconstrained` (see
+runtime/samplers/protocol.py) gives:
+
+- `draw(key)`: an exact prior draw (`PriorProgram.draw`, declared supports honoured) mapped
+  through the inverse maps; a `sphere(D)` unknown's auxiliary vector is v = r u with the prior
+  draw u and an independent radius r ~ χ_D, which has exactly the density the log prior states;
+- `log_prior(z)`: the normalized prior density of z, log-Jacobians included
+  (`LoweredModel.run(..., normalize_truncation=True)`), so log evidence estimates are exact;
+- `log_likelihood(z)`, `constrain(z)` and `sites(z)`.
+
+`static_unconstrained` does the same for the static parameters next to a chain (PMMH, SMC²),
+with the prior of those parameters alone and the values the state-space callables read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions.transforms import biject_to
+
+from augury.runtime.samplers.protocol import Unconstrained
+
+from .lower import LoweredModel, Unknown, declared_support_narrower, sphere_radius_log_normalizer
+from .evaluate import Env
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one unknown lives in the flat vector."""
+
+    unknown: Unknown
+    shape: tuple[int, ...]  # unconstrained shape
+    start: int
+    size: int
+
+
+def layout(lowered: LoweredModel, unknowns: list[Unknown]) -> list[Slot]:
+    """The flat vector's slots, one per unknown, in the model's order."""
+    shapes: dict[str, tuple] = {}
+
+    def probe(u, support, env):
+        shape = tuple(u.shape)
+        if u.kind != "sphere":
+            shapes[u.name] = tuple(biject_to(support).inverse_shape(shape))
+        else:
+            shapes[u.name] = shape
+        return jnp.zeros(shape, lowered.dtype) if support is None else _interior(support, shape, lowered.dtype)
+
+    jax.eval_shape(lambda: _run_collect(lowered, probe))
+    out, start = [], 0
+    for u in unknowns:
+        size = int(np.prod(shapes[u.name], dtype=np.int64))
+        out.append(Slot(u, shapes[u.name], start, size))
+        start += size
+    return out
+
+
+def _interior(support, shape, dtype):
+    """Some point inside `support` (for shape probing only)."""
+    return biject_to(support)(jnp.zeros(biject_to(support).inverse_shape(shape), dtype))
+
+
+def _run_collect(lowered: LoweredModel, get_param: Callable):
+    """`run` for its side effects on `get_param` (the env's constraints, in dependency order)."""
+    return lowered.run(get_param).log_prior
+
+
+def _pieces(z, slots: list[Slot]) -> dict[str, jnp.ndarray]:
+    return {s.unknown.name: z[s.start:s.start + s.size].reshape(s.shape) for s in slots}
+
+
+class _Mapped:
+    """`get_param` for `LoweredModel.run` that maps a flat vector's pieces onto the supports
+    and sums the log-Jacobians; unknowns outside `slots` come from `fixed`."""
+
+    def __init__(self, z, slots: list[Slot], fixed: Optional[dict] = None):
+        self.pieces = _pieces(z, slots)
+        self.fixed = fixed or {}
+        self.log_jacobian = jnp.zeros((), z.dtype)
+        self.values: dict[str, jnp.ndarray] = {}
+
+    def __call__(self, u: Unknown, support, env: Env):
+        if u.name not in self.pieces:
+            return self.fixed[u.name]
+        piece = self.pieces[u.name]
+        if u.kind == "sphere":  # the raw auxiliary vector; `run` adds its Gaussian term
+            self.values[u.name] = piece
+            return piece
+        t = biject_to(support)
+        x = t(piece)
+        self.log_jacobian = self.log_jacobian + jnp.sum(t.log_abs_det_jacobian(piece, x))
+        self.values[u.name] = x
+        return x
+
+
+def _unflatten_check(lowered: LoweredModel):
+    for u in lowered.unknowns:
+        if u.kind == "missing":
+            raise ValueError(f"`{u.name}` has missing entries")
+
+
+def model_unconstrained(lowered: LoweredModel, prior) -> Unconstrained:
+    """Every continuous unknown of `lowered` (a model with its data bound) as one flat vector;
+    `prior` is the `PriorProgram` of the same model and data (params drawn, data kept)."""
+    _unflatten_check(lowered)
+    slots = layout(lowered, list(lowered.unknowns))
+    dim = sum(s.size for s in slots)
+    dtype = lowered.dtype
+
+    def densities(z):
+        m = _Mapped(z, slots)
+        res = lowered.run(m, normalize_truncation=True)
+        return res, m
+
+    def log_prior(z):
+        res, m = densities(z)
+        return res.log_prior + m.log_jacobian
+
+    def log_likelihood(z):
+        return densities(z)[0].log_likelihood
+
+    def constrain(z):
+        res, m = densities(z)
+        out = {}
+        for s in slots:
+            out[s.unknown.name] = res.values[s.unknown.name]
+        for n in lowered.reported_lets:
+            if n not in lowered.global_lets:
+                out[n] = res.values[n]
+        return out
+
+    def sites(z):
+        m = _Mapped(z, slots)
+        lowered.run(m)
+        return {lowered.site_name(s.unknown): m.values[s.unknown.name] for s in slots}
+
+    def draw(key):
+        return _draw_flat(lowered, prior, slots, key, dtype)
+
+    return Unconstrained(dim, draw, log_prior, log_likelihood, constrain, sites)
+
+
+def _draw_flat(lowered: LoweredModel, prior, slots: list[Slot], key, dtype, fixed: Optional[dict] = None):
+    """A prior draw of the unknowns in `slots`, flat and unconstrained."""
+    k_prior, k_radius = jax.random.split(key)
+    drawn = prior.draw(k_prior)
+    pieces: dict[str, jnp.ndarray] = {}
+    names = {s.unknown.name for s in slots}
+
+    def get_param(u, support, env):
+        if u.name not in names:
+            return drawn[u.name] if fixed is None else fixed.get(u.name, drawn[u.name])
+        x = jnp.asarray(drawn[u.name], dtype)
+        if u.kind == "sphere":
+            d = u.shape[-1]
+            k = jax.random.fold_in(k_radius, len(pieces))
+            r = jnp.sqrt(jax.random.chisquare(k, d, u.shape[:-1], dtype))
+            v = x * r[..., None]
+            pieces[u.name] = v
+            return v
+        pieces[u.name] = biject_to(support).inv(x)
+        return x
+
+    lowered.run(get_param)
+    parts = [jnp.reshape(pieces[s.unknown.name], (-1,)).astype(dtype) for s in slots]
+    return jnp.concatenate(parts) if parts else jnp.zeros((0,), dtype)
+
+
+def static_unconstrained(lowered: LoweredModel, prior, chain: str) -> Unconstrained:
+    """The continuous params other than the chain `chain` as one flat vector (PMMH, SMC²):
+    `log_prior` is their normalized prior alone, `constrain(z)` the values the state-space
+    callables read as `theta` (those params and every let that does not read the chain)."""
+    _unflatten_check(lowered)
+    static = [u for u in lowered.unknowns if u.name != chain]
+    chain_u = next(u for u in lowered.unknowns if u.name == chain)
+    slots = layout(lowered, static)
+    dim = sum(s.size for s in slots)
+    dtype = lowered.dtype
+    locs = [loc for loc in lowered.s.samples if loc.stmt.target.name in {u.name for u in static}]
+    zero_chain = {chain: jnp.zeros(chain_u.shape, dtype)}
+
+    def environment(z):
+        m = _Mapped(z, slots, zero_chain)
+        env = lowered.environment(m)
+        return env, m
+
+    def log_prior(z):
+        env, m = environment(z)
+        lp = m.log_jacobian
+        for loc in locs:
+            lp = lp + lowered._sample_logp(loc, env)
+            if loc.stmt.dist.func == "flat":
+                lp = lp - lowered._flat_log_volume(loc, env)
+            elif declared_support_narrower(lowered.s, loc.stmt.target.name, loc.stmt.dist.func):
+                lp = lp - lowered._truncation_log_normalizer(loc, env)
+        for u in static:
+            if u.kind == "sphere":
+                v = m.values[u.name]
+                lp = lp - 0.5 * jnp.sum(v ** 2) - sphere_radius_log_normalizer(v.shape)
+        return lp
+
+    def constrain(z):
+        env, _ = environment(z)
+        return {n: v for n, v in env.values.items() if n in lowered.s.params and n != chain
+                or (n in lowered.s.lets and n not in lowered._static_lets)}
+
+    def draw(key):
+        return _draw_flat(lowered, prior, slots, key, dtype, fixed=zero_chain)
+
+    return Unconstrained(dim, draw, log_prior, None, constrain, None)
