@@ -26,7 +26,8 @@ def problem_for(method: str, lowered) -> Problem:
         theta = {}
         if form.static:
             problem.static = static_unconstrained(lowered, lowered.prior_program, form.name)
-            theta = problem.static.constrain(problem.static.draw(jax.random.PRNGKey(0)))
+            static = problem.static
+            theta = jax.jit(lambda k: static.constrain(static.draw(k)))(jax.random.PRNGKey(0))
         problem.state_space = build_state_space(lowered, form, theta)
-        problem.kinds = {**{form.name: "param"}, **{n: k for n, k in problem.kinds.items() if n != form.name}}
+        problem.kinds = {**{n: k for n, k in problem.kinds.items() if n != form.name}, form.name: "param"}
     return problem

@@ -348,26 +348,34 @@ def _linear_gaussian(form: ChainForm, ranges, env_of, dtype, state_shape, theta,
     def observed(t):
         return (t >= a) & (t < b)
 
-    # affine in the state, covariances free of it: checked at random points
+    # affine in the state, covariances free of it: checked at random points (one compiled probe)
+    steps = jnp.asarray(sorted({1, max(1, (a + b) // 2), max(1, b - 1)}), jnp.int32)
+
+    def probe(th):
+        pts = jax.random.normal(jax.random.PRNGKey(20240613), (3, D), dtype) * 3.0
+        zero = jnp.zeros(D, dtype)
+
+        def at(t):
+            te = jnp.clip(t, a, b - 1)
+            m0 = transition_mean(zero, t, th)
+            F = jax.jacfwd(lambda v: transition_mean(v, t, th))(zero)
+            Q0 = transition_cov(t, th)
+            H, b0, R0, _ = emission(te, th)
+            ok = jnp.asarray(True)
+            for p in pts:
+                ok &= jnp.allclose(transition_mean(p, t, th), m0 + F @ p, rtol=1e-6, atol=1e-8)
+                ok &= jnp.allclose(_moments(trans_dist(p, t, th), D)[1], Q0, rtol=1e-6, atol=1e-10)
+                mean_p, R_p, _ = emission_at(p, te, th)
+                ok &= jnp.allclose(mean_p, b0 + H @ p, rtol=1e-6, atol=1e-8)
+                ok &= jnp.allclose(R_p, R0, rtol=1e-6, atol=1e-10)
+            return ok
+
+        return jnp.all(jax.vmap(at)(steps))
+
     try:
-        with jax.ensure_compile_time_eval():
-            key = jax.random.PRNGKey(20240613)
-            pts = jax.random.normal(key, (3, D), dtype) * 3.0
-            for t in sorted({1, max(1, (a + b) // 2), max(1, b - 1)}):
-                m0 = transition_mean(jnp.zeros(D, dtype), t, theta)
-                F = jax.jacfwd(lambda v: transition_mean(v, t, theta))(jnp.zeros(D, dtype))
-                Q0 = transition_cov(t, theta)
-                H, b0, R0, _ = emission(jnp.clip(t, a, b - 1), theta)
-                for p in pts:
-                    if not np.allclose(transition_mean(p, t, theta), m0 + F @ p, rtol=1e-6, atol=1e-8):
-                        return None
-                    if not np.allclose(_moments(trans_dist(p, t, theta), D)[1], Q0, rtol=1e-6, atol=1e-10):
-                        return None
-                    mean_p, R_p, _ = emission_at(p, jnp.clip(t, a, b - 1), theta)
-                    if not np.allclose(mean_p, b0 + H @ p, rtol=1e-6, atol=1e-8) or \
-                            not np.allclose(R_p, R0, rtol=1e-6, atol=1e-10):
-                        return None
-    except Exception:  # an expression the check cannot evaluate concretely: not provably linear
+        if not bool(jax.jit(probe)(theta)):
+            return None
+    except Exception:  # an expression the check cannot evaluate: not provably linear
         return None
     fields = dict(transition_mean=transition_mean, transition_cov=transition_cov, emission=emission,
                   observed=observed)

@@ -168,7 +168,7 @@ def _draw_flat(lowered: LoweredModel, prior, slots: list[Slot], key, dtype, fixe
         pieces[u.name] = biject_to(support).inv(x)
         return x
 
-    lowered.run(get_param)
+    lowered.environment(get_param)  # the supports in dependency order; no log density needed
     parts = [jnp.reshape(pieces[s.unknown.name], (-1,)).astype(dtype) for s in slots]
     return jnp.concatenate(parts) if parts else jnp.zeros((0,), dtype)
 
