@@ -87,12 +87,18 @@ class LinearGaussianStep:
     x[t] | x[t-1] ~ N(transition_mean(x_prev, t, theta), transition_cov(t, theta)) and
     y[t] | x[t] ~ N(H x[t] + b, R) with `(H, b, R, y) = emission(t, theta)`; H is (M, D),
     b and y are (M,), R is (M, M); where nothing is observed at t, `observed(t)` is False.
-    States are vectors (D,) here; a scalar state is D = 1."""
+    States are vectors (D,) here; a scalar state is D = 1.
+
+    Optional, for the optimal proposal at t = 0 (x[0] drawn from p(x[0] | y[0]) rather than
+    its prior): `init_mean(theta)` (D,) and `init_cov(theta)` (D, D), x[0] ~ N(init_mean,
+    init_cov).  Without them step 0 draws x[0] from `StateSpace.init_draw`."""
 
     transition_mean: Callable
     transition_cov: Callable
     emission: Callable
     observed: Callable
+    init_mean: Optional[Callable] = None
+    init_cov: Optional[Callable] = None
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ def test_the_registry_drives_the_method_table():
     for m, reason in table.items():
         if m not in SAMPLERS:
             assert reason is not None  # not implemented (or does not apply)
-    assert table["nuts"] is None and table["hmc"] is None and table["prior"] is None
-    assert "not implemented" in table["smc"]
+    assert table["nuts"] is None and table["hmc"] is None and table["prior"] is None and table["smc"] is None
+    assert all(reason is not None for m, reason in table.items() if m not in SAMPLERS)
 
 
 class CountingSampler:
@@ -136,7 +136,9 @@ def test_settings_are_checked_from_the_method_table():
             model.sample(data={"y": y}, **kw)
     with pytest.raises(augury.AuguryInferenceError, match="unknown inference method"):
         model.sample(data={"y": y}, method="")
-    with pytest.raises(augury.AuguryInferenceError, match="`smc` does not apply.*not implemented"):
+    with pytest.raises(augury.AuguryInferenceError, match="`ddrm` does not apply"):
+        model.sample(data={"y": y}, method="ddrm")
+    with pytest.raises(augury.AuguryInferenceError, match="`smc` has no setting `warmup`"):
         model.sample(data={"y": y}, method="smc", warmup=1)
 
 
