@@ -100,11 +100,15 @@ def log_evidence_variance(W, eve, resamplings, log_factor=None):
     """Var(log Ẑ) estimated from one run, after Lee & Whiteley (2018, Biometrika 105(3), Thm 1):
     the relative variance of Ẑ is V = 1 − (N/(N−1))^(r+1) (1 − Σ_k S_k²), with S_k the weight
     mass descending from time-0 particle k and r the number of resampling events; then
-    Var(log Ẑ) ≈ log(1 + V) (delta method, log-normal).  The estimator is unbiased for
-    multinomial resampling and conservative for the lower-variance schemes; with resampling
-    only when the ESS is low it stays consistent (Du & Guyader 2021, Ann. Appl. Probab.).
-    It collapses when every particle descends from one Eve (a warning says so; more particles
-    cure it).
+    Var(log Ẑ) ≈ log(1 + V) (log-normal).  The estimate of Var(Ẑ) is unbiased for multinomial
+    resampling, also when resampling only when the ESS is low (Du & Guyader 2021, Ann. Appl.
+    Probab. 31(3)).  For the lower-variance schemes (systematic, stratified, residual) it is
+    biased *low*: their genealogies coalesce more slowly than the (N/(N−1)) factors assume.
+    Measured on tempered SMC with a Gaussian target (100 runs each): 15–20% low in sd when
+    resampling every other step, 2× low when resampling at every step; multinomial was within
+    10%.  When the sd is large (≳ 0.3 nats) the estimate is noisy and typically low
+    (it is unbiased for Var(Ẑ) weighted by Ẑ², not for Var(log Ẑ)).  It collapses when every
+    particle descends from one Eve (a warning says so; more particles cure it).
 
     `log_factor`, when given, replaces (r + 1) log(N/(N−1)): the sum over the sampling events
     (the initial draw, each resampling) of log(n/(n−1)), n the number of independent draws that
