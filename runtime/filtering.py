@@ -6,7 +6,7 @@ p(x[t] | y[0..t]).  One step t >= 1 (`filter_step`):
 
 1. resample the time-(t−1) system when its ESS < `ess_threshold`·n (adaptive; 1.0 resamples at
    every step, 0.0 never), with the scheme `resample` (`augury.runtime.particles.resampler`;
-   "systematic" by `systematic` here, the same indices in O(n));
+   "systematic" draws the same indices as BlackJAX's in O(n));
 2. propagate: "bootstrap" draws x_t from `transition_draw`; "optimal" (a linear-Gaussian step,
    `StateSpace.linear_gaussian`) draws from p(x_t | x_{t−1}, y_t) = N(m', P'), m = A x_{t−1} + c
    the transition mean, S = H Q Hᵀ + R, K = Q Hᵀ S⁻¹, m' = m + K (y − H m − b), P' = Q − K S Kᵀ,
@@ -170,24 +170,9 @@ def _info(x, W, increment, resampled, ancestors):
             "filtering_mean": mean, "filtering_var": var, "ancestors": ancestors}
 
 
-def systematic(key, weights, n: int):
-    """Systematic resampling, the same indices as `particles.resampler("systematic")` (BlackJAX's
-    searchsorted of the points (j + u)/n in the cumulative weights) in O(n) rather than O(n log n)
-    gathers: particle i's offspring end at k_i = ⌊n c_i − u⌋ + 1 (c the cumulative weights), so
-    the index of point j is #{i : k_i <= j}, a scatter-add of ones at the k_i and a cumsum.  Five
-    times faster on a CPU at n = 10⁴ (35 µs against 170 µs)."""
-    u = jax.random.uniform(key, (), weights.dtype)
-    c = jnp.cumsum(weights)
-    k = jnp.clip(jnp.floor(c * n - u) + 1, 0, n).astype(jnp.int32)
-    marks = jnp.zeros(n + 1, jnp.int32).at[k].add(1)
-    return jnp.minimum(jnp.cumsum(marks[:n]), weights.shape[0] - 1).astype(jnp.int32)
-
-
 def resample_indices(name: str, key, weights, n: int):
     """n indices drawn by scheme `name` from normalized `weights` (int32): the schemes of
-    `augury.runtime.particles`, systematic by the O(n) `systematic` above."""
-    if name == "systematic":
-        return systematic(key, weights, n)
+    `augury.runtime.particles`."""
     return _p.resampler(name)(key, weights, n).astype(jnp.int32)
 
 

@@ -28,7 +28,11 @@ BlackJAX's kernels are vmapped over particles; the population-level tuning is ou
   fraction of particles that have not moved yet, Π_j (1 − ā_j) over the moves j so far (ā_j
   the mean acceptance probability of move j), is above `STAY` = 1%, at least `min_moves`
   and at most `max_moves` times.  With a constant acceptance a this is the first
-  k ≥ log(0.01) / log(1 − a): 13 moves at a = 0.3, 4 at a = 0.7, 45 at a = 0.1.
+  k ≥ log(0.01) / log(1 − a): 13 moves at a = 0.3, 4 at a = 0.7, 45 at a = 0.1.  They also
+  continue while the particles remember where the moves started: the correlation across
+  particles between start and current positions, averaged over coordinates, is above
+  `DECORRELATED` = 0.1 (the criterion of Buchholz, Chopin & Jacob 2021 for tuning the number
+  of moves, on the coordinates themselves).
 
 Acceptance probabilities are the Metropolis–Hastings ones (random walk, HMC) or, for NUTS,
 BlackJAX's average over the trajectory; a NaN (a non-finite density) counts as 0.
@@ -49,6 +53,7 @@ TARGET_ACCEPTANCE = {"rw": 0.3, "hmc": 0.7, "nuts": 0.8}
 LEAPFROG_STEPS = 10  # `hmc`: trajectory length 10 ε, ≈ 10 d^(−1/4) standard deviations at the start
 MAX_DOUBLINGS = 10  # `nuts`: at most 2^10 leapfrog steps per move (BlackJAX's default)
 STAY = 0.01  # stop moving once at most this fraction of particles is expected never to have moved
+DECORRELATED = 0.1  # ... and the start and current positions correlate (across particles) at most this much
 _MAX_CHANGE = 4.0  # a scale changes by at most this factor between temperatures
 
 
@@ -184,27 +189,45 @@ def scale_power(kernel: Kernel) -> float:
     return 1.0 if kernel.name == "rw" else 0.25
 
 
+def _position(state):
+    """The particles' positions (N, d) in a kernel's state."""
+    return getattr(state, "position", None) if hasattr(state, "position") else state[0]
+
+
+def _correlation(z0, z):
+    """Mean over coordinates of the correlation across particles between where the particles
+    started this temperature's moves and where they are now."""
+    a, b = z0 - z0.mean(0), z - z.mean(0)
+    num = jnp.sum(a * b, 0)
+    den = jnp.sqrt(jnp.sum(a * a, 0) * jnp.sum(b * b, 0))
+    return jnp.mean(jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0))
+
+
 def run_moves(kernel: Kernel, key, state, lam, scale, params, min_moves: int, max_moves: int,
               mesh: Any = None):
     """Move every particle between `min_moves` and `max_moves` times (a `while_loop`), until the
-    expected fraction that never moved, Π_j (1 − ā_j), is at most `STAY`.  Returns
-    (state, number of moves, mean acceptance over the moves)."""
+    expected fraction that never moved, Π_j (1 − ā_j), is at most `STAY` and the particles have
+    forgotten where they started: the mean correlation across particles between the start and
+    the current positions is at most `DECORRELATED` (a move that is accepted but short keeps
+    the particles where resampling put them, and the duplicates it made stay correlated).
+    Returns (state, number of moves, mean acceptance over the moves)."""
     dtype = jnp.result_type(lam)
+    z0 = _position(state)
 
     def more(carry):
-        j, _, _, stay, _ = carry
-        return (j < min_moves) | ((j < max_moves) & (stay > STAY))
+        j, _, _, stay, _, corr = carry
+        return (j < min_moves) | ((j < max_moves) & ((stay > STAY) | (corr > DECORRELATED)))
 
     def body(carry):
-        j, st, k, stay, total = carry
+        j, st, k, stay, total, _ = carry
         k, sub = jax.random.split(k)
         st, acc = kernel.move(sub, st, lam, scale, params)
         st = sharding.constrain(st, mesh)
         a = jnp.mean(acc)
-        return j + 1, st, k, stay * (1.0 - a), total + a
+        return j + 1, st, k, stay * (1.0 - a), total + a, _correlation(z0, _position(st)).astype(dtype)
 
-    zero = jnp.zeros((), dtype)
-    j, state, _, _, total = jax.lax.while_loop(more, body, (jnp.int32(0), state, key, jnp.ones((), dtype), zero))
+    zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
+    j, state, _, _, total, _ = jax.lax.while_loop(more, body, (jnp.int32(0), state, key, one, zero, one))
     return state, j, total / jnp.maximum(j, 1)
 
 

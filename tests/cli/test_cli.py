@@ -88,9 +88,9 @@ def test_the_argument_is_always_a_path(capsys):
     assert "no model file `mymodel.txt`" in capsys.readouterr().err
 
 
-def test_a_method_that_is_not_implemented_is_said_before_its_settings(capsys):
-    assert main(["run", EIGHT, "--method", "smc", "--set", "warmup=1", "--no-progress"]) == 1
-    assert "`smc` does not apply to this model: not implemented" in capsys.readouterr().err
+def test_a_method_that_does_not_apply_is_said_before_its_settings(capsys):
+    assert main(["run", EIGHT, "--method", "ddrm", "--set", "warmup=1", "--no-progress"]) == 1
+    assert "`ddrm` does not apply to this model" in capsys.readouterr().err
     assert main(["run", EIGHT, "--set", "samples=abc", "--no-progress"]) == 1
     assert "`samples` must be a positive integer, not 'abc'" in capsys.readouterr().err
 

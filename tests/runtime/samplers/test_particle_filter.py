@@ -255,9 +255,9 @@ def test_ess_threshold_one_resamples_every_step_and_a_small_one_rarely(ar1):
 
 
 def test_fast_systematic_resampling_equals_blackjax():
-    """`filtering.systematic` (O(n)) draws BlackJAX's indices: its searchsorted of the points
+    """`particles.systematic` (O(n)) draws BlackJAX's indices: its searchsorted of the points
     (j + u)/m in the cumulative weights, computed here in NumPy with the same u."""
-    fast = jax.jit(F.systematic, static_argnums=2)
+    fast = jax.jit(P.systematic, static_argnums=2)
     for i, (n, m) in enumerate(((1, 1), (1, 4), (7, 7), (7, 22), (1000, 1000), (1000, 3001))):
         w = np.exp(3 * np.random.default_rng(SEED + i).standard_normal(n))
         w[::5] = 0.0 if n > 1 else w[::5]
@@ -266,7 +266,8 @@ def test_fast_systematic_resampling_equals_blackjax():
         u = float(jax.random.uniform(k, (), jnp.float64))
         ref = np.minimum(np.searchsorted(np.cumsum(w), (np.arange(m) + u) / m), n - 1)
         np.testing.assert_array_equal(fast(k, jnp.asarray(w), m), ref)
-    np.testing.assert_array_equal(fast(k, jnp.asarray(w), m), jax.jit(P.resampler("systematic"), static_argnums=2)(
+    from blackjax.smc.resampling import systematic as blackjax_systematic
+    np.testing.assert_array_equal(fast(k, jnp.asarray(w), m), jax.jit(blackjax_systematic, static_argnums=2)(
         k, jnp.asarray(w), m))
 
 

@@ -279,10 +279,11 @@ def test_resampling_schemes_and_step_records(nn, scheme):
     assert_moments(out, "theta", mean)
 
 
-def test_moves_grow_when_acceptance_is_low():
-    """The number of moves at one temperature follows the acceptance: the minimum for a tiny
-    random-walk scale (acceptance ≈ 1), about log(0.01)/log(1 − a) at a ≈ 0.3, the maximum for a
-    huge one (acceptance ≈ 0)."""
+def test_moves_follow_acceptance_and_decorrelation():
+    """The number of moves at one temperature: at least until Π (1 − ā_j) ≤ 0.01 (about
+    log(0.01)/log(1 − a) at acceptance a), and until the particles decorrelate from their
+    starting points; a tiny random-walk scale (acceptance ≈ 1, but the particles barely move)
+    and a huge one (acceptance ≈ 0) both run to the maximum."""
     d, n = 2, 500
     kernel = kernels.make_kernel("rw", lambda z: -0.5 * jnp.sum(z ** 2), lambda z: jnp.zeros(()))
 
@@ -290,19 +291,21 @@ def test_moves_grow_when_acceptance_is_low():
     def moves(z, scale):
         w = jnp.full(n, 1.0 / n)
         st = kernel.init(z, -0.5 * jnp.sum(z ** 2, 1), jnp.zeros(n), 1.0)
-        _, k, acc = kernels.run_moves(kernel, jax.random.PRNGKey(SEED + 1), st, jnp.ones((), z.dtype), scale,
-                                      kernel.prepare(z, w), 3, 60)
-        return k, acc
+        st, k, acc = kernels.run_moves(kernel, jax.random.PRNGKey(SEED + 1), st, jnp.ones((), z.dtype), scale,
+                                       kernel.prepare(z, w), 3, 60)
+        return k, acc, kernels._correlation(z, st[0])
 
     with jax.enable_x64(True):
         z = jax.random.normal(jax.random.PRNGKey(SEED), (n, d))
-        (k_tiny, a_tiny), (k_good, a_good), (k_huge, a_huge) = [
-            (int(k), float(a)) for k, a in (moves(z, s) for s in (1e-3, 2.38 / math.sqrt(d), 100.0))]
-    assert a_tiny > 0.99 and k_tiny == 3
-    assert 0.15 < a_good < 0.6 and 3 < k_good < 30
+        (k_tiny, a_tiny, _), (k_good, a_good, c_good), (k_huge, a_huge, _) = [
+            (int(k), float(a), float(c)) for k, a, c in (moves(z, s) for s in (1e-3, 2.38 / math.sqrt(d), 100.0))]
+    assert a_tiny > 0.99 and k_tiny == 60
     assert a_huge < 0.01 and k_huge == 60
-    # the rule: stop at the first k with Π (1 − ā_j) ≤ 0.01; a constant ā gives log 0.01 / log(1 − ā)
-    assert abs(k_good - math.log(0.01) / math.log(1 - a_good)) < 3
+    assert 0.15 < a_good < 0.6 and 3 < k_good < 60
+    # stopped by both rules: the acceptance one (a constant ā gives log 0.01 / log(1 − ā)) and
+    # the correlation one (at most DECORRELATED when it stops)
+    assert k_good >= math.log(0.01) / math.log(1 - a_good) - 3
+    assert c_good <= kernels.DECORRELATED
 
 
 class _Interrupted:
