@@ -233,7 +233,7 @@ class Model:
         with precision_scope(prec):
             lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
                                                with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
-            post = driver.sample(method, problem_for(method, lowered), opts, seed=seed, progress=progress)
+            post = driver.sample(method, problem_for(method, lowered, opts), opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
         checker = [w for w in self.warnings if w.code != FLAT_PRIOR or draws_from_prior(method)]

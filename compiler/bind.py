@@ -253,7 +253,8 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
         kept = {k: v for k, v in jdata.items() if k in simulated}  # their uncovered elements are kept
         return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated, kept), warnings
     lowered = LoweredModel(s, cvals, jdata, sizes, observed, operators, param_shapes, dtype)
-    if with_prior:  # particle methods start from prior draws of the params given this data
+    from .problem import improper_priors
+    if with_prior and not improper_priors(s):  # particle methods start from prior draws given this data
         from .prior import PriorProgram
         lowered.prior_program = PriorProgram(s, cvals, jdata, sizes, operators, param_shapes, dtype, set(), None)
     return lowered, warnings

@@ -548,7 +548,9 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration):
             if loc.stmt.target.name in self.s.params:
                 log_prior = log_prior + lp
                 if normalize_truncation and loc.stmt.dist.func == "flat":
-                    log_prior = log_prior - self._flat_log_volume(loc, env)
+                    from .methods import flat_is_proper
+                    if flat_is_proper(self.s, loc.stmt.target.name):  # an improper one has no normalizer
+                        log_prior = log_prior - self._flat_log_volume(loc, env)
                 elif normalize_truncation and declared_support_narrower(self.s, loc.stmt.target.name,
                                                                         loc.stmt.dist.func):
                     log_prior = log_prior - self._truncation_log_normalizer(loc, env)

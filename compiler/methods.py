@@ -68,6 +68,13 @@ def _needs_proper_prior(s: Structure) -> Optional[str]:
     return None
 
 
+def _no_learned_prior(s: Structure) -> Optional[str]:
+    learned = [n for n, f in _prior_families(s).items() if f == "learned"]
+    if learned:
+        return f"`{learned[0]}` has a diffusion prior, whose prior draws need a diffusion sampler"
+    return None
+
+
 def _needs_chain(s: Structure) -> Optional[str]:
     if any(n in s.params for n in chain_variables(s)):
         return None
@@ -122,7 +129,8 @@ def _needs_mixture(s: Structure) -> Optional[str]:
 
 REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
     "nuts": [_needs_gradients], "hmc": [_needs_gradients],
-    "smc": [_needs_proper_prior, _no_missing_data], "prior": [_needs_proper_prior],
+    # improper flat priors: smc tempers from a Gaussian reference around the mode instead
+    "smc": [_no_learned_prior, _no_missing_data], "prior": [_needs_proper_prior],
     "particle_filter": [_needs_chain, _chain_form, _needs_proper_prior, _no_static_params],
     "pmmh": [_needs_chain, _chain_form, _needs_proper_prior, _needs_static_params],
     "smc2": [_needs_chain, _chain_form, _needs_proper_prior, _needs_static_params],

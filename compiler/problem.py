@@ -3,6 +3,9 @@ what particle methods need (the flat unconstrained view, the state-space callabl
 
 from __future__ import annotations
 
+from typing import Optional
+
+from augury.errors import AuguryInferenceError
 from augury.runtime.samplers.protocol import Problem
 
 # methods that start from prior draws of the params given the observed data
@@ -10,12 +13,26 @@ PARTICLE_METHODS = frozenset({"smc"})
 CHAIN_METHODS = frozenset({"particle_filter", "pmmh", "smc2"})
 
 
-def problem_for(method: str, lowered) -> Problem:
-    """The `Problem` of `method` on a bound model."""
+def problem_for(method: str, lowered, settings: Optional[dict] = None) -> Problem:
+    """The `Problem` of `method` on a bound model (`settings`: the method's checked settings)."""
     problem = lowered.problem()
     if method in PARTICLE_METHODS:
-        from .unconstrained import model_unconstrained
-        problem.unconstrained = model_unconstrained(lowered, lowered.prior_program)
+        from .unconstrained import laplace_reference, model_unconstrained
+        reference = (settings or {}).get("reference", "auto")
+        improper = improper_priors(lowered.s)
+        if reference == "prior" and improper:
+            raise AuguryInferenceError(
+                f"`{improper[0]}` has a flat prior on an unbounded support, which cannot be sampled from",
+                notes=["use reference = \"auto\" or \"laplace\": the particles then start from a Gaussian "
+                       "around the posterior mode", "or give it a proper prior"])
+        problem.unconstrained = model_unconstrained(lowered, None if improper else lowered.prior_program)
+        if reference == "laplace" or (reference == "auto" and improper):
+            try:
+                problem.unconstrained = laplace_reference(problem.unconstrained)
+            except ValueError as ex:
+                raise AuguryInferenceError(f"smc cannot start: {ex}",
+                                           notes=["give every parameter a proper prior, so that the particles "
+                                                  "start from prior draws"]) from None
     elif method in CHAIN_METHODS:
         import jax
 
@@ -31,3 +48,11 @@ def problem_for(method: str, lowered) -> Problem:
         problem.state_space = build_state_space(lowered, form, theta)
         problem.kinds = {**{n: k for n, k in problem.kinds.items() if n != form.name}, form.name: "param"}
     return problem
+
+
+def improper_priors(s) -> list[str]:
+    """The params whose prior is `flat()` on an unbounded support (improper)."""
+    from .methods import flat_is_proper
+    return [loc.stmt.target.name for loc in s.samples
+            if loc.stmt.dist.func == "flat" and loc.stmt.target.name in s.params
+            and not flat_is_proper(s, loc.stmt.target.name)]

@@ -246,7 +246,7 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("smc", "general", (("particles", 1000, "count"), ("target_ess", 0.5, "prob"), ("ess_threshold", 0.5, "prob"),
                           ("mcmc_steps", 5, "count"), ("max_mcmc_steps", 100, "count"),
                           ("kernel", "rw", ("rw", "hmc", "nuts")), ("waste_free", False, "bool"), _RESAMPLE,
-                          ("max_temperatures", 1000, "count"))),
+                          ("max_temperatures", 1000, "count"), ("reference", "auto", ("auto", "prior", "laplace")))),
     _m("particle_filter", "chains", (("particles", 1000, "count"), _RESAMPLE, ("ess_threshold", 0.5, "prob"),
                                      ("proposal", "auto", ("auto", "bootstrap", "optimal")),
                                      ("smoothing", "genealogy", ("genealogy", "ffbs", "none")),

@@ -79,6 +79,9 @@ class Unconstrained:
     log_likelihood: Optional[Callable]
     constrain: Callable
     sites: Optional[Callable] = None
+    # False when `draw`/`log_prior` are a reference distribution standing in for an improper
+    # prior: the tempering then ends at the right posterior, but its evidence is not defined
+    evidence_defined: bool = True
 
 
 @dataclass(frozen=True)

@@ -247,7 +247,10 @@ def finalize(problem: Problem, state: SMCState, infos: list, settings: dict) -> 
     if eves < FEW_EVES:
         warnings.append(f"only {eves} of {n} initial particles still have descendants, so the estimate of the log "
                         f"evidence's standard deviation ({math.sqrt(var):.3g}) is unreliable\ntry: more `particles`")
-    log_z = float(state.log_evidence)
+    log_z, log_z_sd = float(state.log_evidence), math.sqrt(var)
+    out_settings = {**settings, "devices": sharding.describe(sharding.particle_mesh(n))}
+    if not u.evidence_defined:  # tempered from a reference around the mode: an improper prior
+        log_z = log_z_sd = None
+        out_settings["reference"] = "laplace"
     return Draws(draws, chains=None, log_weights=sharding.to_host(state.log_weights), log_evidence=log_z,
-                 log_evidence_sd=math.sqrt(var), sample_stats=stats,
-                 settings={**settings, "devices": sharding.describe(sharding.particle_mesh(n))}, warnings=warnings)
+                 log_evidence_sd=log_z_sd, sample_stats=stats, settings=out_settings, warnings=warnings)

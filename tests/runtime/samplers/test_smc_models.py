@@ -1,0 +1,75 @@
+"""`smc` from model files: the compiled unconstrained view, the log evidence, improper priors
+(tempering from a Gaussian around the mode), discrete unknowns summed out, and errors."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+import augury
+
+SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
+
+CONJUGATE = """
+data y : real[N]
+param mu : real
+param sigma : positive
+mu ~ normal(1, 2)
+sigma ~ normal(0, 1)
+y ~ normal(mu, 0.5)
+"""
+
+
+def test_log_evidence_of_a_model_file_matches_the_closed_form():
+    # mu's evidence is closed form; sigma does not enter the likelihood, and its truncated
+    # (half-)normal prior must integrate to one for the evidence to be right
+    y = np.random.default_rng(3).normal(1.5, 0.5, size=15)
+    exact = multivariate_normal(np.full(15, 1.0), 0.25 * np.eye(15) + 4.0 * np.ones((15, 15))).logpdf(y)
+    post = augury.compile(CONJUGATE).sample({"y": y}, method="smc", seed=SEED, particles=2000, resample="multinomial")
+    sd = post.log_evidence_sd
+    assert 0 < sd < 0.3
+    # Lee & Whiteley's sd is consistent for multinomial resampling: 5 of them, floor 0.05 nats
+    assert abs(post.log_evidence - exact) < 5 * max(sd, 0.05), (post.log_evidence, exact, sd)
+    v = 1 / (1 / 4 + 15 / 0.25)
+    m = v * (1 / 4 + y.sum() / 0.25)
+    ess = post.diagnostics["ess"]
+    assert abs(float(post.mean("mu")) - m) < 5 * math.sqrt(v / (ess / 4))
+    assert post.sample_stats["temperature"][-1] == 1.0
+    assert "Posterior: smc" in repr(post) and "log evidence" in repr(post)
+
+
+def test_an_improper_flat_prior_tempers_from_the_mode():
+    src = "data y : real[N]\nparam mu : real\nmu ~ flat()\ny ~ normal(mu, 2.0)\n"
+    y = np.random.default_rng(4).normal(3.0, 2.0, size=40)
+    model = augury.compile(src)
+    assert model.methods()["smc"] is None
+    post = model.sample({"y": y}, method="smc", seed=SEED, particles=2000)
+    assert post.log_evidence is None and post.settings["reference"] == "laplace"
+    # exact posterior N(ȳ, 4/40); tolerance 5 standard errors at a quarter of the weights' ESS
+    se = math.sqrt(0.1 / (post.diagnostics["ess"] / 4))
+    assert abs(float(post.mean("mu")) - y.mean()) < 5 * se
+    assert abs(float(post.sd("mu")) - math.sqrt(0.1)) < 0.1 * math.sqrt(0.1)
+    with pytest.raises(augury.AuguryInferenceError, match="flat prior on an unbounded support"):
+        model.sample({"y": y}, method="smc", reference="prior")
+
+
+def test_discrete_unknowns_summed_out_and_recovered():
+    here = os.path.dirname(__file__)
+    ex = os.path.join(here, "..", "..", "..", "examples")
+    model = augury.compile(os.path.join(ex, "change_point.aug"))
+    post = model.sample(os.path.join(ex, "change_point.json"), method="smc", seed=SEED, particles=1000)
+    s = post.draws["s"]
+    assert s.shape == (1000,) and s.dtype.kind == "i"
+    # the simulated change is at year 15: most of the posterior mass within two years of it
+    assert np.sum(post.weights * (np.abs(s - 15) <= 2)) > 0.7
+    assert post.log_evidence is not None
+
+
+def test_missing_data_is_refused_with_a_reason():
+    src = "data y : real[N] missing nan\nparam mu : real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n"
+    reason = augury.compile(src).methods()["smc"]
+    assert reason is not None and "missing entries" in reason
