@@ -109,6 +109,7 @@ class Model:
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
         self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
+        self._methods: Optional[dict] = None
         if self.structure.infer is not None:
             self._infer_settings()  # a bad value in the `infer` line is an error at its place
 
@@ -118,7 +119,9 @@ class Model:
 
     def methods(self) -> dict[str, Optional[str]]:
         """Every method: None where it applies, else the reason it does not."""
-        return applicable_methods(self.structure)
+        if self._methods is None:  # the model does not change: read the table once
+            self._methods = applicable_methods(self.structure)
+        return dict(self._methods)
 
     def default_method(self) -> Optional[str]:
         return default_method(self.structure)

@@ -14,8 +14,24 @@ CHAIN_METHODS = frozenset({"particle_filter", "pmmh", "smc2"})
 
 
 def problem_for(method: str, lowered, settings: Optional[dict] = None) -> Problem:
-    """The `Problem` of `method` on a bound model (`settings`: the method's checked settings)."""
+    """The `Problem` of `method` on a bound model (`settings`: the method's checked settings).
+    What it builds (a mode search, the state-space probe) is kept with the bound model, so a
+    second run with other seeds rebuilds nothing."""
     problem = lowered.problem()
+    key = ("problem", method, (settings or {}).get("reference", "auto"))
+    if key in lowered.compiled_runs:
+        parts = lowered.compiled_runs[key]
+    else:
+        parts = lowered.compiled_runs[key] = _parts(method, lowered, settings)
+    for name, value in parts.items():
+        setattr(problem, name, value)
+    return problem
+
+
+def _parts(method: str, lowered, settings: Optional[dict]) -> dict:
+    """The fields a particle method adds to the `Problem`."""
+    from types import SimpleNamespace
+    problem = SimpleNamespace(kinds=lowered.problem().kinds)
     if method in PARTICLE_METHODS:
         from .unconstrained import laplace_reference, model_unconstrained
         reference = (settings or {}).get("reference", "auto")
@@ -47,7 +63,7 @@ def problem_for(method: str, lowered, settings: Optional[dict] = None) -> Proble
             theta = jax.jit(lambda k: static.constrain(static.draw(k)))(jax.random.PRNGKey(0))
         problem.state_space = build_state_space(lowered, form, theta)
         problem.kinds = {**{n: k for n, k in problem.kinds.items() if n != form.name}, form.name: "param"}
-    return problem
+    return {k: v for k, v in vars(problem).items() if k != "kinds" or method in CHAIN_METHODS}
 
 
 def improper_priors(s) -> list[str]:

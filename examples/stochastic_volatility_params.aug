@@ -1,5 +1,6 @@
 # Stochastic volatility with unknown mu, rho and sigma: particle marginal Metropolis-Hastings
 # (a particle filter's likelihood estimate inside Metropolis-Hastings) samples them and h.
+# A random walk on a noisy likelihood moves slowly: thousands of iterations per chain.
 model stochastic_volatility_params
 data  y : real[T]
 param h : real[T]
@@ -14,4 +15,4 @@ h[0] ~ normal(mu, sigma / sqrt(1 - rho ** 2))
 for t in range(1, T) { h[t] ~ normal(mu + rho * (h[t - 1] - mu), sigma) }
 for t in range(T)    { y[t] ~ normal(0, exp(h[t] / 2)) }
 
-infer by pmmh(particles = 200, warmup = 1000, samples = 1000, chains = 4)
+infer by pmmh(particles = 200, warmup = 2000, samples = 4000, chains = 4)

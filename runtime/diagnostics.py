@@ -52,6 +52,8 @@ _TRY_ESS = ("try: more samples (thinning does not help), reparameterize, "
 _TRY_EBFMI = ("try: reparameterize (non-centered), and look for heavy tails "
               "(heavier-tailed priors, weakly identified scales)")
 _TRY_TREE = "try: raise max_tree_depth (e.g. --set max_tree_depth=12), or dense_mass=true"
+_TRY_PMMH = ("try: more warmup and samples (PMMH moves by random walk: it needs many iterations), more "
+             "particles if the acceptance is low, or smc2 for the static parameters")
 _TRY_PARTICLES = ("try: more particles, more MCMC moves per temperature (SMC), "
                   "or a proposal closer to the posterior")
 
@@ -285,8 +287,11 @@ def mcmc_warnings(draws: Mapping[str, Any], *, diverging: Any = None, energy: An
                   tree_depth: Any = None, max_tree_depth: Optional[int] = None,
                   method: str = "nuts", per_var: Optional[dict] = None) -> list[str]:
     """One warning per failing MCMC diagnostic (see :func:`mcmc_checks`); [] when all pass."""
-    return format_mcmc_warnings(mcmc_checks(draws, diverging=diverging, energy=energy, tree_depth=tree_depth,
-                                            max_tree_depth=max_tree_depth, method=method, per_var=per_var))
+    out = format_mcmc_warnings(mcmc_checks(draws, diverging=diverging, energy=energy, tree_depth=tree_depth,
+                                           max_tree_depth=max_tree_depth, method=method, per_var=per_var))
+    if method == "pmmh":  # random-walk MH on a noisy likelihood: other cures than for NUTS
+        out = [w.replace(_TRY_RHAT, _TRY_PMMH).replace(_TRY_ESS, _TRY_PMMH) for w in out]
+    return out
 
 
 def _warn_nonfinite(c: Mapping[str, Any]) -> list[str]:

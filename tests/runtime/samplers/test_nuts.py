@@ -111,8 +111,8 @@ def test_static_hmc_with_thinning():
 
 def test_method_that_does_not_apply_is_refused_with_the_reason():
     model = augury.compile(NORMAL)
-    with pytest.raises(augury.AuguryInferenceError, match="`smc` does not apply.*flat prior"):
-        model.sample(data={"y": np.zeros(3)}, method="smc")
+    with pytest.raises(augury.AuguryInferenceError, match="`particle_filter` does not apply.*no chain"):
+        model.sample(data={"y": np.zeros(3)}, method="particle_filter")
     with pytest.raises(augury.AuguryInferenceError, match="`prior` does not apply.*flat prior"):
         model.sample(data={"y": np.zeros(3)}, method="prior")
     with pytest.raises(augury.AuguryInferenceError, match="unknown inference method `nutz`"):
