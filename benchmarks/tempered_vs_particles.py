@@ -7,7 +7,8 @@ model of smc_vs_blackjax.py; the log evidence is known in closed form).  `partic
 `smc_samplers.AdaptiveTempering` with `len_chain = 10` (its defaults otherwise: waste-free
 moves, adaptive random-walk scale) and N = 1000; Augury runs the model file with
 `smc(particles = 1000, mcmc_steps = 10)`.  Reported: the log Ẑ error, mean ± sd over seeds,
-and the median time of a run (Augury after compilation).
+and the median time of a run (Augury after compilation).  When Augury's run takes longer, an
+equal-time row follows: Augury with fewer particles, so that a run takes as long as particles'.
 
 `particles` 0.4 needs NumPy < 2: it runs in its own virtual environment (see
 pf_vs_particles.py: `PARTICLES_PYTHON`, or `benchmarks/.venv-particles` made once).
@@ -78,23 +79,33 @@ def main() -> None:
 
     import augury
     model = augury.compile(m["src"])
-    t0 = time.perf_counter()
-    model.sample(m["data"], method="smc", seed=10_000, particles=args.particles, mcmc_steps=args.moves)
-    compile_s = time.perf_counter() - t0
-    times, logz = [], []
-    for s in range(args.seeds):
+
+    def ours(n):
         t0 = time.perf_counter()
-        post = model.sample(m["data"], method="smc", seed=s, particles=args.particles, mcmc_steps=args.moves)
-        times.append(time.perf_counter() - t0)
-        logz.append(post.log_evidence)
+        model.sample(m["data"], method="smc", seed=10_000, particles=n, mcmc_steps=args.moves)
+        compile_s = time.perf_counter() - t0
+        times, logz = [], []
+        for s in range(args.seeds):
+            t0 = time.perf_counter()
+            post = model.sample(m["data"], method="smc", seed=s, particles=n, mcmc_steps=args.moves)
+            times.append(time.perf_counter() - t0)
+            logz.append(post.log_evidence)
+        return times, logz, compile_s
+
+    rows = [("particles 0.4", theirs["times"], theirs["logz"], None)]
+    times, logz, compile_s = ours(args.particles)
+    rows.append(("augury smc", times, logz, compile_s))
+    ratio = statistics.median(theirs["times"]) / statistics.median(times)
+    if ratio < 0.9:  # the equal-time row: fewer particles, so that a run takes as long as particles' one
+        fewer = max(100, int(round(args.particles * ratio, -1)))
+        rows.append((f"augury (N = {fewer})",) + ours(fewer))
 
     print(f"10-D conjugate Gaussian, N = {args.particles}, {args.moves} moves, {args.seeds} seeds, "
           f"load average {os.getloadavg()[0]:.2f}; exact log Z = {m['log_z']:.3f}")
     header = f"{'library':<16} {'time s':>8} {'log Z err (mean ± sd)':>22} {'compile s':>9}"
     print(header)
     print("-" * len(header))
-    for name, t, lz, comp in (("particles 0.4", theirs["times"], theirs["logz"], None),
-                              ("augury smc", times, logz, compile_s)):
+    for name, t, lz, comp in rows:
         e = np.asarray(lz) - m["log_z"]
         print(f"{name:<16} {statistics.median(t):8.3f} {e.mean():+10.3f} ± {e.std(ddof=1):<9.3f} "
               + (f"{comp:9.1f}" if comp is not None else ""))

@@ -341,8 +341,12 @@ class Posterior:
         }
 
     def _split_stats(self) -> tuple[dict, dict]:
-        """Sample stats shaped like the draws' leading dims, and the rest."""
-        lead = (self._chains, self._n_draws) if self._chains is not None else (self._n,)
+        """Sample stats shaped like the draws' leading dims, and the rest.  Particle posteriors
+        (no chains) have per-step stats only (ESS or temperature per step), whatever their length:
+        a run with as many steps as particles must not have them read as per-particle."""
+        if self._chains is None:
+            return {}, dict(self.sample_stats)
+        lead = (self._chains, self._n_draws)
         per_draw, extra = {}, {}
         for k, v in self.sample_stats.items():
             (per_draw if v.shape[:len(lead)] == lead else extra)[k] = v

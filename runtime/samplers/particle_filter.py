@@ -55,6 +55,7 @@ from ..sharding import describe, particle_mesh, to_host
 from .protocol import Draws, Problem
 
 _BLOCK = 50  # time steps per compiled block
+OWN_WEIGHT_WARNINGS = True  # the collapse warnings name the time steps; the driver adds none of its own
 _STATS = F.STATS
 _COLLAPSE_SHARE = 0.01  # warn when the ESS at some t fell below this share of the particles (and 1.5)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,16 +14,6 @@ import augury
 from augury.compiler.problem import problem_for
 from augury.compiler.state_space import ChainForm, recognize
 from augury.model import precision_scope
-
-AR1 = """
-model ar1
-data  y : real[T]
-param x : real[T]
-const a = 0.9
-x[0] ~ normal(0, 1)
-for t in range(1, T) { x[t] ~ normal(a * x[t - 1], 0.5) }
-for t in range(T)    { y[t] ~ normal(x[t], 1.0) }
-"""
 
 SV = """
 data y : real[T]
@@ -34,17 +26,19 @@ for t in range(1, T) { x[t] ~ normal(mu + rho * (x[t - 1] - mu), sigma) }
 for t in range(T) { y[t] ~ normal(0, exp(x[t] / 2)) }
 """
 
-STATIC = """
-data y : real[T]
-param x : real[T]
-param a : unit
-param s : positive
-a ~ beta(2, 2)
-s ~ normal(0, 1)
-x[0] ~ normal(0, 1)
-for t in range(1, T) { x[t] ~ normal(a * x[t - 1], s) }
-for t in range(T) { y[t] ~ normal(x[t], 1.0) }
-"""
+# the language reference's chain (tests/dsl/models.py) and the smc2 example, a chain with two
+# static parameters
+def _language_models():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("language_models", Path(__file__).resolve().parents[1] / "dsl" /
+                                                  "models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+AR1 = _language_models().AR1
+STATIC = (Path(__file__).resolve().parents[2] / "examples" / "ar1_noisy.aug").read_text()
 
 
 def _problem(src, data, method):

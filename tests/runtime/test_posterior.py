@@ -289,3 +289,11 @@ def test_one_chain_r_hat_compares_its_halves():
     x[0, 500:, 0] += 2.0  # the chain moved halfway: its halves disagree
     rhat = Posterior({"x": x}, chains=1).diagnostics["rhat"]["x"]
     assert rhat[0] > 1.1 and abs(rhat[1] - 1) < 0.01
+
+
+def test_particle_stats_are_per_step_even_when_as_many_as_particles():
+    # three particles, three tempering steps: the temperatures are per step, not per particle
+    post = Posterior({"x": np.arange(3.0)}, log_weights=np.zeros(3),
+                     sample_stats={"temperature": np.array([0.2, 0.6, 1.0])})
+    idata = post.to_arviz()
+    assert idata.sample_stats["temperature"].dims == ("temperature_dim_0",)

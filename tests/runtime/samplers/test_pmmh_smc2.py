@@ -5,6 +5,7 @@ posterior: for fixed (a, s) the Kalman filter gives p(y | a, s) exactly, so the 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,17 +16,8 @@ from kalman import kalman
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 
-MODEL = """
-data y : real[T]
-param x : real[T]
-param a : unit
-param s : positive
-a ~ beta(2, 2)
-s ~ normal(0, 1)
-x[0] ~ normal(0, 1)
-for t in range(1, T) { x[t] ~ normal(a * x[t - 1], s) }
-for t in range(T) { y[t] ~ normal(x[t], 1.0) }
-"""
+# the smc2 example: a noisy AR(1) with unknown coefficient `a` and innovation scale `s`
+MODEL = (Path(__file__).resolve().parents[3] / "examples" / "ar1_noisy.aug").read_text()
 
 
 def _scalar_kalman_log_likelihood(y, a, q):
