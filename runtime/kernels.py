@@ -5,7 +5,9 @@ Each kernel moves every particle `z` (rows of an (N, d) array) by a Markov kerne
 particle population (Chopin 2002; Del Moral, Doucet & Jasra 2006, §3.3):
 
 * `rw`: Gaussian random-walk Metropolis, proposal z' = z + s L ξ with L Lᵀ = Σ̂ + jitter·I, Σ̂
-  the weighted particle covariance.  Ours.
+  the weighted particle covariance.  Ours.  ξ is drawn in float32 and widened: the move is
+  exact for any symmetric increment (float32's normals are symmetric to 1e-7, as float64's
+  are to 1e-16, far below Monte Carlo error), and on a CPU they cost a third as much.
 * `hmc`: BlackJAX's HMC kernel (`blackjax.mcmc.hmc.build_kernel()`, velocity Verlet,
   `LEAPFROG_STEPS` leapfrog steps of size ε), inverse mass matrix the diagonal of Σ̂.
 * `nuts`: BlackJAX's NUTS kernel (`blackjax.mcmc.nuts.build_kernel()`, multinomial sampling
@@ -124,7 +126,10 @@ def random_walk(log_prior: Callable, log_likelihood: Callable) -> Kernel:
     def move(key, state, lam, scale, chol):
         z, lp, ll = state
         k_prop, k_acc = jax.random.split(key)
-        zp = z + scale * jax.random.normal(k_prop, z.shape, z.dtype) @ chol.T
+        # the increments only need to be symmetric for the move to be exact: float32 normals are
+        # (and on a CPU a third of the cost of float64 ones); the acceptance test stays in z's dtype
+        xi = jax.random.normal(k_prop, z.shape, jnp.float32).astype(z.dtype)
+        zp = z + scale * xi @ chol.T
         lpp, llp = vlp(zp), clean(vll(zp))
         log_a = tempered(lpp, llp, lam) - tempered(lp, ll, lam)
         log_a = jnp.where(jnp.isnan(log_a), -jnp.inf, log_a)  # both −∞, or a NaN proposal: stay
