@@ -106,19 +106,20 @@ def _checked(problem: Problem, settings: dict):
                                           "computed elsewhere; try method=\"nuts\" or \"prior\""])
     n = int(settings["particles"])
     if n < 2:
-        raise ValueError(f"`particles` must be at least 2 for `smc`, not {n}")
+        raise AuguryInferenceError(f"`particles` must be at least 2 for `smc`, not {n}")
     if int(settings["max_mcmc_steps"]) < int(settings["mcmc_steps"]):
-        raise ValueError(f"`max_mcmc_steps` ({settings['max_mcmc_steps']}) must be at least `mcmc_steps` "
-                         f"({settings['mcmc_steps']})")
+        raise AuguryInferenceError(f"`max_mcmc_steps` ({settings['max_mcmc_steps']}) must be at least `mcmc_steps` "
+                                   f"({settings['mcmc_steps']})")
     particles.resampler(settings["resample"])  # unknown scheme: ValueError
     if not settings["waste_free"]:
         return n, None
     p = max(int(settings["mcmc_steps"]), 2)
     if n % p or n // p < 2:
         near = max(2 * p, round(n / p) * p)
-        raise ValueError(f"waste-free SMC runs `particles` / P chains of P = max(mcmc_steps, 2) = {p} states each, "
-                         f"so `particles` must be a multiple of {p} and at least {2 * p}, not {n}; "
-                         f"try particles={near}, or change mcmc_steps")
+        raise AuguryInferenceError(
+            f"waste-free SMC runs `particles` / P chains of P = max(mcmc_steps, 2) = {p} states each, so `particles` "
+            f"must be a multiple of {p} and at least {2 * p}, not {n}", notes=[f"try particles={near}, or change "
+                                                                             "mcmc_steps"])
     return n, p
 
 

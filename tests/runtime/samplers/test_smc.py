@@ -36,6 +36,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import betaln, gammaln
 
+import augury
 from augury.dsl.signatures import METHODS
 from augury.runtime import kernels
 from augury.runtime.samplers import driver, smc
@@ -255,7 +256,7 @@ def test_waste_free(nn):
 
 
 def test_waste_free_needs_a_multiple_of_the_chain_length(nn):
-    with pytest.raises(ValueError, match="multiple of 5"):
+    with pytest.raises(augury.AuguryInferenceError, match="multiple of 5"):
         smc.build(nn[0], settings(waste_free=True, particles=1001))
 
 
@@ -344,6 +345,7 @@ _SHARD_SCRIPT = r"""
 import json, math
 import augury
 import jax, jax.numpy as jnp, numpy as np
+import augury
 from augury.dsl.signatures import METHODS
 from augury.runtime.samplers import driver, smc
 from augury.runtime.samplers.protocol import Problem, Unconstrained
