@@ -322,6 +322,17 @@ def _structure_lines(s: Structure) -> list[str]:
     for name, d in s.data.items():
         if d.has_missing and name not in plans:
             out.append(f"  data {name}: partially observed, missing entries imputed as unknowns")
+    from augury.compiler.analysis import chain_variables
+    if any(n in s.params for n in chain_variables(s)):
+        from augury.compiler.state_space import recognize
+        form = recognize(s)
+        if isinstance(form, str):
+            out.append(f"  chain: the particle filters do not run it: {form}")
+        else:
+            observed = sorted({e.loc.stmt.target.name for e in form.emissions})
+            out.append(f"  chain {form.name}: a state-space model (initial {form.name}[0], transition "
+                       f"{form.name}[t] | {form.name}[t - 1], observations {', '.join(observed)})"
+                       + (f"; static parameters {', '.join(form.static)}" if form.static else ""))
     for group in let_groups(s):
         if is_recurrent(s, group):
             out.append(f"  let {', '.join(group)}: recurrence, compiled to a scan")

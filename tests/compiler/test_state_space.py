@@ -157,3 +157,12 @@ for t in range(T) { y[t] ~ normal(x[t, 0], 0.5) }
         np.testing.assert_allclose(lg.transition_mean(jnp.array([1.0, 2.0]), 1, {}), [1.1, 1.7])
         assert float(ss.emission_log_density(jnp.array([0.4, 9.0]), 2, {})) == pytest.approx(
             st.norm(0.4, 0.5).logpdf(y[2]))
+
+
+def test_check_report_names_the_chain_or_why_the_filters_do_not_run_it():
+    report = augury.compile(STATIC).check_report()
+    assert "chain x: a state-space model (initial x[0], transition x[t] | x[t - 1], observations y); " \
+           "static parameters a, s" in report
+    lagged = augury.compile(AR1.replace("x[t] ~ normal(a * x[t - 1], 0.5)",
+                                        "x[t] ~ normal(a * x[t - 1] + 0.1 * x[t - 2], 0.5)")).check_report()
+    assert "chain: the particle filters do not run it:" in lagged and "first-order" in lagged
