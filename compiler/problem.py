@@ -44,7 +44,7 @@ def _parts(method: str, lowered, settings: Optional[dict]) -> dict:
         problem.unconstrained = model_unconstrained(lowered, None if improper else lowered.prior_program)
         if reference == "laplace" or (reference == "auto" and improper):
             try:
-                problem.unconstrained = laplace_reference(problem.unconstrained)
+                problem.unconstrained = laplace_reference(problem.unconstrained, evidence_defined=not improper)
             except ValueError as ex:
                 raise AuguryInferenceError(f"smc cannot start: {ex}",
                                            notes=["give every parameter a proper prior, so that the particles "

@@ -12,11 +12,13 @@ the name `__prev` and `x[t]` the name `__cur`, so that the initial, transition a
 densities are functions of one step's state, evaluated by the same interpreter as the rest of
 the model; `recognize` says, in the user's terms, why a model is not of this form.
 
-Where the transition is `normal`/`mvnormal` with a mean affine in `x[t - 1]` and a covariance
-that does not read it, and the one observation statement is `normal`/`mvnormal` with a mean
-affine in `x[t]`, the step is linear-Gaussian and the filter may use the locally optimal
-proposal.  Affinity is checked numerically when the model is bound (at random points, for
-the static params' first prior draw), which a nonlinear mean fails.
+Where the transition is `normal`/`mvnormal` with a covariance that does not read `x[t - 1]`
+(its mean may be any function of it: the filter evaluates it per particle), and the one
+observation statement is `normal`/`mvnormal` with a mean affine in `x[t]` and a covariance
+that does not read it, the step is linear-Gaussian and the filter may use the locally optimal
+proposal.  Affinity is read off the syntax (sums, products with terms free of `x[t]`, ...:
+`min(x[t], 5)` is not affine whatever points it is probed at), then confirmed numerically when
+the model is bound.
 """
 
 from __future__ import annotations
@@ -305,6 +307,43 @@ def _moments(dist, size: int):
     return mean, jnp.diag(var)
 
 
+def _arguments(call: ast.Call) -> dict:
+    """A distribution call's arguments by parameter name."""
+    params = DISTRIBUTIONS[call.func].params
+    return {**dict(zip(params, call.args)), **dict(call.kwargs)}
+
+
+def _only_in_mean(call: ast.Call, name: str) -> bool:
+    """`name` is read by the distribution's mean (`loc`) only, never by its scale or covariance."""
+    return all(name not in reads(e) for k, e in _arguments(call).items() if k != "loc")
+
+
+def _affine_in(e, name: str) -> bool:
+    """`e` is affine in `name`, read off the syntax: sums, differences and negations of affine
+    terms, products (`*`, `@`) of an affine term with one that does not read `name`, quotients
+    by such a term, and elements of an affine vector.  A function of it (`min`, `exp`, `abs`,
+    `where`, an operator) is not, whatever values it is probed at."""
+    if e is None:
+        return False
+    if name not in reads(e):
+        return True
+    if isinstance(e, ast.Name):
+        return e.id == name
+    if isinstance(e, ast.UnaryOp):
+        return _affine_in(e.operand, name)
+    if isinstance(e, ast.Index):
+        return _affine_in(e.obj, name) and all(name not in reads(i) for i in e.indices)
+    if isinstance(e, ast.BinOp):
+        if e.op in ("+", "-"):
+            return _affine_in(e.left, name) and _affine_in(e.right, name)
+        if e.op in ("*", "@"):
+            return (name not in reads(e.left) and _affine_in(e.right, name)) or \
+                (name not in reads(e.right) and _affine_in(e.left, name))
+        if e.op == "/":
+            return name not in reads(e.right) and _affine_in(e.left, name)
+    return False
+
+
 def _linear_gaussian(form: ChainForm, ranges, env_of, dtype, state_shape, theta, truncated: bool):
     """The `LinearGaussianStep` when every step is linear-Gaussian, else None."""
     from augury.compiler.evaluate import evaluate, evaluate_distribution
@@ -316,6 +355,9 @@ def _linear_gaussian(form: ChainForm, ranges, env_of, dtype, state_shape, theta,
     if len(form.emissions) != 1 or form.emissions[0].dist.func not in gauss:
         return None
     em = form.emissions[0]
+    if not (_only_in_mean(form.transition_dist, PREV) and _only_in_mean(em.dist, CUR)
+            and _affine_in(_arguments(em.dist).get("loc"), CUR)):
+        return None
     a, b = ranges[0]
     D = int(np.prod(state_shape, dtype=np.int64)) if state_shape else 1
 

@@ -256,14 +256,16 @@ def _posterior_mode(neg, d: int, rounds: int = 8):
     return z
 
 
-def laplace_reference(u: Unconstrained, inflate: float = 2.0) -> Unconstrained:
+def laplace_reference(u: Unconstrained, inflate: float = 2.0, evidence_defined: bool = False) -> Unconstrained:
     """`u` with a Gaussian reference distribution in place of its prior, for tempering from a
     proper distribution when the prior is improper (`flat()` on an unbounded support):
     q = N(mode, inflate² H⁻¹) with the mode of log prior + log likelihood (BFGS) and H the
     Hessian of its negative there (eigenvalues floored so that q is proper).  The tempered
     path is q^(1−λ) (prior · likelihood)^λ: `log_prior` becomes log q and `log_likelihood`
     log prior + log likelihood − log q, so any tempering sampler ends at the posterior.  The
-    evidence of an improper prior is not defined (`evidence_defined` False).  Raises
+    evidence of an improper prior is not defined (`evidence_defined` False); with a proper prior
+    (`evidence_defined=True`) the path still ends at prior · likelihood, and q is normalized,
+    so the evidence estimate stands.  Raises
     ValueError when no finite mode is found."""
     d = u.dimension
 
@@ -291,4 +293,5 @@ def laplace_reference(u: Unconstrained, inflate: float = 2.0) -> Unconstrained:
     def log_likelihood(z):
         return u.log_prior(z) + u.log_likelihood(z) - log_q(z)
 
-    return Unconstrained(d, draw, log_q, log_likelihood, u.constrain, u.sites, evidence_defined=False)
+    return Unconstrained(d, draw, log_q, log_likelihood, u.constrain, u.sites, evidence_defined=evidence_defined,
+                         reference="laplace")

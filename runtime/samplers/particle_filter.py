@@ -156,6 +156,8 @@ def run(problem: Problem, key, settings: dict, *, method: str = "particle_filter
                                    "x[t-1]); this model has none")
     s = dict(settings)
     n = int(s["particles"])
+    if n < 2:
+        raise AuguryInferenceError(f"`particles` must be at least 2 for `{method}`, not {n}")
     proposal = F.resolve_proposal(ss, s["proposal"])
     smoothing = s["smoothing"]
     if smoothing not in ("genealogy", "ffbs", "none"):

@@ -39,6 +39,14 @@ NAN_NOTE = ("the particle filter's log-likelihood estimate or the prior is NaN t
             "or give the static parameters tighter priors")
 
 
+def _at_least_two(settings: dict) -> None:
+    """The filters' variance estimate and resampling need two particles at least."""
+    from augury.errors import AuguryInferenceError
+    for name in ("particles", "state_particles"):
+        if name in settings and int(settings[name]) < 2:
+            raise AuguryInferenceError(f"`{name}` must be at least 2 for `pmmh`, not {int(settings[name])}")
+
+
 def num_steps(settings: dict) -> int:
     return -(-(int(settings["warmup"]) + int(settings["samples"])) // BLOCK)
 
@@ -73,6 +81,7 @@ def _batch_estimate(problem: Problem, settings: dict):
 
 
 def build(problem: Problem, settings: dict):
+    _at_least_two(settings)
     static = problem.static
     chains, warmup = int(settings["chains"]), int(settings["warmup"])
     d = static.dimension

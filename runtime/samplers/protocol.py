@@ -82,6 +82,7 @@ class Unconstrained:
     # False when `draw`/`log_prior` are a reference distribution standing in for an improper
     # prior: the tempering then ends at the right posterior, but its evidence is not defined
     evidence_defined: bool = True
+    reference: str = "prior"  # where draws come from: "prior", or "laplace" (a Gaussian around the mode)
 
 
 @dataclass(frozen=True)

@@ -203,8 +203,10 @@ def build(problem: Problem, settings: dict):
                 "log_evidence_increment": log_norm, "_scale": scale}
         return new, info
 
-    # `init` reads only the number of particles and the kernel (its starting scale)
-    return problem.cache.setdefault(("smc", "init", n, settings["kernel"]), jax.jit(init)), step
+    # `init` reads the number of particles, the kernel (its starting scale) and the unconstrained
+    # view it draws from (the prior, or a reference: `settings["reference"]`)
+    key = ("smc", "init", n, settings["kernel"], settings.get("reference", "auto"), id(problem.unconstrained))
+    return problem.cache.setdefault(key, jax.jit(init)), step
 
 
 def _summary(log_w, eve, log_pair_factor):
@@ -250,8 +252,8 @@ def finalize(problem: Problem, state: SMCState, infos: list, settings: dict) -> 
                         f"evidence's standard deviation ({math.sqrt(var):.3g}) is unreliable\ntry: more `particles`")
     log_z, log_z_sd = float(state.log_evidence), math.sqrt(var)
     out_settings = {**settings, "devices": sharding.describe(sharding.particle_mesh(n))}
+    out_settings["reference"] = u.reference
     if not u.evidence_defined:  # tempered from a reference around the mode: an improper prior
         log_z = log_z_sd = None
-        out_settings["reference"] = "laplace"
     return Draws(draws, chains=None, log_weights=sharding.to_host(state.log_weights), log_evidence=log_z,
                  log_evidence_sd=log_z_sd, sample_stats=stats, settings=out_settings, warnings=warnings)

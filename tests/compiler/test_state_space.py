@@ -166,3 +166,17 @@ def test_check_report_names_the_chain_or_why_the_filters_do_not_run_it():
     lagged = augury.compile(AR1.replace("x[t] ~ normal(a * x[t - 1], 0.5)",
                                         "x[t] ~ normal(a * x[t - 1] + 0.1 * x[t - 2], 0.5)")).check_report()
     assert "chain: the particle filters do not run it:" in lagged and "first-order" in lagged
+
+
+@pytest.mark.parametrize("emission, linear", [
+    ("normal(2 * x[t] - 1, 1.0)", True),
+    ("normal(-x[t] / 4 + 3, 1.0)", True),
+    ("normal(min(x[t], 5.0), 1.0)", False),   # linear at the probe points, not beyond 5
+    ("normal(abs(x[t]), 1.0)", False),
+    ("normal(x[t], 1.0 + 0 * x[t])", False),  # the scale reads the state
+    ("normal(x[t] * x[t], 1.0)", False),
+])
+def test_linear_gaussian_steps_are_read_off_the_syntax(emission, linear):
+    src = AR1.replace("normal(x[t], 1.0)", emission)
+    _, p = _problem(src, {"y": np.zeros(5)}, "particle_filter")
+    assert (p.state_space.linear_gaussian is not None) == linear

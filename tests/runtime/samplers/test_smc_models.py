@@ -73,3 +73,16 @@ def test_missing_data_is_refused_with_a_reason():
     src = "data y : real[N] missing nan\nparam mu : real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n"
     reason = augury.compile(src).methods()["smc"]
     assert reason is not None and "missing entries" in reason
+
+
+def test_a_laplace_reference_on_a_proper_prior_keeps_the_evidence():
+    # the same bound model, first from the prior, then from the Gaussian reference: each run must
+    # start from its own distribution (compiled programs are cached per reference)
+    y = np.random.default_rng(3).normal(1.5, 0.5, size=15)
+    exact = multivariate_normal(np.full(15, 1.0), 0.25 * np.eye(15) + 4.0 * np.ones((15, 15))).logpdf(y)
+    model = augury.compile(CONJUGATE)
+    for reference in ("prior", "laplace", "prior"):
+        post = model.sample({"y": y}, method="smc", seed=SEED, particles=2000, reference=reference)
+        assert post.settings["reference"] == reference
+        sd = post.log_evidence_sd
+        assert abs(post.log_evidence - exact) < 5 * max(sd, 0.05), (reference, post.log_evidence, exact, sd)
