@@ -101,7 +101,7 @@ def build(problem: Problem, settings: dict):
         cov0 = jnp.diag(jnp.var(z, axis=0) + 1e-6) if d else jnp.zeros((0, 0), dtype)
         return dict(z=z[best], lp=lp[best], ll=ll[best], path=path[best],
                     log_scale=jnp.full((chains,), math.log(2.38 / math.sqrt(max(d, 1))) - 1.0, dtype),
-                    mean=jnp.mean(z, 0), cov=cov0, count=jnp.zeros((), dtype),
+                    mean=jnp.zeros(d, dtype), cov=cov0, run_cov=jnp.zeros((d, d), dtype), count=jnp.zeros((), dtype),
                     it=jnp.zeros((), jnp.int32))
 
     def one(state, key):
@@ -123,17 +123,18 @@ def build(problem: Problem, settings: dict):
         rate = 1.0 / jnp.power(it.astype(z.dtype) + 1.0, 0.6)
         prob = jnp.minimum(1.0, jnp.exp(log_alpha))
         log_scale = jnp.where(in_warmup, state["log_scale"] + rate * (prob - target), state["log_scale"])
+        # the chains' running mean and covariance over warmup (pooled, Welford); the proposal keeps
+        # the prior's shape until 50 iterations have been seen, then follows the running estimate
         count = state["count"] + chains
         delta = z.mean(0) - state["mean"]
         mean = state["mean"] + delta * chains / count
         centered = z - mean
         batch_cov = centered.T @ centered / chains
-        cov_new = state["cov"] + (batch_cov - state["cov"]) * chains / count
-        use_cov = in_warmup & (it >= 50)  # the prior's shape until 50 iterations have been seen
-        cov = jnp.where(use_cov, cov_new, state["cov"])
-        mean = jnp.where(in_warmup, mean, state["mean"])
-        count = jnp.where(in_warmup, count, state["count"])
-        new = dict(z=z, lp=lp, ll=ll, path=path, log_scale=log_scale, mean=mean, cov=cov, count=count, it=it + 1)
+        run_cov = state["run_cov"] + (batch_cov - state["run_cov"]) * chains / count
+        cov = jnp.where(in_warmup & (it >= 50), run_cov, state["cov"])
+        keep = lambda new, old: jnp.where(in_warmup, new, old)  # noqa: E731
+        new = dict(z=z, lp=lp, ll=ll, path=path, log_scale=log_scale, mean=keep(mean, state["mean"]), cov=cov,
+                   run_cov=keep(run_cov, state["run_cov"]), count=keep(count, state["count"]), it=it + 1)
         return new, dict(z=z, ll=ll, path=path, accept=accept, prob=prob)
 
     def step(state, key):
