@@ -1,0 +1,30 @@
+"""The exact tests of the chain methods with static parameters (PMMH and SMC² against Kalman
+quadrature, tests/runtime/samplers/test_pmmh_smc2.py) pass with four devices too: they run here
+in a child process whose JAX sees 4 forced host devices, so SMC² splits its parameter particles
+over them.  (smc and particle_filter compare their 4-device runs with 1-device runs number by
+number in their own test files.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+
+CHILD = """
+import augury, jax, sys, pytest
+assert jax.device_count() == 4, jax.devices()
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", {root!r}, {target!r}]))
+"""
+
+
+def test_static_parameter_methods_pass_their_exact_tests_on_four_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    code = CHILD.format(root=str(ROOT), target=str(HERE / "test_pmmh_smc2.py"))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900,
+                         cwd=str(ROOT))
+    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
+    assert "2 passed" in res.stdout
