@@ -141,3 +141,12 @@ def distinct_eves(eve):
     """How many time-0 ancestors still have descendants."""
     n = eve.shape[0]
     return jnp.sum(jax.ops.segment_sum(jnp.ones_like(eve), eve, num_segments=n) > 0)
+
+
+def check_particle_counts(settings: dict, method: str) -> None:
+    """Resampling and the variance estimate need two particles at least: `particles` (and
+    `state_particles`, where the method has it) below 2 is the user's error, said as such."""
+    from augury.errors import AuguryInferenceError
+    for name in ("particles", "state_particles"):
+        if name in settings and int(settings[name]) < 2:
+            raise AuguryInferenceError(f"`{name}` must be at least 2 for `{method}`, not {int(settings[name])}")

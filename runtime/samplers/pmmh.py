@@ -31,20 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import filtering as F
+from .. import particles as P
 from .protocol import Draws, Problem
 
 BLOCK = 25  # iterations per driver step
 STARTS = 8  # prior draws tried per chain for its starting point
 NAN_NOTE = ("the particle filter's log-likelihood estimate or the prior is NaN there; check the model's scales, "
             "or give the static parameters tighter priors")
-
-
-def _at_least_two(settings: dict) -> None:
-    """The filters' variance estimate and resampling need two particles at least."""
-    from augury.errors import AuguryInferenceError
-    for name in ("particles", "state_particles"):
-        if name in settings and int(settings[name]) < 2:
-            raise AuguryInferenceError(f"`{name}` must be at least 2 for `pmmh`, not {int(settings[name])}")
 
 
 def num_steps(settings: dict) -> int:
@@ -81,7 +74,7 @@ def _batch_estimate(problem: Problem, settings: dict):
 
 
 def build(problem: Problem, settings: dict):
-    _at_least_two(settings)
+    P.check_particle_counts(settings, "pmmh")
     static = problem.static
     chains, warmup = int(settings["chains"]), int(settings["warmup"])
     d = static.dimension

@@ -34,14 +34,6 @@ NAN_NOTE = ("a filter's likelihood estimate or the prior of the static parameter
             "model's scales, or give the static parameters tighter priors")
 
 
-def _at_least_two(settings: dict) -> None:
-    """The filters' variance estimate and resampling need two particles at least."""
-    from augury.errors import AuguryInferenceError
-    for name in ("particles", "state_particles"):
-        if name in settings and int(settings[name]) < 2:
-            raise AuguryInferenceError(f"`{name}` must be at least 2 for `smc2`, not {int(settings[name])}")
-
-
 def num_steps(settings: dict):
     return None  # one step per time step: T − 1, which the problem knows
 
@@ -51,7 +43,7 @@ def is_done(state) -> bool:
 
 
 def build(problem: Problem, settings: dict):
-    _at_least_two(settings)
+    P.check_particle_counts(settings, "smc2")
     ss, static = problem.state_space, problem.static
     M, n = int(settings["particles"]), int(settings["state_particles"])
     threshold, moves = float(settings["ess_threshold"]), int(settings["mcmc_steps"])
