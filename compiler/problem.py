@@ -50,18 +50,13 @@ def _parts(method: str, lowered, settings: Optional[dict]) -> dict:
                                            notes=["give every parameter a proper prior, so that the particles "
                                                   "start from prior draws"]) from None
     elif method in CHAIN_METHODS:
-        import jax
-
         from .state_space import build_state_space, recognize
         from .unconstrained import static_unconstrained
         form = recognize(lowered.s)
         assert not isinstance(form, str), form  # the method table refused this model already
-        theta = {}
         if form.static:
             problem.static = static_unconstrained(lowered, lowered.prior_program, form.name)
-            static = problem.static
-            theta = jax.jit(lambda k: static.constrain(static.draw(k)))(jax.random.PRNGKey(0))
-        problem.state_space = build_state_space(lowered, form, theta)
+        problem.state_space = build_state_space(lowered, form)
         problem.kinds = {**{n: k for n, k in problem.kinds.items() if n != form.name}, form.name: "param"}
     return {k: v for k, v in vars(problem).items() if k != "kinds" or method in CHAIN_METHODS}
 

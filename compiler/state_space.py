@@ -17,8 +17,7 @@ Where the transition is `normal`/`mvnormal` with a covariance that does not read
 observation statement is `normal`/`mvnormal` with a mean affine in `x[t]` and a covariance
 that does not read it, the step is linear-Gaussian and the filter may use the locally optimal
 proposal.  Affinity is read off the syntax (sums, products with terms free of `x[t]`, ...:
-`min(x[t], 5)` is not affine whatever points it is probed at), then confirmed numerically when
-the model is bound.
+`min(x[t], 5)` is not affine, though it is at most points one could probe).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from augury.dsl import ast
-from augury.dsl.signatures import DISTRIBUTIONS, TYPES
+from augury.dsl.signatures import DISTRIBUTIONS
 
 from .analysis import chain_variables, index_lag, located_reads, reads, rewrite
 from .structure import Located, Structure
@@ -187,7 +186,7 @@ def recognize(s: Structure) -> Union[ChainForm, str]:
 # ------------------------------------------------------------------ build
 
 
-def build_state_space(lowered, form: ChainForm, theta_example: Optional[dict] = None):
+def build_state_space(lowered, form: ChainForm):
     """The `StateSpace` of a recognized chain in a bound model (`lowered`)."""
     from augury.compiler.evaluate import evaluate, evaluate_distribution
     from augury.runtime.distributions import truncate
@@ -289,7 +288,7 @@ def build_state_space(lowered, form: ChainForm, theta_example: Optional[dict] = 
             total = total + lowered._sample_logp(loc, env)
         return total
 
-    linear = _linear_gaussian(form, ranges, env_of, dtype, state_shape, theta_example or {},
+    linear = _linear_gaussian(form, ranges, env_of, dtype, state_shape,
                               init_site.truncate or trans_site.truncate)
     return StateSpace(x, T, state_shape, init_draw, init_log_density, transition_draw, transition_log_density,
                       emission_log_density, constant_log_likelihood, linear)
@@ -344,7 +343,7 @@ def _affine_in(e, name: str) -> bool:
     return False
 
 
-def _linear_gaussian(form: ChainForm, ranges, env_of, dtype, state_shape, theta, truncated: bool):
+def _linear_gaussian(form: ChainForm, ranges, env_of, dtype, state_shape, truncated: bool):
     """The `LinearGaussianStep` when every step is linear-Gaussian, else None."""
     from augury.compiler.evaluate import evaluate, evaluate_distribution
     from augury.runtime.samplers.protocol import LinearGaussianStep
@@ -390,42 +389,9 @@ def _linear_gaussian(form: ChainForm, ranges, env_of, dtype, state_shape, theta,
     def observed(t):
         return (t >= a) & (t < b)
 
-    # affine in the state, covariances free of it: checked at random points (one compiled probe)
-    steps = jnp.asarray(sorted({1, max(1, (a + b) // 2), max(1, b - 1)}), jnp.int32)
+    def init_dist(th):
+        return evaluate_distribution(form.init_dist, env_of(th))
 
-    def probe(th):
-        pts = jax.random.normal(jax.random.PRNGKey(20240613), (3, D), dtype) * 3.0
-        zero = jnp.zeros(D, dtype)
-
-        def at(t):
-            te = jnp.clip(t, a, b - 1)
-            m0 = transition_mean(zero, t, th)
-            F = jax.jacfwd(lambda v: transition_mean(v, t, th))(zero)
-            Q0 = transition_cov(t, th)
-            H, b0, R0, _ = emission(te, th)
-            ok = jnp.asarray(True)
-            for p in pts:
-                ok &= jnp.allclose(transition_mean(p, t, th), m0 + F @ p, rtol=1e-6, atol=1e-8)
-                ok &= jnp.allclose(_moments(trans_dist(p, t, th), D)[1], Q0, rtol=1e-6, atol=1e-10)
-                mean_p, R_p, _ = emission_at(p, te, th)
-                ok &= jnp.allclose(mean_p, b0 + H @ p, rtol=1e-6, atol=1e-8)
-                ok &= jnp.allclose(R_p, R0, rtol=1e-6, atol=1e-10)
-            return ok
-
-        return jnp.all(jax.vmap(at)(steps))
-
-    try:
-        if not bool(jax.jit(probe)(theta)):
-            return None
-    except Exception:  # an expression the check cannot evaluate: not provably linear
-        return None
-    fields = dict(transition_mean=transition_mean, transition_cov=transition_cov, emission=emission,
-                  observed=observed)
-    import dataclasses
-    names = {f.name for f in dataclasses.fields(LinearGaussianStep)}
-    init_dist_of = lambda th: evaluate_distribution(form.init_dist, env_of(th))  # noqa: E731
-    if "init_mean" in names:
-        fields["init_mean"] = lambda th: _moments(init_dist_of(th), D)[0]
-    if "init_cov" in names:
-        fields["init_cov"] = lambda th: _moments(init_dist_of(th), D)[1]
-    return LinearGaussianStep(**fields)
+    return LinearGaussianStep(transition_mean=transition_mean, transition_cov=transition_cov, emission=emission,
+                              observed=observed, init_mean=lambda th: _moments(init_dist(th), D)[0],
+                              init_cov=lambda th: _moments(init_dist(th), D)[1])

@@ -18,7 +18,7 @@ with the prior of those parameters alone and the values the state-space callable
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,8 @@ from numpyro.distributions.transforms import biject_to
 
 from augury.runtime.samplers.protocol import Unconstrained
 
-from .lower import LoweredModel, Unknown, declared_support_narrower, sphere_radius_log_normalizer
+from .lower import LoweredModel, Unknown, declared_support_narrower
+from .normalizers import sphere_radius_log_normalizer
 from .evaluate import Env
 
 
@@ -51,9 +52,12 @@ def layout(lowered: LoweredModel, unknowns: list[Unknown]) -> list[Slot]:
             shapes[u.name] = tuple(biject_to(support).inverse_shape(shape))
         else:
             shapes[u.name] = shape
-        return jnp.zeros(shape, lowered.dtype) if support is None else _interior(support, shape, lowered.dtype)
+        return _interior(support, shape, lowered.dtype)
 
-    jax.eval_shape(lambda: _run_collect(lowered, probe))
+    def trace():  # visits every unknown with its support, in dependency order; computes nothing
+        lowered.environment(probe)
+
+    jax.eval_shape(trace)
     out, start = [], 0
     for u in unknowns:
         size = int(np.prod(shapes[u.name], dtype=np.int64))
@@ -65,11 +69,6 @@ def layout(lowered: LoweredModel, unknowns: list[Unknown]) -> list[Slot]:
 def _interior(support, shape, dtype):
     """Some point inside `support` (for shape probing only)."""
     return biject_to(support)(jnp.zeros(biject_to(support).inverse_shape(shape), dtype))
-
-
-def _run_collect(lowered: LoweredModel, get_param: Callable):
-    """`run` for its side effects on `get_param` (the env's constraints, in dependency order)."""
-    return lowered.run(get_param).log_prior
 
 
 def _pieces(z, slots: list[Slot]) -> dict[str, jnp.ndarray]:
@@ -100,7 +99,7 @@ class _Mapped:
         return x
 
 
-def _unflatten_check(lowered: LoweredModel):
+def _refuse_missing(lowered: LoweredModel):
     for u in lowered.unknowns:
         if u.kind == "missing":
             raise ValueError(f"`{u.name}` has missing entries")
@@ -109,7 +108,7 @@ def _unflatten_check(lowered: LoweredModel):
 def model_unconstrained(lowered: LoweredModel, prior) -> Unconstrained:
     """Every continuous unknown of `lowered` (a model with its data bound) as one flat vector;
     `prior` is the `PriorProgram` of the same model and data (params drawn, data kept)."""
-    _unflatten_check(lowered)
+    _refuse_missing(lowered)
     slots = layout(lowered, list(lowered.unknowns))
     dim = sum(s.size for s in slots)
     dtype = lowered.dtype
@@ -177,7 +176,7 @@ def static_unconstrained(lowered: LoweredModel, prior, chain: str) -> Unconstrai
     """The continuous params other than the chain `chain` as one flat vector (PMMH, SMC²):
     `log_prior` is their normalized prior alone, `constrain(z)` the values the state-space
     callables read as `theta` (those params and every let that does not read the chain)."""
-    _unflatten_check(lowered)
+    _refuse_missing(lowered)
     static = [u for u in lowered.unknowns if u.name != chain]
     chain_u = next(u for u in lowered.unknowns if u.name == chain)
     slots = layout(lowered, static)
@@ -217,13 +216,18 @@ def static_unconstrained(lowered: LoweredModel, prior, chain: str) -> Unconstrai
     return Unconstrained(dim, draw, log_prior, None, constrain, None)
 
 
-def _whitening(H):
-    """A map w -> z scaled by H: eigenvectors over the square roots of |eigenvalues| (floored)."""
-    H = 0.5 * (H + H.T)
-    evals, evecs = jnp.linalg.eigh(H)
+def _curvatures(H, floor: float):
+    """(|eigenvalues| floored at `floor` times the largest, eigenvectors) of a Hessian: the scales
+    of a Gaussian that fits it, proper even where H is flat or not convex."""
+    evals, evecs = jnp.linalg.eigh(0.5 * (H + H.T))
     mag = jnp.abs(evals)
     top = jnp.max(mag)
-    mag = jnp.maximum(mag, 1e-10 * jnp.where(top > 0, top, 1.0))
+    return jnp.maximum(mag, floor * jnp.where(top > 0, top, 1.0)), evecs
+
+
+def _whitening(H):
+    """A map w -> z scaled by H: eigenvectors over the square roots of the curvatures."""
+    mag, evecs = _curvatures(H, 1e-10)
     return evecs / jnp.sqrt(mag)[None, :]
 
 
@@ -274,11 +278,7 @@ def laplace_reference(u: Unconstrained, inflate: float = 2.0, evidence_defined: 
         return jnp.where(jnp.isfinite(v), v, jnp.asarray(1e300, v.dtype))
 
     mode = _posterior_mode(neg, d)
-    H = jax.jit(jax.hessian(neg))(mode)
-    H = 0.5 * (H + H.T)
-    evals, evecs = jnp.linalg.eigh(H)
-    top = jnp.max(jnp.abs(evals))
-    evals = jnp.maximum(evals, 1e-8 * jnp.where(top > 0, top, 1.0))
+    evals, evecs = _curvatures(jax.jit(jax.hessian(neg))(mode), 1e-8)
     chol = evecs * (inflate / jnp.sqrt(evals))[None, :]  # q's covariance is chol cholᵀ
     log_det = jnp.sum(jnp.log(inflate / jnp.sqrt(evals)))
     inv = evecs.T  # whitening: (evecs.T (z − mode)) * sqrt(evals) / inflate

@@ -41,15 +41,7 @@ Grids: `grid(steps)` returns `steps + 1` decreasing times t_0 > … > t_steps, i
 (both hit exactly); for EDM t_0 … t_{steps-1} are Karras's eq. 5 with N = steps
 (t_0 = sigma_max, t_{steps-1} = sigma_min exactly) and t_steps = 0.
 
-Predictions: `convert` maps between what a network predicts at (x_t, t) —
-"eps", "x0", "score" or "v" — through x_t = alpha x0 + sigma eps,
-score = -eps / sigma, v = alpha eps - sigma x0 (Salimans & Ho 2022, "Progressive
-distillation", sec. 4 / appendix D). `tweedie_mean` is E[x0 | x_t] from the score.
-
-Data ranges: `data_map(network_range, model_range)` gives the affine map between
-the range a network was trained on (e.g. [-1, 1]) and the model's (e.g. [0, 1]),
-with the score transformed accordingly. It is never inferred: both ranges are
-given explicitly.
+Predictions (eps, x0, score, v), Tweedie's mean and data ranges are in runtime/predictions.py.
 
 `make_schedule` builds a process from the evaluator's value for `vp(…)`,
 `ve(…)`, `edm(…)`: `(name, args, sorted kwargs items)`, see compiler/evaluate.py.
@@ -72,12 +64,6 @@ __all__ = [
     "VE",
     "EDM",
     "Schedule",
-    "KINDS",
-    "convert",
-    "tweedie_mean",
-    "DataRange",
-    "AffineDataMap",
-    "data_map",
     "make_schedule",
 ]
 
@@ -85,7 +71,7 @@ __all__ = [
 # --------------------------------------------------------------------- helpers
 
 
-def _float(t: ArrayLike) -> Array:
+def as_float(t: ArrayLike) -> Array:
     """`t` as a floating JAX array (integer / bool inputs get the default float)."""
     t = jnp.asarray(t)
     if not jnp.issubdtype(t.dtype, jnp.inexact):
@@ -93,7 +79,7 @@ def _float(t: ArrayLike) -> Array:
     return t
 
 
-def _check_real(name: str, value: Any) -> float:
+def check_real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numpy as np
@@ -144,9 +130,9 @@ class VP:
     t_eps: float = 1e-3
 
     def __post_init__(self) -> None:
-        bmin = _check_real("beta_min", self.beta_min)
-        bmax = _check_real("beta_max", self.beta_max)
-        eps = _check_real("t_eps", self.t_eps)
+        bmin = check_real("beta_min", self.beta_min)
+        bmax = check_real("beta_max", self.beta_max)
+        eps = check_real("t_eps", self.t_eps)
         if bmin < 0:
             raise ValueError(f"beta_min must be >= 0, got {bmin}")
         if bmin >= bmax:
@@ -169,12 +155,12 @@ class VP:
 
     def beta(self, t: ArrayLike) -> Array:
         """beta(t) = beta_min + t (beta_max - beta_min)."""
-        t = _float(t)
+        t = as_float(t)
         return self.beta_min + t * (self.beta_max - self.beta_min)
 
     def integrated_beta(self, t: ArrayLike) -> Array:
         """B(t) = int_0^t beta = beta_min t + (beta_max - beta_min) t^2 / 2."""
-        t = _float(t)
+        t = as_float(t)
         return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t
 
     def alpha(self, t: ArrayLike) -> Array:
@@ -187,7 +173,7 @@ class VP:
 
     def drift(self, x: ArrayLike, t: ArrayLike) -> Array:
         """f(x, t) = -beta(t) x / 2."""
-        return -0.5 * self.beta(t) * _float(x)
+        return -0.5 * self.beta(t) * as_float(x)
 
     def diffusion(self, t: ArrayLike) -> Array:
         """g(t) = sqrt(beta(t))."""
@@ -206,12 +192,12 @@ class VP:
     def t_of_sigma(self, sigma: ArrayLike) -> Array:
         """Inverse of `sigma` for sigma in [0, 1): B = -log(1 - sigma^2), then t from
         the quadratic B(t) = B."""
-        s = _float(sigma)
+        s = as_float(sigma)
         return self._t_of_integrated_beta(-jnp.log1p(-s * s))
 
     def t_of_log_snr(self, log_snr: ArrayLike) -> Array:
         """Inverse of `log_snr`: alpha^2 = sigmoid(lambda), B = softplus(-lambda)."""
-        lam = _float(log_snr)
+        lam = as_float(log_snr)
         return self._t_of_integrated_beta(jax.nn.softplus(-lam))
 
     def grid(self, steps: int, dtype: Any = None) -> Array:
@@ -221,7 +207,7 @@ class VP:
 
     def perturb(self, x0: ArrayLike, t: ArrayLike, eps: ArrayLike) -> Array:
         """x_t = alpha_t x0 + sigma_t eps."""
-        return self.alpha(t) * _float(x0) + self.sigma(t) * _float(eps)
+        return self.alpha(t) * as_float(x0) + self.sigma(t) * as_float(eps)
 
 
 @dataclass(frozen=True)
@@ -241,8 +227,8 @@ class VE:
     sigma_max: float = 50.0
 
     def __post_init__(self) -> None:
-        smin = _check_real("sigma_min", self.sigma_min)
-        smax = _check_real("sigma_max", self.sigma_max)
+        smin = check_real("sigma_min", self.sigma_min)
+        smax = check_real("sigma_max", self.sigma_max)
         if smin <= 0:
             raise ValueError(f"sigma_min must be > 0, got {smin}")
         if smin >= smax:
@@ -266,15 +252,15 @@ class VE:
 
     def alpha(self, t: ArrayLike) -> Array:
         """alpha = 1."""
-        return jnp.ones_like(_float(t))
+        return jnp.ones_like(as_float(t))
 
     def sigma(self, t: ArrayLike) -> Array:
         """sigma(t) = sigma_min (sigma_max / sigma_min)^t."""
-        return self.sigma_min * jnp.exp(_float(t) * self._log_ratio)
+        return self.sigma_min * jnp.exp(as_float(t) * self._log_ratio)
 
     def drift(self, x: ArrayLike, t: ArrayLike) -> Array:
         """f = 0."""
-        return jnp.zeros_like(_float(x) * jnp.zeros_like(_float(t)))
+        return jnp.zeros_like(as_float(x) * jnp.zeros_like(as_float(t)))
 
     def diffusion(self, t: ArrayLike) -> Array:
         """g(t) = sigma(t) sqrt(2 log(sigma_max / sigma_min))."""
@@ -282,15 +268,15 @@ class VE:
 
     def log_snr(self, t: ArrayLike) -> Array:
         """log(1 / sigma(t)^2)."""
-        return -2.0 * (math.log(self.sigma_min) + _float(t) * self._log_ratio)
+        return -2.0 * (math.log(self.sigma_min) + as_float(t) * self._log_ratio)
 
     def t_of_sigma(self, sigma: ArrayLike) -> Array:
         """t = log(sigma / sigma_min) / log(sigma_max / sigma_min)."""
-        return (jnp.log(_float(sigma)) - math.log(self.sigma_min)) / self._log_ratio
+        return (jnp.log(as_float(sigma)) - math.log(self.sigma_min)) / self._log_ratio
 
     def t_of_log_snr(self, log_snr: ArrayLike) -> Array:
         """Inverse of `log_snr`: sigma = exp(-lambda / 2)."""
-        return self.t_of_sigma(jnp.exp(-0.5 * _float(log_snr)))
+        return self.t_of_sigma(jnp.exp(-0.5 * as_float(log_snr)))
 
     def grid(self, steps: int, dtype: Any = None) -> Array:
         """`steps + 1` times, uniform in t (geometric in sigma), from 1 down to 0."""
@@ -299,7 +285,7 @@ class VE:
 
     def perturb(self, x0: ArrayLike, t: ArrayLike, eps: ArrayLike) -> Array:
         """x_t = x0 + sigma(t) eps."""
-        return _float(x0) + self.sigma(t) * _float(eps)
+        return as_float(x0) + self.sigma(t) * as_float(eps)
 
 
 @dataclass(frozen=True)
@@ -318,9 +304,9 @@ class EDM:
     rho: float = 7.0
 
     def __post_init__(self) -> None:
-        smin = _check_real("sigma_min", self.sigma_min)
-        smax = _check_real("sigma_max", self.sigma_max)
-        rho = _check_real("rho", self.rho)
+        smin = check_real("sigma_min", self.sigma_min)
+        smax = check_real("sigma_max", self.sigma_max)
+        rho = check_real("rho", self.rho)
         if smin <= 0:
             raise ValueError(f"sigma_min must be > 0, got {smin}")
         if smin >= smax:
@@ -343,31 +329,31 @@ class EDM:
 
     def alpha(self, t: ArrayLike) -> Array:
         """alpha = 1."""
-        return jnp.ones_like(_float(t))
+        return jnp.ones_like(as_float(t))
 
     def sigma(self, t: ArrayLike) -> Array:
         """sigma(t) = t."""
-        return _float(t)
+        return as_float(t)
 
     def drift(self, x: ArrayLike, t: ArrayLike) -> Array:
         """f = 0."""
-        return jnp.zeros_like(_float(x) * jnp.zeros_like(_float(t)))
+        return jnp.zeros_like(as_float(x) * jnp.zeros_like(as_float(t)))
 
     def diffusion(self, t: ArrayLike) -> Array:
         """g(t) = sqrt(2 t)."""
-        return jnp.sqrt(2.0 * _float(t))
+        return jnp.sqrt(2.0 * as_float(t))
 
     def log_snr(self, t: ArrayLike) -> Array:
         """log(1 / t^2)."""
-        return -2.0 * jnp.log(_float(t))
+        return -2.0 * jnp.log(as_float(t))
 
     def t_of_sigma(self, sigma: ArrayLike) -> Array:
         """t = sigma."""
-        return _float(sigma)
+        return as_float(sigma)
 
     def t_of_log_snr(self, log_snr: ArrayLike) -> Array:
         """t = exp(-lambda / 2)."""
-        return jnp.exp(-0.5 * _float(log_snr))
+        return jnp.exp(-0.5 * as_float(log_snr))
 
     def grid(self, steps: int, dtype: Any = None) -> Array:
         """Karras eq. 5 with N = steps (>= 2) points from sigma_max to sigma_min
@@ -383,174 +369,10 @@ class EDM:
 
     def perturb(self, x0: ArrayLike, t: ArrayLike, eps: ArrayLike) -> Array:
         """x_t = x0 + t eps."""
-        return _float(x0) + _float(t) * _float(eps)
+        return as_float(x0) + as_float(t) * as_float(eps)
 
 
 Schedule = Union[VP, VE, EDM]
-
-# ---------------------------------------------------------------- predictions
-
-KINDS = ("eps", "x0", "score", "v")
-
-
-def _check_kind(name: str, kind: Any) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"{name} must be one of {KINDS}, got {kind!r}")
-
-
-def convert(
-    pred: ArrayLike,
-    kind_from: str,
-    kind_to: str,
-    x_t: ArrayLike,
-    alpha: ArrayLike,
-    sigma: ArrayLike,
-) -> Array:
-    """Convert a network prediction at (x_t, t) between parametrisations.
-
-    With x_t = alpha x0 + sigma eps:
-      eps   -> x0 = (x_t - sigma eps) / alpha
-      x0    -> eps = (x_t - alpha x0) / sigma
-      score = -eps / sigma, i.e. eps = -sigma score
-      v     = alpha eps - sigma x0 (Salimans & Ho 2022); from v, solving the 2 × 2
-              system [alpha sigma; -sigma alpha] [x0; eps] = [x_t; v]:
-              x0 = (alpha x_t - sigma v) / (alpha^2 + sigma^2),
-              eps = (sigma x_t + alpha v) / (alpha^2 + sigma^2)
-              (alpha^2 + sigma^2 = 1 for VP; the general form covers VE / EDM).
-    `kind_from`, `kind_to` are among ("eps", "x0", "score", "v").
-    """
-    _check_kind("kind_from", kind_from)
-    _check_kind("kind_to", kind_to)
-    p = _float(pred)
-    if kind_from == kind_to:
-        return p
-    x_t, alpha, sigma = _float(x_t), _float(alpha), _float(sigma)
-
-    if kind_from == "eps":
-        eps = p
-        x0 = lambda: (x_t - sigma * eps) / alpha  # noqa: E731
-    elif kind_from == "score":
-        eps = -sigma * p
-        x0 = lambda: (x_t + sigma * sigma * p) / alpha  # noqa: E731
-    elif kind_from == "x0":
-        eps = (x_t - alpha * p) / sigma
-        x0 = lambda: p  # noqa: E731
-    else:  # "v"
-        norm = alpha * alpha + sigma * sigma
-        eps = (sigma * x_t + alpha * p) / norm
-        x0 = lambda: (alpha * x_t - sigma * p) / norm  # noqa: E731
-
-    if kind_to == "eps":
-        return eps
-    if kind_to == "score":
-        return -eps / sigma
-    if kind_to == "x0":
-        return x0()
-    return alpha * eps - sigma * x0()
-
-
-def tweedie_mean(score: ArrayLike, x_t: ArrayLike, alpha: ArrayLike, sigma: ArrayLike) -> Array:
-    """Tweedie's formula: E[x0 | x_t] = (x_t + sigma^2 grad log p_t(x_t)) / alpha for
-    x_t = alpha x0 + sigma eps (Efron 2011; Robbins 1956)."""
-    sigma = _float(sigma)
-    return (_float(x_t) + sigma * sigma * _float(score)) / _float(alpha)
-
-
-# ---------------------------------------------------------------- data ranges
-
-
-@dataclass(frozen=True)
-class DataRange:
-    """A closed interval [lo, hi] of data values, lo < hi, both finite."""
-
-    lo: float
-    hi: float
-
-    def __post_init__(self) -> None:
-        lo = _check_real("lo", self.lo)
-        hi = _check_real("hi", self.hi)
-        if lo >= hi:
-            raise ValueError(f"lo ({lo}) must be < hi ({hi})")
-        object.__setattr__(self, "lo", lo)
-        object.__setattr__(self, "hi", hi)
-
-    @property
-    def width(self) -> float:
-        return self.hi - self.lo
-
-
-@dataclass(frozen=True)
-class AffineDataMap:
-    """y = scale * x + shift from the model's data x to the network's data y.
-
-    Densities: p_Y(y) = p_X((y - shift) / scale) / |scale|, so scores transform by
-    the inverse slope, grad_y log p_Y(y) = grad_x log p_X(x) / scale, and noise
-    levels by the slope, sigma_Y = |scale| sigma_X.
-    """
-
-    scale: float
-    shift: float
-
-    def __post_init__(self) -> None:
-        scale = _check_real("scale", self.scale)
-        shift = _check_real("shift", self.shift)
-        if scale == 0:
-            raise ValueError("scale must be nonzero")
-        object.__setattr__(self, "scale", scale)
-        object.__setattr__(self, "shift", shift)
-
-    def to_network(self, x: ArrayLike) -> Array:
-        """Model data -> network data: scale x + shift."""
-        return self.scale * _float(x) + self.shift
-
-    def from_network(self, y: ArrayLike) -> Array:
-        """Network data -> model data: (y - shift) / scale."""
-        return (_float(y) - self.shift) / self.scale
-
-    def score_to_network(self, score_x: ArrayLike) -> Array:
-        """grad_y log p_Y = grad_x log p_X / scale."""
-        return _float(score_x) / self.scale
-
-    def score_from_network(self, score_y: ArrayLike) -> Array:
-        """grad_x log p_X = scale * grad_y log p_Y."""
-        return self.scale * _float(score_y)
-
-    def sigma_to_network(self, sigma_x: ArrayLike) -> Array:
-        """A noise level in model units, in network units: |scale| sigma."""
-        return abs(self.scale) * _float(sigma_x)
-
-    def sigma_from_network(self, sigma_y: ArrayLike) -> Array:
-        """A noise level in network units, in model units: sigma / |scale|."""
-        return _float(sigma_y) / abs(self.scale)
-
-    def log_abs_det(self, size: int = 1) -> float:
-        """log |d y / d x| for `size` elements: size * log |scale| (density of Y is
-        p_X(x) times exp(-log_abs_det))."""
-        return size * math.log(abs(self.scale))
-
-
-def _as_range(name: str, r: Any) -> DataRange:
-    if isinstance(r, DataRange):
-        return r
-    try:
-        lo, hi = r
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a DataRange or a (lo, hi) pair, got {r!r}") from None
-    try:
-        return DataRange(lo, hi)
-    except ValueError as ex:
-        raise ValueError(f"{name}: {ex}") from None
-
-
-def data_map(network_range: Any, model_range: Any) -> AffineDataMap:
-    """The increasing affine map sending `model_range` onto `network_range`
-    (e.g. model [0, 1] -> network [-1, 1] is y = 2x - 1). Both ranges are given
-    explicitly (DataRange or (lo, hi)); nothing is guessed."""
-    net = _as_range("network_range", network_range)
-    mod = _as_range("model_range", model_range)
-    scale = net.width / mod.width
-    return AffineDataMap(scale=scale, shift=net.lo - scale * mod.lo)
-
 
 # ------------------------------------------------------------------ factory
 
@@ -602,5 +424,5 @@ def make_schedule(spec: Any, *args: Any, **kwargs: Any) -> Schedule:
             raise ValueError(f"{name}() got {key} both positionally and by keyword")
         merged[key] = value
     for key, value in merged.items():
-        _check_real(key, value)
+        check_real(key, value)
     return cls(**merged)

@@ -144,7 +144,7 @@ def build(problem: Problem, settings: dict):
 
 
 def finalize(problem: Problem, state, infos: list, settings: dict) -> Draws:
-    static, ss = problem.static, problem.state_space
+    static = problem.static
     z = state["z"]
     values = jax.jit(jax.vmap(static.constrain))(z)
     draws = {k: np.asarray(v) for k, v in values.items()}

@@ -15,18 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from augury.runtime.schedules import (
-    EDM,
-    KINDS,
-    VE,
-    VP,
-    AffineDataMap,
-    DataRange,
-    convert,
-    data_map,
-    make_schedule,
-    tweedie_mean,
-)
+from augury.runtime.predictions import KINDS, AffineDataMap, DataRange, convert, data_map, tweedie_mean
+from augury.runtime.schedules import EDM, VE, VP, make_schedule
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 
