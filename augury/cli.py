@@ -38,7 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a method setting (samples=2000) or a const override (repeatable)")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--out", default=None, help="save the posterior (.nc or .npz)")
+    r.add_argument("--out", default=None, help="save the posterior (.nc or .npz); a diffusion method saves "
+                                                "FILE_posterior.npz in the current folder unless told")
+    r.add_argument("--plot", default=None, metavar="PNG",
+                   help="save a figure; a diffusion method writes FILE.png (measurement, draws, mean, sd) "
+                        "in the current folder unless told")
+    r.add_argument("--no-files", action="store_true", help="write no default files (posterior, figure)")
     r.add_argument("--precision", default="auto", choices=["auto", "float32", "float64"],
                    help="auto (default): float64 for general, chain and mixture methods, float32 where a "
                         "network prior runs")
@@ -92,6 +97,11 @@ def _run(args, parser) -> int:
             note = did_you_mean(unknown[0], names)
             raise AuguryError(f"`{unknown[0]}` is neither a setting of `{method}` nor a const of the model",
                               notes=[note] if note else [f"settings of `{method}`: {', '.join(METHODS[method].params)}"])
+    inverse = method in METHODS and METHODS[method].family == "diffusion"
+    stem = Path(args.file).stem
+    if inverse and not args.no_files:
+        args.out = args.out or f"{stem}_posterior.npz"
+        args.plot = args.plot or f"{stem}.png"
     if args.out:
         from augury.runtime.posterior import check_writable
         check_writable(args.out)  # before sampling, not after
@@ -104,11 +114,27 @@ def _run(args, parser) -> int:
     if args.out:
         post.save(args.out)
         print(f"saved posterior to {args.out}", file=sys.stderr)
+    if args.plot:
+        _figure(model, post, data, args.plot, inverse)
+        print(f"wrote {args.plot}", file=sys.stderr)
     sys.stdout.flush()
     # last, where a user sees them
     for w in post.warnings or []:
         print(("warning: " + w) if ": warning:" not in w else w, file=sys.stderr)
     return 0
+
+
+def _figure(model, post, data, path: str, inverse: bool) -> None:
+    """The inverse problem's grid (measurement, mean, sd, draws) or the posterior's plot."""
+    if inverse:
+        from augury.compiler.inverse import recognize
+        from augury.model import _data_mapping
+        import numpy as np
+        form = recognize(model.structure)
+        y = _data_mapping(data or None).get(form.data)
+        post.image_grid(form.param, None if y is None else np.asarray(y), path=path)
+    else:
+        post.plot(path=path)
 
 
 def _model_path(file: str) -> Path:

@@ -10,6 +10,7 @@ from augury.compiler.graph import build_graph, render, to_dot
 from augury.compiler.methods import (SIMULATES_DATA, STARTS_FROM_PRIOR_GIVEN_DATA, applicable_methods,
                                      default_method, draws_from_prior)
 from augury.compiler.problem import problem_for
+from augury.runtime.samplers.protocol import Problem
 from augury.compiler.structure import Structure, collect
 from augury.dsl import ast
 from augury.dsl.check import check
@@ -184,22 +185,23 @@ class Model:
         return out
 
     def bind(self, data: Union[None, Mapping, str, list] = None, consts: Optional[dict] = None,
-             precision: str = "float32", simulate: bool = False, with_prior: bool = False):
+             precision: str = "float32", simulate: bool = False, with_prior: bool = False, inverse: bool = False):
         """Validate data and lower the model: returns (LoweredModel, data warnings).  With
         `simulate`, data on the left of `~` may be absent and the result draws from the prior
-        (a `PriorProgram`).  Run float64 work inside `precision_scope("float64")`."""
+        (a `PriorProgram`); with `inverse`, it is the bound, unlowered model the diffusion methods
+        read.  Run float64 work inside `precision_scope("float64")`."""
         from augury.compiler.bind import bind
         if consts is not None and not isinstance(consts, Mapping):
             raise AuguryError(f"`consts` must be a dict of names to values, not {type(consts).__name__}")
         mapping = _data_mapping(data)
         consts = {**self.consts, **(consts or {})}
-        key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}")
+        key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}:{inverse}")
         if key is None:
             return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
-                        allow_python=self.allow_python, with_prior=with_prior)
+                        allow_python=self.allow_python, with_prior=with_prior, inverse=inverse)
         if key not in self._bound_cache:
             result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
-                          allow_python=self.allow_python, with_prior=with_prior)
+                          allow_python=self.allow_python, with_prior=with_prior, inverse=inverse)
             self._bound_cache = {key: result}
         return self._bound_cache[key]
 
@@ -234,9 +236,16 @@ class Model:
         prec = resolve_precision(precision, method)
         driver.seed_key(seed)  # a bad seed is refused before binding
         with precision_scope(prec):
-            lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
-                                               with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
-            post = driver.sample(method, problem_for(method, lowered, opts), opts, seed=seed, progress=progress)
+            if METHODS[method].family == "diffusion":
+                from augury.compiler.inverse import inverse_problem
+                bound, data_warnings = self.bind(data, consts, prec, inverse=True)
+                problem = bound.compiled_runs.setdefault(("problem", method), Problem())
+                problem.inverse = inverse_problem(bound, method, opts, self.allow_python)
+            else:
+                lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
+                                                   with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
+                problem = problem_for(method, lowered, opts)
+            post = driver.sample(method, problem, opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
         checker = [w for w in self.warnings if w.code != FLAT_PRIOR or draws_from_prior(method)]
@@ -333,6 +342,17 @@ def _structure_lines(s: Structure) -> list[str]:
             out.append(f"  chain {form.name}: a state-space model (initial {form.name}[0], transition "
                        f"{form.name}[t] | {form.name}[t - 1], observations {', '.join(observed)})"
                        + (f"; static parameters {', '.join(form.static)}" if form.static else ""))
+    from augury.compiler.inverse import PRIORS, operator_kind, recognize as recognize_inverse
+    if any(loc.stmt.dist.func in PRIORS for loc in s.samples):
+        form = recognize_inverse(s)
+        if isinstance(form, str):
+            out.append(f"  inverse problem: the diffusion methods do not run it: {form}")
+        else:
+            kind, linear, svd = operator_kind(s, form)
+            op = f"{form.op} = {kind}(...), " + ("linear with an SVD" if svd else "linear" if linear else "nonlinear") \
+                if form.op else "the identity (denoising)"
+            out.append(f"  inverse problem: {form.param} ~ {form.prior.func}(...), {form.data} ~ normal("
+                       f"{form.op + '(' + form.param + ')' if form.op else form.param}, ...); operator {op}")
     for group in let_groups(s):
         if is_recurrent(s, group):
             out.append(f"  let {', '.join(group)}: recurrence, compiled to a scan")

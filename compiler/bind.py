@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import jax
@@ -32,6 +32,18 @@ from .structure import Structure
 
 # the largest variable a model may declare, in bytes (float64)
 MEMORY_BUDGET = int(float(os.environ.get("AUGURY_MEMORY_BUDGET", "4")) * 2 ** 30)
+
+
+@dataclass
+class BoundData:
+    """A model with consts, data, sizes and operators bound, not lowered (the diffusion methods)."""
+
+    s: Structure
+    env: Env
+    param_shapes: dict
+    dtype: Any
+    observed: dict
+    compiled_runs: dict = field(default_factory=dict)
 
 
 def _err(s, msg, span, notes=(), cls=AuguryCheckError):
@@ -149,7 +161,7 @@ def check_python_allowed(s: Structure, allow_python: bool) -> None:
 
 def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",
          bound: Optional[dict] = None, simulate: bool = False, allow_python: bool = False,
-         with_prior: bool = False):
+         with_prior: bool = False, inverse: bool = False):
     """Validate `data` and build the `LoweredModel`; returns it with the warnings.
 
     With `simulate`, data on the left of `~` may be absent (its shape then comes from the
@@ -252,6 +264,8 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
         given = {k: v for k, v in jdata.items() if k not in simulated}
         kept = {k: v for k, v in jdata.items() if k in simulated}  # their uncovered elements are kept
         return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated, kept), warnings
+    if inverse:
+        return BoundData(s, Env({**cvals, **sizes, **jdata}, dict(operators)), param_shapes, dtype, observed), warnings
     lowered = LoweredModel(s, cvals, jdata, sizes, observed, operators, param_shapes, dtype)
     from .problem import improper_priors
     if with_prior and not improper_priors(s):  # particle methods start from prior draws given this data

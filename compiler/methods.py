@@ -119,6 +119,33 @@ def _needs_diffusion_prior(s: Structure) -> Optional[str]:
     return "no parameter has a diffusion or analytic prior (`diffusion(...)`, `gaussian(...)`, `gmm(...)`)"
 
 
+def _inverse_form(s: Structure) -> Optional[str]:
+    from .inverse import recognize
+    form = recognize(s)
+    return form if isinstance(form, str) else None
+
+
+def _needs_svd(method: str) -> Callable[[Structure], Optional[str]]:
+    def requirement(s: Structure) -> Optional[str]:
+        from .inverse import operator_kind, recognize
+        form = recognize(s)
+        kind, linear, svd = operator_kind(s, form)
+        if linear and svd:
+            return None
+        return (f"{method} needs a linear operator with an SVD, and `{form.op}` is `{kind}(...)`, "
+                + ("which is not linear" if not linear else "which has none"))
+    return requirement
+
+
+def _denoising(s: Structure) -> Optional[str]:
+    from .inverse import operator_kind, recognize
+    form = recognize(s)
+    if operator_kind(s, form)[0] == "identity":
+        return None
+    return (f"tweedie is for pure denoising, `{form.data} ~ normal({form.param}, sigma)`, and `{form.data}` "
+            f"is measured through `{form.op}`")
+
+
 def _needs_mixture(s: Structure) -> Optional[str]:
     cats = [n for n, d in list(s.params.items()) + list(s.data.items()) if d.type.base == "category"]
     has_mix = any(loc.stmt.dist.func == "mixture" for loc in s.samples)
@@ -135,6 +162,9 @@ REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
     "pmmh": [_needs_chain, _chain_form, _needs_proper_prior, _needs_static_params],
     "smc2": [_needs_chain, _chain_form, _needs_proper_prior, _needs_static_params],
     **{m: [_needs_diffusion_prior] for m, sig in METHODS.items() if sig.family == "diffusion"},
+    "dps": [_needs_diffusion_prior, _inverse_form],
+    **{m: [_needs_diffusion_prior, _inverse_form, _needs_svd(m)] for m in ("ddrm", "pigdm", "pc")},
+    "tweedie": [_needs_diffusion_prior, _inverse_form, _denoising],
     **{m: [_needs_mixture] for m, sig in METHODS.items() if sig.family == "mixture"},
 }
 
@@ -164,7 +194,7 @@ def default_method(s: Structure) -> Optional[str]:
     if s.infer is not None:
         return s.infer.method.func
     table = applicable_methods(s)
-    for m in ("nuts", "smc", "ensemble", "split_merge", "particle_filter"):
+    for m in ("nuts", "smc", "ensemble", "ddrm", "dps", "split_merge", "particle_filter"):
         if table.get(m) is None:
             return m
     return None

@@ -260,10 +260,13 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("smc2", "chains", (("particles", 500, "count"), ("state_particles", 100, "count"),
                           ("ess_threshold", 0.5, "prob"), ("mcmc_steps", 3, "count"), _RESAMPLE_EVIDENCE,
                           ("proposal", "auto", ("auto", "bootstrap", "optimal")))),
-    _m("dps", "diffusion", (("steps", 1000, "count"), ("zeta", 1.0, "positive")) + _DIFF, "float32"),
-    _m("pigdm", "diffusion", (("steps", 100, "count"),) + _DIFF, "float32"),
-    _m("ddrm", "diffusion", (("steps", 20, "count"), ("eta", 0.85, "fraction")) + _DIFF, "float32"),
-    _m("pc", "diffusion", (("steps", 1000, "count"), ("snr", 0.16, "positive")) + _DIFF, "float32"),
+    _m("dps", "diffusion", (("particles", 16, "count"), ("steps", 1000, "count"), ("zeta", 1.0, "positive"))
+       + _DIFF, "float32"),
+    _m("pigdm", "diffusion", (("particles", 16, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
+    _m("ddrm", "diffusion", (("particles", 16, "count"), ("steps", 20, "count"), ("eta", 0.85, "fraction"))
+       + _DIFF, "float32"),
+    _m("pc", "diffusion", (("particles", 16, "count"), ("steps", 1000, "count"), ("snr", 0.16, "positive"))
+       + _DIFF, "float32"),
     _m("tds", "diffusion", (("particles", 16, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
     _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
     _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count")) + _DIFF, "float32"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import jax
@@ -22,13 +22,18 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Operator:
-    """A named map x ↦ A(x); `adjoint` is None for a nonlinear operator."""
+    """A named map x ↦ A(x); `adjoint` is None for a nonlinear operator.
+
+    `parts` records what the constructor was built from (e.g. `(kernel,)` for `blur`, `(A, B)`
+    for `compose`), so that other backends (runtime/backends/torch_ops.py) can rebuild it."""
 
     name: str
     apply: Callable
     adjoint_fn: Optional[Callable] = None
     linear: bool = True
     svd_fn: Optional[Callable] = None   # input shape -> SVD (may raise NoSVDError)
+    # arrays are unhashable, and equality/hash/repr must stay what they were before `parts`
+    parts: tuple = field(default=(), compare=False, repr=False)
 
     def svd(self, shape=None) -> "SVD":
         """The spectral form of this operator on inputs of shape `shape` (operators are
@@ -219,7 +224,7 @@ def _identity_svd(shape):
 
 
 def identity() -> Operator:
-    return Operator("identity", lambda x: x, lambda y: y, svd_fn=_identity_svd)
+    return Operator("identity", lambda x: x, lambda y: y, svd_fn=_identity_svd, parts=())
 
 
 def _mask_svd(m, shape):
@@ -237,7 +242,7 @@ def _mask_svd(m, shape):
 
 def mask(m) -> Operator:
     return Operator("mask", lambda x: _as_mask(m, x.shape) * x, lambda y: _as_mask(m, y.shape) * y,
-                    svd_fn=lambda shape: _mask_svd(m, shape))
+                    svd_fn=lambda shape: _mask_svd(m, shape), parts=(m,))
 
 
 def blur(kernel) -> Operator:
@@ -247,7 +252,7 @@ def blur(kernel) -> Operator:
     if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
         raise ValueError("blur kernels must have odd height and width")
     op = Operator("blur", lambda x: _conv_same(x, k), lambda y: _conv_same(y, kf))
-    return Operator("blur", op.apply, op.adjoint_fn, svd_fn=lambda shape: _blur_svd(op, k, shape))
+    return Operator("blur", op.apply, op.adjoint_fn, svd_fn=lambda shape: _blur_svd(op, k, shape), parts=(k,))
 
 
 def _shift_sum(taps, n):
@@ -292,7 +297,7 @@ def downsample(factor: int) -> Operator:
     def adjoint(y):
         return jnp.repeat(jnp.repeat(y, f, axis=-2), f, axis=-1) / (f * f)
 
-    return Operator("downsample", apply, adjoint, svd_fn=lambda shape: _downsample_svd(f, shape))
+    return Operator("downsample", apply, adjoint, svd_fn=lambda shape: _downsample_svd(f, shape), parts=(f,))
 
 
 def _downsample_svd(f, shape):
@@ -334,7 +339,7 @@ def matrix(M) -> Operator:
         return _dense_svd(np.asarray(M, dtype=np.float64), shape, (M.shape[0],))
 
     return Operator("matrix", lambda x: M @ jnp.ravel(x) if jnp.ndim(x) != 1 else M @ x, lambda y: M.T @ y,
-                    svd_fn=svd_fn)
+                    svd_fn=svd_fn, parts=(M,))
 
 
 _GRAY = (0.299, 0.587, 0.114)
@@ -343,7 +348,7 @@ _GRAY = (0.299, 0.587, 0.114)
 def grayscale() -> Operator:
     w = jnp.asarray(_GRAY, dtype=jnp.float32)[:, None, None]
     return Operator("grayscale", lambda x: jnp.sum(w * x, axis=-3, keepdims=True), lambda y: w * y,
-                    svd_fn=lambda shape: _grayscale_svd(w, shape))
+                    svd_fn=lambda shape: _grayscale_svd(w, shape), parts=(w[:, 0, 0],))
 
 
 def _grayscale_svd(w, shape):
@@ -380,7 +385,7 @@ def fft_mask(m) -> Operator:
         k = jax.lax.complex(y[..., 0, :, :], y[..., 1, :, :])
         return jnp.real(jnp.fft.ifft2(_as_mask(m, k.shape[-2:]) * k, norm="ortho"))
 
-    return Operator("fft_mask", apply, adjoint, svd_fn=lambda shape: _fft_mask_svd(m, shape))
+    return Operator("fft_mask", apply, adjoint, svd_fn=lambda shape: _fft_mask_svd(m, shape), parts=(m,))
 
 
 def _fft_mask_svd(m, shape):
@@ -433,7 +438,7 @@ def _fft_mask_svd(m, shape):
 
 def compose(A: Operator, B: Operator) -> Operator:
     adj = (lambda y: B.adjoint(A.adjoint(y))) if A.linear and B.linear else None
-    op = Operator(f"compose({A.name}, {B.name})", lambda x: A(B(x)), adj, A.linear and B.linear)
+    op = Operator(f"compose({A.name}, {B.name})", lambda x: A(B(x)), adj, A.linear and B.linear, parts=(A, B))
     if not op.linear:
         return op
 
@@ -444,7 +449,7 @@ def compose(A: Operator, B: Operator) -> Operator:
         mat, out_shape = _matrix_of(op, shape)
         return _dense_svd(mat, shape, out_shape)
 
-    return Operator(op.name, op.apply, op.adjoint_fn, True, svd_fn)
+    return Operator(op.name, op.apply, op.adjoint_fn, True, svd_fn, parts=(A, B))
 
 
 def import_path(path: str):
@@ -469,7 +474,7 @@ def python(path) -> Operator:
     fn = import_path(path) if isinstance(path, str) else path
     if isinstance(fn, Operator):
         return fn
-    return Operator(str(path), fn, None, False)
+    return Operator(str(path), fn, None, False, parts=())
 
 
 OPERATOR_CONSTRUCTORS: dict[str, Callable] = {

@@ -471,6 +471,13 @@ class Posterior:
         return fig
 
 
+    def image_grid(self, name: str, measurement=None, path: str | Path | None = None, samples: int = 8):
+        """The measurement, mean, sd and up to `samples` draws of image-shaped `name` on one grid;
+        saves a PNG to `path` when given; returns the matplotlib figure."""
+        from .figures import image_grid
+        return image_grid(self, name, measurement, path, samples)
+
+
 def check_writable(path: str | Path) -> None:
     """Refuse, before any sampling, a path a posterior cannot be saved to: an unknown suffix, a
     missing or read-only folder, or a folder in the way."""

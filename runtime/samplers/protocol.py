@@ -55,6 +55,7 @@ class Problem:
     unconstrained: Optional["Unconstrained"] = None
     state_space: Optional["StateSpace"] = None
     static: Optional["Unconstrained"] = None
+    inverse: Any = None  # runtime.inverse.InverseProblem (the diffusion methods)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+"""The PyTorch backend of the diffusion samplers (see `augury.runtime.backends`).
+
+Everything stays on the network's device in its dtype; steps run eagerly under
+`torch.no_grad()`, and `value_and_vjp` turns gradients back on for the one call that needs
+them.  PyTorch is optional: this module is imported only when a PyTorch network runs."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, device: Any = "cpu", dtype: Any = torch.float32):
+        self.device = torch.device(device)
+        self.dtype = dtype
+
+    def asarray(self, x) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def scalar(self, value: float) -> float:
+        return float(value)
+
+    def rng(self, key) -> torch.Generator:
+        import jax
+        seed = int(jax.random.randint(key, (), 0, 2 ** 31 - 1))
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        return gen
+
+    def normal(self, rng: torch.Generator, shape: tuple) -> tuple:
+        return rng, torch.randn(tuple(shape), generator=rng, device=self.device, dtype=self.dtype)
+
+    def full(self, shape: tuple, value) -> torch.Tensor:
+        return torch.full(tuple(shape), float(value), device=self.device, dtype=self.dtype)
+
+    def sqrt(self, x):
+        return torch.sqrt(x) if isinstance(x, torch.Tensor) else float(x) ** 0.5
+
+    def where(self, cond, a, b):
+        if isinstance(cond, bool):  # a Python condition (JAX traces it; here it is known)
+            return a if cond else b
+        return torch.where(cond, a, b)
+
+    def pad(self, x, length: int) -> torch.Tensor:
+        """(P, R) -> (P, length), zeros after the first R columns."""
+        return torch.nn.functional.pad(x, (0, length - x.shape[1]))
+
+    def per_particle_sum(self, x) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1).sum(dim=1)
+
+    def value_and_vjp(self, f: Callable, x) -> tuple:
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_(True)
+            out = f(leaf)
+
+        def vjp(v):
+            with torch.enable_grad():
+                (g,) = torch.autograd.grad(out, leaf, grad_outputs=v)
+            return (g,)
+
+        return out.detach(), vjp
+
+    def all_finite(self, x) -> bool:
+        return bool(torch.isfinite(x).all())
+
+    def compile(self, step: Callable) -> Callable:
+        def run(*args):
+            with torch.no_grad():
+                return step(*args)
+        return run
+
+    def block(self, x) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def no_grad(self):
+        return torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext()

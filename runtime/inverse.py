@@ -1,0 +1,100 @@
+"""The inverse problem the diffusion samplers solve: a prior (runtime/denoisers.py) and a
+Gaussian measurement y = A(x) + σ_y n, both in one backend and in the network's coordinates.
+
+For a linear A with an SVD A = U diag(s) Vᵀ (runtime/operators.py, `SVD`), the measurement in
+the spectral basis is ȳ_i = (Uᵀy)_i / s_i = (Vᵀx)_i + (σ_y / s_i) n_i for the R measured
+coordinates; the other D − R coordinates (the null space of A) are not measured.  DDRM, ΠGDM,
+the predictor–corrector and teleport read `s_full`, `ybar_full` and `measured`, vectors of
+length D padded with zeros (and False) past R, so that no step needs to concatenate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from .denoisers import DiffusionPrior
+
+
+@dataclass(frozen=True)
+class GaussianMeasurement:
+    y: Any                      # out_shape, backend array
+    sigma: float                # σ_y in network units
+    maps: Any                   # runtime.linear_maps.BatchedLinearMaps in the backend
+    s_full: Any = None          # (D,) singular values, 0 past R
+    ybar_full: Any = None       # (D,) (Uᵀy)_i / s_i, 0 past R
+    measured: Any = None        # (D,) bool, i < R
+    R: int = 0
+    D: int = 0
+
+    @property
+    def svd(self):
+        return self.maps.svd
+
+    def residual(self, x0):
+        """y − A(x̂₀) for a batch x̂₀ (P, *shape)."""
+        return self.y[None] - self.maps.apply(x0)
+
+
+@dataclass(frozen=True)
+class InverseProblem:
+    """What a diffusion sampler receives (`Problem.inverse`)."""
+
+    name: str
+    shape: tuple
+    backend: Any
+    prior: DiffusionPrior
+    measurement: GaussianMeasurement
+    scale_shift: Optional[tuple] = None   # x_net = a x + b, or None
+
+    def to_model(self, u: np.ndarray) -> np.ndarray:
+        """Network coordinates -> the model's (the inverse of the declared data map)."""
+        if self.scale_shift is None:
+            return u
+        a, b = self.scale_shift
+        return (u - b) / a
+
+
+def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, scale_shift: Optional[tuple],
+                     need_svd: bool, want_svd: bool = False) -> GaussianMeasurement:
+    """The measurement in `backend`, moved to network coordinates by `scale_shift` (see
+    compiler/inverse.py).  Raises ValueError when `need_svd` and the operator has none; with
+    `want_svd` (teleport) the SVD is built where one exists."""
+    import jax.numpy as jnp
+
+    from .operators import identity
+    op = identity() if op is None else op
+    if backend.name == "torch":
+        from .backends.torch_ops import torch_linear_maps
+        maps = torch_linear_maps(op, shape, backend.device, backend.dtype, with_svd=need_svd or want_svd)
+    else:
+        from .linear_maps import jax_linear_maps
+        maps = jax_linear_maps(op, shape, with_svd=need_svd or want_svd)
+    if need_svd and maps.svd is None:
+        raise ValueError(f"it needs a linear operator with an SVD, and `{op.name}` has none"
+                         + ("" if op.linear else " (it is not linear)")
+                         + (f": {maps.svd_error}" if maps.svd_error else ""))
+    y = np.asarray(y, np.float64)
+    if scale_shift is not None:
+        a, b = scale_shift
+        if op.linear:  # a y + A(b 1) = A x_net + a σ n
+            y = a * y + np.asarray(op(jnp.full(shape, b, jnp.float32)), np.float64)
+            sigma = abs(a) * sigma
+        else:  # A((x_net − b) / a): the data stay as they are
+            inner = maps.apply
+            maps = type(maps)(**{**maps.__dict__, "apply": lambda u: inner((u - b) / a)})
+    yb = backend.asarray(y)
+    if maps.svd is None:
+        return GaussianMeasurement(yb, float(sigma), maps)
+    svd = maps.svd
+    ut_y = np.asarray(backend.to_numpy(svd.Ut(yb[None]))[0], np.float64)
+    s = np.asarray(backend.to_numpy(svd.singular_values) if not isinstance(svd.singular_values, np.ndarray)
+                   else svd.singular_values, np.float64)
+    D, R = int(svd.D), int(svd.R)
+    s_full, ybar = np.zeros(D), np.zeros(D)
+    s_full[:R], ybar[:R] = s, ut_y / s
+    measured = np.arange(D) < R
+    return GaussianMeasurement(yb, float(sigma), maps, backend.asarray(s_full), backend.asarray(ybar),
+                               backend.asarray(measured.astype(np.float64)) > 0.5, R, D)

@@ -1,0 +1,159 @@
+"""The reverse process every guidance sampler shares (dps, pigdm, ddrm, pc): the time grid
+and its coefficients, the start (from noise, or by teleport), the loop with progress and
+Ctrl-C, and the result as `Draws` with uniform weights.
+
+A method supplies `make_step(inverse, settings) -> step`, where `step(x, rng, c) -> (x, rng,
+info)` moves a batch of P particles (independent chains) from time t to the next time s; `c`
+holds the step's scalars (below), computed once on the host, so that on JAX one compiled
+program serves every step.  The last step goes to the clean signal (α_s = 1, σ_s = 0), so a run
+makes `steps` denoiser calls per chain (two for `pc`, whose corrector needs its own).
+
+Coefficients of the step t → s (x_t = α_t x₀ + σ_t ε):
+- `t`, `t_s`, `a_t`, `s_t`, `a_s`, `s_s` (t_s = 0 for the clean signal);
+- `anc` = σ_s √(1 − (α_t σ_s / (α_s σ_t))²): the standard deviation of x_s | x_t, x₀ (the DDPM
+  posterior q(x_s | x_t, x₀); Ho et al. 2020, eq. 7, in continuous time), and
+  `dir1` = √(σ_s² − anc²), the weight of ε̂ beside it.  A DDIM step (Song et al. 2021, "Denoising
+  diffusion implicit models", eq. 12) with η is x_s = α_s x̂₀ + √(σ_s² − η² anc²) ε̂ + η anc z;
+  η = 1 is ancestral sampling (`ddim_step`).
+
+Teleport (`teleport = f`): the first ⌊f · steps⌋ steps are skipped; the chains start at that
+time from the closed-form posterior of the Gaussian approximation N(m, v I) of the prior under
+the linear measurement (in the SVD basis, coordinate-wise:
+precision 1/v + s_i²/σ_y², mean (m̄_i / v + s_i² ȳ_i / σ_y²) / precision), noised to that time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from augury.errors import AuguryInferenceError
+
+from .progress import progress_bar
+from .samplers.protocol import Draws, Problem
+
+
+def coefficients(schedule, steps: int) -> list[dict[str, float]]:
+    """The scalars of each of the `steps` steps, on the host in float64 (see the module docstring)."""
+    grid = np.asarray(schedule.grid(steps), np.float64)[:steps]
+    alpha = np.asarray(schedule.alpha(grid), np.float64)
+    sigma = np.asarray(schedule.sigma(grid), np.float64)
+    out = []
+    for i in range(steps):
+        a_t, s_t = float(alpha[i]), float(sigma[i])
+        t_s, a_s, s_s = (float(grid[i + 1]), float(alpha[i + 1]), float(sigma[i + 1])) if i + 1 < steps \
+            else (0.0, 1.0, 0.0)
+        ratio = (a_t * s_s) / (a_s * s_t)
+        anc = s_s * math.sqrt(max(0.0, 1.0 - ratio * ratio))
+        out.append({"t": float(grid[i]), "t_s": t_s, "a_t": a_t, "s_t": s_t, "a_s": a_s, "s_s": s_s, "anc": anc,
+                    "dir1": math.sqrt(max(0.0, s_s * s_s - anc * anc))})
+    return out
+
+
+def ddim_step(backend, x0, eps, c: dict, rng, eta: float = 1.0):
+    """x_s = α_s x̂₀ + √(σ_s² − η² anc²) ε̂ + η anc z (DDIM; η = 1 is ancestral)."""
+    rng, z = backend.normal(rng, tuple(x0.shape))
+    if eta == 1.0:
+        return c["a_s"] * x0 + c["dir1"] * eps + c["anc"] * z, rng
+    noise = eta * c["anc"]
+    return c["a_s"] * x0 + backend.sqrt(c["s_s"] * c["s_s"] - noise * noise) * eps + noise * z, rng
+
+
+def per_particle(backend, v, like):
+    """A (P,) vector shaped to broadcast against a (P, ...) batch."""
+    return v.reshape((v.shape[0],) + (1,) * (like.ndim - 1))
+
+
+def _start(inverse, particles: int, c: dict, teleport: bool, rng):
+    """x at the first step's time: the noised prior (or its Gaussian approximation) or, with
+    teleport, the noised closed-form posterior of that approximation."""
+    bk, prior, meas = inverse.backend, inverse.prior, inverse.measurement
+    shape = (particles,) + tuple(inverse.shape)
+    a, s = c["a_t"], c["s_t"]
+    mean = 0.0 if prior.mean is None else prior.mean
+    var = 1.0 if prior.var is None else prior.var
+    if not teleport:
+        rng, z = bk.normal(rng, shape)
+        return bk.asarray(a * np.broadcast_to(mean, inverse.shape)) + math.sqrt(a * a * var + s * s) * z, rng
+    if prior.mean is None or prior.var is None:
+        raise AuguryInferenceError(
+            "teleport needs a Gaussian approximation of the prior, and this network declares none",
+            notes=["add `data_mean` and `data_var` (in the network's coordinates) to its weights file's metadata, "
+                   "or set teleport = 0"])
+    m = bk.asarray(np.broadcast_to(mean, inverse.shape))
+    rng, z0 = bk.normal(rng, shape)
+    if meas.svd is not None:
+        svd = meas.svd
+        mbar = svd.Vt(m[None])
+        prec = 1.0 / var + meas.s_full * meas.s_full / meas.sigma ** 2
+        post_mean = (mbar / var + meas.s_full * meas.s_full * meas.ybar_full / meas.sigma ** 2) / prec
+        rng, zc = bk.normal(rng, (particles, meas.D))
+        x0 = svd.V(post_mean + zc / bk.sqrt(prec))
+    else:  # no spectral form: the approximation's prior, noised
+        x0 = m[None] + math.sqrt(var) * z0
+    rng, z = bk.normal(rng, shape)
+    return a * x0 + s * z, rng
+
+
+def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress: bool,
+                make_step: Callable, calls_per_step: int = 1) -> Draws:
+    """Run `make_step`'s sampler over the grid (see the module docstring) and return the draws."""
+    inv = problem.inverse
+    bk = inv.backend
+    steps, particles = int(settings["steps"]), int(settings["particles"])
+    coeffs = coefficients(inv.prior.schedule, steps)
+    first = int(math.floor(float(settings.get("teleport", 0.0)) * steps))
+    if first >= steps:
+        raise AuguryInferenceError(f"teleport = {settings['teleport']} skips all {steps} steps",
+                                   notes=["use a fraction below 1 - 1/steps"])
+    cache_key = (method, "reverse") + tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))
+    step = problem.cache.get(cache_key)
+    if step is None:
+        step = problem.cache[cache_key] = bk.compile(make_step(inv, settings))
+    import jax
+    k_start, k_run = jax.random.split(key)
+    rng = bk.rng(k_run)
+    with bk.no_grad():
+        x, rng = _start(inv, particles, coeffs[first], first > 0, bk.rng(k_start))
+    infos, interrupted, done = [], False, first
+    block_every = max(1, (steps - first) // 50)
+    with progress_bar(steps - first, desc=method, enabled=progress) as bar:
+        try:
+            for i in range(first, steps):
+                c = {k: bk.scalar(v) for k, v in coeffs[i].items()}
+                x, rng, info = step(x, rng, c)
+                infos.append(info)
+                done = i + 1
+                if done % block_every == 0:
+                    bk.block(x)
+                bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
+    warnings = []
+    if interrupted and done < steps:
+        c = {k: bk.scalar(v) for k, v in coeffs[done].items()}
+        with bk.no_grad():
+            x = inv.prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])[0]
+        warnings.append(f"interrupted after {done - first} of {steps - first} steps: the draws are the denoised "
+                        f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g}, not posterior draws")
+    x_np = np.asarray(bk.to_numpy(x), np.float64)
+    residual = np.array([float(bk.to_numpy(i["residual"])) for i in infos]) if infos else np.zeros(0)
+    if not np.all(np.isfinite(x_np)):
+        bad = np.nonzero(~np.isfinite(residual))[0]
+        at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
+        raise AuguryInferenceError(
+            f"`{method}` produced NaN or infinity{at}",
+            notes=["the guidance may be too strong for this noise level: lower the step size "
+                   "(dps: zeta), or use more steps", "check that the data is in the range the prior expects"])
+    draws = {inv.name: inv.to_model(x_np)}
+    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description)
+    return Draws(draws, log_weights=np.zeros(particles), sample_stats={"residual": residual},
+                 settings=out_settings, warnings=warnings, interrupted=interrupted)
+
+
+def residual_norm(backend, measurement, x0):
+    """Mean over particles of ‖y − A(x̂₀)‖, the per-step monitor (`post.sample_stats["residual"]`)."""
+    r = measurement.residual(x0)
+    return backend.sqrt(backend.per_particle_sum(r * r)).mean()
