@@ -170,7 +170,7 @@ TYPES: dict[str, TypeSig] = {s.name: s for s in [
 # The one table that the checker, `augury check`, the defaults and `Model.sample` all read.
 SETTING_RULES = {
     "count": "a positive integer", "count0": "a non-negative integer", "prob": "a number in (0, 1)",
-    "fraction": "a number in [0, 1)", "positive": "a positive number", "bool": "true or false",
+    "fraction": "a number in [0, 1)", "unit": "a number in [0, 1]", "positive": "a positive number", "bool": "true or false",
     "optional_count": "a positive integer, or omitted",
 }
 
@@ -213,11 +213,11 @@ def check_setting(method: str, name: str, value):
                 or int(value) != value or value < (0 if rule == "count0" else 1) or value >= 2 ** 31:
             raise bad
         return int(value)
-    if rule in ("prob", "fraction", "positive"):
+    if rule in ("prob", "fraction", "unit", "positive"):
         if not number or not (value == value) or abs(value) == float("inf"):
             raise bad
         v = float(value)
-        if (rule == "prob" and not 0 < v < 1) or (rule == "fraction" and not 0 <= v < 1) or (rule == "positive" and v <= 0):
+        if (rule == "prob" and not 0 < v < 1) or (rule == "fraction" and not 0 <= v < 1) or (rule == "unit" and not 0 <= v <= 1) or (rule == "positive" and v <= 0):
             raise bad
         return v
     if rule == "bool":
@@ -263,7 +263,7 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("dps", "diffusion", (("particles", 16, "count"), ("steps", 1000, "count"), ("zeta", 1.0, "positive"))
        + _DIFF, "float32"),
     _m("pigdm", "diffusion", (("particles", 16, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
-    _m("ddrm", "diffusion", (("particles", 16, "count"), ("steps", 20, "count"), ("eta", 0.85, "fraction"))
+    _m("ddrm", "diffusion", (("particles", 16, "count"), ("steps", 20, "count"), ("eta", 0.85, "unit"))
        + _DIFF, "float32"),
     _m("pc", "diffusion", (("particles", 16, "count"), ("steps", 1000, "count"), ("snr", 0.16, "positive"))
        + _DIFF, "float32"),

@@ -140,3 +140,20 @@ def test_ctrl_c_keeps_the_draws_made(tmp_path):
     assert out.startswith("Posterior: nuts, 1 chain × ") and "warning: interrupted:" in err
     kept = int(out.split("1 chain × ")[1].split(" draws")[0])
     assert 0 < kept < 3_000_000
+
+
+def test_the_main_job_writes_the_figure_and_the_posterior(tmp_path, capsys, monkeypatch):
+    """`augury run examples/inpaint_digits.aug` (fewer steps here) writes a PNG grid and the
+    posterior file in the current folder; `--no-files` writes neither."""
+    from augury.runtime.posterior import load_posterior
+    model = Path(__file__).resolve().parents[2] / "examples" / "inpaint_digits.aug"
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(model), "--set", "particles=4", "--set", "steps=5", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "wrote inpaint_digits.png" in err and "saved posterior to inpaint_digits_posterior.npz" in err
+    assert (tmp_path / "inpaint_digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    post = load_posterior(tmp_path / "inpaint_digits_posterior.npz")
+    assert post.samples("x").shape == (4, 8, 8) and post.method == "ddrm"
+    (tmp_path / "inpaint_digits.png").unlink()
+    assert main(["run", str(model), "--set", "particles=2", "--set", "steps=3", "--no-progress", "--no-files"]) == 0
+    assert not (tmp_path / "inpaint_digits.png").exists()

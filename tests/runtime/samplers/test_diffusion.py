@@ -252,3 +252,29 @@ def test_unknown_network_name():
     src = NETWORK.replace("net = unet", "net = \"mnist\"")
     with pytest.raises(AuguryError, match="unknown network \"mnist\""):
         augury.compile(src).sample({"y": np.zeros((4, 4)), "keep": np.ones((4, 4))}, method="ddrm")
+
+
+NONLINEAR = """
+model nonlinear
+data y : real[4]
+param x : real[4]
+x ~ gaussian(zeros(4), 1)
+op A = squash
+y ~ normal(A(x), 0.1)
+"""
+
+
+def test_dps_through_a_nonlinear_operator():
+    """DPS differentiates through a nonlinear operator (tanh, bound from Python); NUTS on the
+    same model (the Gaussian prior has a density) is the reference.  DPS lands at under half
+    the prior's distance to it (measured: about a fifth at seeds 0–2)."""
+    import jax.numpy as jnp
+    rng = np.random.default_rng(SEED)
+    y = np.tanh(rng.normal(size=4)) + 0.1 * rng.normal(size=4)
+    model = augury.compile(NONLINEAR, bind={"squash": jnp.tanh})
+    assert model.methods()["ddrm"].startswith("ddrm needs a linear operator")
+    ref = model.sample({"y": y}, method="nuts", chains=1, warmup=500, samples=P, seed=SEED).samples("x").reshape(P, 4)
+    key = jax.random.PRNGKey(SEED)
+    dps = model.sample({"y": y}, method="dps", particles=P, steps=200, zeta=0.5, seed=SEED).samples("x")
+    prior = rng.normal(size=(P, 4))
+    assert sliced_wasserstein(ref, dps, key) < 0.5 * sliced_wasserstein(ref, prior, key)
