@@ -10,7 +10,7 @@ length D padded with zeros (and False) past R, so that no step needs to concaten
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -84,7 +84,7 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
             sigma = abs(a) * sigma
         else:  # A((x_net − b) / a): the data stay as they are
             inner = maps.apply
-            maps = type(maps)(**{**maps.__dict__, "apply": lambda u: inner((u - b) / a)})
+            maps = replace(maps, apply=lambda u: inner((u - b) / a))
     yb = backend.asarray(y)
     if maps.svd is None:
         return GaussianMeasurement(yb, float(sigma), maps)

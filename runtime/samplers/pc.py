@@ -7,8 +7,11 @@ Each step t → s: a predictor (an ancestral step of the prior), then the measur
 replaced by a freshly noised copy of the data at s, a Langevin corrector step with step size
 2 (snr ‖z‖ / ‖∇log p_s‖)², and the replacement again.  In the SVD basis of A the measured
 coordinates are Vᵀx with data ȳ_i = (Uᵀy)_i / s_i, and their noised copy at s is
-α_s ȳ + σ_s z.  The replacement treats ȳ as exact: with noisy data the draws are approximate
-(the paper's setting is noiseless).  Two denoiser calls per step (predictor, corrector).
+α_s ȳ + σ_s z.  Noiseless data replace them at every step (the paper's λ = 1).  Noisy data,
+whose coordinate i has noise σ_y / s_i (huge where s_i is small), replace it only while they
+are no noisier than the current level, σ_y / s_i ≤ σ̃_s = σ_s/α_s, after which the prior takes
+over (our extension, DDRM's rule; replacing every coordinate at every step amplifies a blur's
+small singular values without bound).  Two denoiser calls per step.
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ def make_step(inverse, settings: dict):
     svd = meas.svd
     snr = float(settings["snr"])
 
-    def consistent(x, ybar_s):
-        return svd.V(bk.where(meas.measured, ybar_s, svd.Vt(x)))
+    # σ_y / s_i on the measured coordinates (0 where noiseless; unused elsewhere)
+    sy2 = bk.where(meas.measured, (meas.sigma / bk.where(meas.measured, meas.s_full, 1.0)) ** 2, 0.0)
+
+    def consistent(x, ybar_s, c):
+        # replaced while the data are no noisier than the current level: σ_y / s_i ≤ σ̃_s
+        use = meas.measured & (sy2 <= (c["s_s"] / c["a_s"]) ** 2)
+        return svd.V(bk.where(use, ybar_s, svd.Vt(x)))
 
     def step(x, rng, c):
         x0, eps = prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])
         x, rng = ddim_step(bk, x0, eps, c, rng)
         rng, zy = bk.normal(rng, (x.shape[0], meas.D))
         ybar_s = c["a_s"] * meas.ybar_full + c["s_s"] * zy
-        x = consistent(x, ybar_s)
+        x = consistent(x, ybar_s, c)
         # Langevin at s, skipped on the last step (s is the clean signal there)
         live = c["s_s"] > 0
         safe_s = bk.where(live, c["s_s"], 1.0)
@@ -40,7 +48,7 @@ def make_step(inverse, settings: dict):
         n = bk.sqrt(bk.per_particle_sum(z * z))
         step_size = 2 * (snr * n / (g + 1e-30)) ** 2
         h = per_particle(bk, step_size, x)
-        moved = consistent(x + h * score + bk.sqrt(2 * h) * z, ybar_s)
+        moved = consistent(x + h * score + bk.sqrt(2 * h) * z, ybar_s, c)
         x = bk.where(live, moved, x)
         return x, rng, {"residual": residual_norm(bk, meas, x0)}
 
