@@ -278,3 +278,34 @@ def test_dps_through_a_nonlinear_operator():
     dps = model.sample({"y": y}, method="dps", particles=P, steps=200, zeta=0.5, seed=SEED).samples("x")
     prior = rng.normal(size=(P, 4))
     assert sliced_wasserstein(ref, dps, key) < 0.5 * sliced_wasserstein(ref, prior, key)
+
+
+DEBLUR = """
+model deblur
+data y : real[8, 8]
+param x : real(lower = 0, upper = 1)[8, 8]
+x ~ diffusion(net = "digits")
+op A = blur(gaussian_kernel(size = 7, std = 1.5))
+y ~ normal(A(x), 0.025)
+"""
+EIGHT = np.array([[0, 0, 1, 11, 15, 1, 0, 0], [0, 0, 13, 16, 8, 2, 1, 0], [0, 0, 16, 15, 10, 16, 5, 0],
+                  [0, 0, 8, 16, 16, 7, 0, 0], [0, 0, 9, 16, 16, 4, 0, 0], [0, 0, 16, 14, 16, 15, 0, 0],
+                  [0, 0, 15, 15, 15, 16, 0, 0], [0, 0, 2, 9, 13, 6, 0, 0]]) / 16.0  # scikit-learn's digit 1794
+
+
+@pytest.mark.parametrize("method,settings", [("ddrm", {}), ("pigdm", {}), ("dps", {}), ("pc", {})])
+def test_deblurring_a_digit_with_the_shipped_prior(method, settings):
+    """The shipped network through every method on a blur with tiny singular values (down to
+    2e-5, where naive guidance or data replacement diverges): finite draws whose mean is much
+    closer to the digit than the blurred data is (measured at seeds 0–2, RMSE: ddrm 0.06–0.12,
+    pigdm 0.13–0.14, dps 0.14–0.16, pc 0.12–0.14, against 0.28 for the data)."""
+    import jax.numpy as jnp
+
+    from augury.runtime.operators import blur, gaussian_kernel
+    rng = np.random.default_rng(SEED)
+    y = np.asarray(blur(gaussian_kernel(7, 1.5))(jnp.asarray(EIGHT, jnp.float32))) + 0.025 * rng.normal(size=(8, 8))
+    post = augury.compile(DEBLUR).sample({"y": y}, method=method, particles=16, steps=50, seed=SEED, **settings)
+    x = post.samples("x")
+    assert np.all(np.isfinite(x))
+    rmse = lambda a: float(np.sqrt(np.mean((a - EIGHT) ** 2)))  # noqa: E731
+    assert rmse(post.mean("x")) < 0.7 * rmse(y), (rmse(post.mean("x")), rmse(y))
