@@ -351,7 +351,7 @@ def _structure_lines(s: Structure) -> list[str]:
             kind, linear, svd = operator_kind(s, form)
             op = f"{form.op} = {kind}(...), " + ("linear with an SVD" if svd else "linear" if linear else "nonlinear") \
                 if form.op else "the identity (denoising)"
-            out.append(f"  inverse problem: {form.param} ~ {form.prior.func}(...), {form.data} ~ normal("
+            out.append(f"  inverse problem: {form.param} ~ {form.prior.func}(...), {form.data} ~ {form.family}("
                        f"{form.op + '(' + form.param + ')' if form.op else form.param}, ...); operator {op}")
     for group in let_groups(s):
         if is_recurrent(s, group):

@@ -4,6 +4,7 @@
 
     x ~ diffusion(...) | gaussian(...) | gmm(...)     # one param, on the whole array
     y ~ normal(A(x), sigma)                           # or normal(x, sigma); sigma reads no param
+    y ~ poisson(A(x))                                 # counts (dps only)
 
 and returns an `InverseForm`, or the reason it cannot (the method table shows it).
 `build_inverse_problem` turns a bound model and its form into the samplers' `InverseProblem`:
@@ -46,8 +47,12 @@ class InverseForm:
     prior: ast.Call
     data: str
     op: Optional[str]           # None: `normal(x, sigma)` (denoising)
-    scale: ast.Expr
+    scale: Optional[ast.Expr]   # None for Poisson counts
     likelihood: ast.Sample
+
+    @property
+    def family(self) -> str:
+        return self.likelihood.dist.func
 
     @property
     def op_name(self) -> str:
@@ -78,12 +83,12 @@ def recognize(s: Structure) -> Union[InverseForm, str]:
     if s.data[y].has_missing:
         return f"`{y}` has missing entries: write the missing pixels as a `mask` operator instead"
     dist = lik.stmt.dist
-    if dist.func != "normal":
+    if dist.func not in ("normal", "poisson"):
         return (f"the likelihood of `{y}` is `{dist.func}(...)`: the diffusion methods here need "
-                f"`{y} ~ normal(A({x}), sigma)`")
-    loc_e = dist.args[0] if dist.args else dist.kwarg("loc")
-    scale = dist.args[1] if len(dist.args) > 1 else dist.kwarg("scale")
-    if loc_e is None or scale is None:
+                f"`{y} ~ normal(A({x}), sigma)` (or `poisson(A({x}))` for dps)")
+    loc_e = dist.args[0] if dist.args else dist.kwarg("loc" if dist.func == "normal" else "rate")
+    scale = (dist.args[1] if len(dist.args) > 1 else dist.kwarg("scale")) if dist.func == "normal" else None
+    if loc_e is None or (scale is None and dist.func == "normal"):
         return f"the likelihood of `{y}` must give `normal` its location and scale"
     if isinstance(loc_e, ast.Name) and loc_e.id == x:
         op = None
@@ -93,7 +98,7 @@ def recognize(s: Structure) -> Union[InverseForm, str]:
     else:
         return f"the mean of `{y}` must be `{x}` or `A({x})` for an operator `A` declared by `op`"
     from .analysis import reads
-    if x in reads(scale) or any(n in s.lets for n in reads(scale)):
+    if scale is not None and (x in reads(scale) or any(n in s.lets for n in reads(scale))):
         return f"the noise scale of `{y}` must not depend on `{x}` (a const, data, or an expression of them)"
     return InverseForm(x, loc.stmt.dist, y, op, scale, lik.stmt)
 
@@ -238,11 +243,14 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
     except ValueError as ex:
         raise _err(s, f"bad noise process: {ex}", form.prior.span) from None
     y = np.asarray(bound.env.values[form.data])
-    sigma = np.asarray(_value(bound, form.scale, "the noise scale"), dtype=np.float64)
-    if sigma.ndim != 0 or not np.isfinite(sigma) or sigma <= 0:
-        raise _err(s, f"the noise scale of `{form.data}` must be one positive number, got "
-                      f"{sigma if sigma.ndim == 0 else f'shape {sigma.shape}'}", form.scale.span,
-                   ["the diffusion methods take y ~ normal(A(x), sigma) with one sigma > 0"])
+    if form.family == "poisson":
+        sigma = np.asarray(1.0)  # unused: Poisson counts carry their own noise
+    else:
+        sigma = np.asarray(_value(bound, form.scale, "the noise scale"), dtype=np.float64)
+        if sigma.ndim != 0 or not np.isfinite(sigma) or sigma <= 0:
+            raise _err(s, f"the noise scale of `{form.data}` must be one positive number, got "
+                          f"{sigma if sigma.ndim == 0 else f'shape {sigma.shape}'}", form.scale.span,
+                       ["the diffusion methods take y ~ normal(A(x), sigma) with one sigma > 0"])
     op = bound.env.operators[form.op] if form.op is not None else None
     if prior.kind == "analytic":
         from augury.runtime.backends.jax import JaxBackend
@@ -265,7 +273,8 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
         den = network_prior(net, schedule, prior.predicts, shape, backend)
     try:
         meas = make_measurement(op, shape, y, float(sigma), backend, scale_shift,
-                                need_svd=method in SPECTRAL, want_svd=settings.get("teleport", 0.0) > 0)
+                                need_svd=method in SPECTRAL, want_svd=settings.get("teleport", 0.0) > 0,
+                                family=form.family)
     except ValueError as ex:
         span = form.likelihood.dist.args[0].span if form.likelihood.dist.args else form.likelihood.span
         raise _err(s, f"{method} cannot use this measurement: {ex}", span) from None

@@ -129,6 +129,9 @@ def _needs_svd(method: str) -> Callable[[Structure], Optional[str]]:
     def requirement(s: Structure) -> Optional[str]:
         from .inverse import operator_kind, recognize
         form = recognize(s)
+        if form.family != "normal":
+            return (f"{method} needs a Gaussian measurement, `{form.data} ~ normal(A({form.param}), sigma)`, "
+                    f"and `{form.data}` is `{form.family}(...)` (dps takes it)")
         kind, linear, svd = operator_kind(s, form)
         if linear and svd:
             return None
@@ -140,10 +143,10 @@ def _needs_svd(method: str) -> Callable[[Structure], Optional[str]]:
 def _denoising(s: Structure) -> Optional[str]:
     from .inverse import operator_kind, recognize
     form = recognize(s)
-    if operator_kind(s, form)[0] == "identity":
+    if operator_kind(s, form)[0] == "identity" and form.family == "normal":
         return None
-    return (f"tweedie is for pure denoising, `{form.data} ~ normal({form.param}, sigma)`, and `{form.data}` "
-            f"is measured through `{form.op}`")
+    how = f"is `{form.family}(...)`" if form.family != "normal" else f"is measured through `{form.op}`"
+    return f"tweedie is for pure denoising, `{form.data} ~ normal({form.param}, sigma)`, and `{form.data}` {how}"
 
 
 def _needs_mixture(s: Structure) -> Optional[str]:

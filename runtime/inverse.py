@@ -20,6 +20,9 @@ from .denoisers import DiffusionPrior
 
 @dataclass(frozen=True)
 class GaussianMeasurement:
+    """y = A(x) + σ_y n; or, with `family` "poisson", y ~ Poisson(A(x)), which DPS treats as
+    y ≈ N(A(x), Λ) with Λ_jj = 2 max(y_j, 1) (Chung et al. 2023, sec. 3.2): `weights` = 1 / Λ."""
+
     y: Any                      # out_shape, backend array
     sigma: float                # σ_y in network units
     maps: Any                   # runtime.linear_maps.BatchedLinearMaps in the backend
@@ -28,6 +31,8 @@ class GaussianMeasurement:
     measured: Any = None        # (D,) bool, i < R
     R: int = 0
     D: int = 0
+    family: str = "normal"
+    weights: Any = None         # (out_shape) 1 / Λ for Poisson counts, else None
 
     @property
     def svd(self):
@@ -58,7 +63,7 @@ class InverseProblem:
 
 
 def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, scale_shift: Optional[tuple],
-                     need_svd: bool, want_svd: bool = False) -> GaussianMeasurement:
+                     need_svd: bool, want_svd: bool = False, family: str = "normal") -> GaussianMeasurement:
     """The measurement in `backend`, moved to network coordinates by `scale_shift` (see
     compiler/inverse.py).  Raises ValueError when `need_svd` and the operator has none; with
     `want_svd` (teleport) the SVD is built where one exists."""
@@ -79,13 +84,16 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
     y = np.asarray(y, np.float64)
     if scale_shift is not None:
         a, b = scale_shift
-        if op.linear:  # a y + A(b 1) = A x_net + a σ n
+        if op.linear and family == "normal":  # a y + A(b 1) = A x_net + a σ n
             y = a * y + np.asarray(op(jnp.full(shape, b, jnp.float32)), np.float64)
             sigma = abs(a) * sigma
-        else:  # A((x_net − b) / a): the data stay as they are
+        else:  # A((x_net − b) / a): the data stay as they are (and counts stay counts)
             inner = maps.apply
             maps = replace(maps, apply=lambda u: inner((u - b) / a))
     yb = backend.asarray(y)
+    if family == "poisson":
+        return GaussianMeasurement(yb, float(sigma), maps, family="poisson",
+                                   weights=backend.asarray(1.0 / (2.0 * np.maximum(y, 1.0))))
     if maps.svd is None:
         return GaussianMeasurement(yb, float(sigma), maps)
     svd = maps.svd

@@ -10,6 +10,8 @@ i.e. ∇ log p(y | x_t) is approximated by ∇ log p(y | x₀ = x̂₀(x_t)), wi
 ζ / ‖y − A(x̂₀)‖ on the squared norm of Algorithm 1, which is ζ on the norm, as the authors'
 code does.  The norm is taken per chain (their code takes it over the whole batch, which
 couples the chains).  A may be nonlinear: the gradient is a VJP through A and the denoiser.
+For Poisson counts, y ~ Poisson(A(x)), the norm is ‖y − A(x̂₀)‖_Λ with Λ_jj = 2 y_j, the
+paper's Gaussian approximation (sec. 3.2; max(y_j, 1) here so that zero counts stay finite).
 DPS is approximate: its draws are not the exact posterior even with the exact prior score.
 """
 
@@ -27,9 +29,10 @@ def make_step(inverse, settings: dict):
         eps = (x - c["a_t"] * x0) / c["s_t"]
         ax0, vjp_op = bk.value_and_vjp(meas.maps.apply, x0)
         r = meas.y[None] - ax0
-        norm = bk.sqrt(bk.per_particle_sum(r * r))
-        # ∇_{x0} ‖y − A x0‖ = −Jᵀ r / ‖r‖
-        (g0,) = vjp_op(-r / per_particle(bk, norm + 1e-30, r))
+        wr = r if meas.weights is None else meas.weights[None] * r
+        norm = bk.sqrt(bk.per_particle_sum(r * wr))
+        # ∇_{x0} ‖y − A x0‖_Λ = −Jᵀ Λ⁻¹ r / ‖r‖_Λ
+        (g0,) = vjp_op(-wr / per_particle(bk, norm + 1e-30, r))
         (grad,) = vjp_den(g0)
         x_next, rng = ddim_step(bk, x0, eps, c, rng)
         return x_next - zeta * grad, rng, {"residual": norm.mean()}

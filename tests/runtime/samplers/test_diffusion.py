@@ -309,3 +309,34 @@ def test_deblurring_a_digit_with_the_shipped_prior(method, settings):
     assert np.all(np.isfinite(x))
     rmse = lambda a: float(np.sqrt(np.mean((a - EIGHT) ** 2)))  # noqa: E731
     assert rmse(post.mean("x")) < 0.7 * rmse(y), (rmse(post.mean("x")), rmse(y))
+
+
+COUNTS = """
+model counts
+data y : int[6]
+data M : real[6, 6]
+param x : real[6]
+x ~ gaussian(2 * ones(6), 0.25)
+op A = matrix(M)
+y ~ poisson(A(x))
+"""
+
+
+def test_dps_with_poisson_counts():
+    """y ~ poisson(A(x)): dps (the paper's weighted-norm approximation) against NUTS on the same
+    model; the spectral methods say they need a Gaussian measurement.  Measured: dps at 0.42–0.46
+    of the prior's distance at seeds 0–2 (DPS's spread follows ζ: sd 0.1 / 0.3 / 0.5 at
+    ζ = 0.1 / 0.3 / 0.5 against the posterior's 0.2)."""
+    rng = np.random.default_rng(SEED)
+    M = 50 * (np.eye(6) + 0.2 * rng.random((6, 6)))
+    y = rng.poisson(M @ (2 + 0.5 * rng.normal(size=6)))
+    model = augury.compile(COUNTS)
+    assert "ddrm needs a Gaussian measurement" in model.methods()["ddrm"]
+    assert "inverse problem: x ~ gaussian(...), y ~ poisson(A(x), ...)" in model.check_report()
+    ref = model.sample({"y": y, "M": M}, method="nuts", chains=1, warmup=500, samples=P, seed=SEED).samples("x")
+    ref = ref.reshape(P, 6)
+    post = model.sample({"y": y, "M": M}, method="dps", particles=P, steps=200, zeta=0.3, seed=SEED)
+    key = jax.random.PRNGKey(SEED)
+    prior = 2 + 0.5 * rng.normal(size=(P, 6))
+    d, d_prior = sliced_wasserstein(ref, post.samples("x"), key), sliced_wasserstein(ref, prior, key)
+    assert d < 0.6 * d_prior, (d, d_prior)
