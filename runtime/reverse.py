@@ -8,6 +8,10 @@ holds the step's scalars (below), computed once on the host, so that on JAX one 
 program serves every step.  The last step goes to the clean signal (α_s = 1, σ_s = 0), so a run
 makes `steps` denoiser calls per chain (two for `pc`, whose corrector needs its own).
 
+The steps run in blocks (`block_size`): on JAX one compiled `lax.scan` per block, so no
+step pays Python's dispatch; on PyTorch a Python loop.  The progress bar and Ctrl-C act
+between blocks.
+
 Coefficients of the step t → s (x_t = α_t x₀ + σ_t ε):
 - `t`, `t_s`, `a_t`, `s_t`, `a_s`, `s_s` (t_s = 0 for the clean signal);
 - `anc` = σ_s √(1 − (α_t σ_s / (α_s σ_t))²): the standard deviation of x_s | x_t, x₀ (the DDPM
@@ -108,27 +112,28 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
     if first >= steps:
         raise AuguryInferenceError(f"teleport = {settings['teleport']} skips all {steps} steps",
                                    notes=["use a fraction below 1 - 1/steps"])
-    cache_key = (method, "reverse") + tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))
-    step = problem.cache.get(cache_key)
-    if step is None:
-        step = problem.cache[cache_key] = bk.compile(make_step(inv, settings))
+    n = steps - first
+    size = block_size(n)
+    cache_key = (method, "reverse", size) + tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))
+    run_block = problem.cache.get(cache_key)
+    if run_block is None:
+        run_block = problem.cache[cache_key] = bk.compile_steps(make_step(inv, settings))
     import jax
     k_start, k_run = jax.random.split(key)
     rng = bk.rng(k_run)
     with bk.no_grad():
         x, rng = _start(inv, particles, coeffs[first], first > 0, bk.rng(k_start))
     infos, interrupted, done = [], False, first
-    block_every = max(1, (steps - first) // 50)
-    with progress_bar(steps - first, desc=method, enabled=progress) as bar:
+    with progress_bar(n, desc=method, enabled=progress) as bar:
         try:
-            for i in range(first, steps):
-                c = {k: bk.scalar(v) for k, v in coeffs[i].items()}
-                x, rng, info = step(x, rng, c)
+            for b in range(first, steps, size):
+                rows = coeffs[b:b + size]
+                block = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+                x, rng, info = run_block(x, rng, block)
+                bk.block(x)
                 infos.append(info)
-                done = i + 1
-                if done % block_every == 0:
-                    bk.block(x)
-                bar.update(1)
+                done = b + size
+                bar.update(size)
         except KeyboardInterrupt:
             interrupted = True
     warnings = []
@@ -139,7 +144,8 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
         warnings.append(f"interrupted after {done - first} of {steps - first} steps: the draws are the denoised "
                         f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g}, not posterior draws")
     x_np = np.asarray(bk.to_numpy(x), np.float64)
-    residual = np.array([float(bk.to_numpy(i["residual"])) for i in infos]) if infos else np.zeros(0)
+    residual = np.concatenate([np.asarray(bk.to_numpy(i["residual"]), np.float64).reshape(-1) for i in infos]) \
+        if infos else np.zeros(0)
     if not np.all(np.isfinite(x_np)):
         bad = np.nonzero(~np.isfinite(residual))[0]
         at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
@@ -151,6 +157,13 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
     out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description)
     return Draws(draws, log_weights=np.zeros(particles), sample_stats={"residual": residual},
                  settings=out_settings, warnings=warnings, interrupted=interrupted)
+
+
+def block_size(n: int) -> int:
+    """Steps per compiled block: the largest divisor of n up to n / 20, so that one program
+    serves every block and the progress bar still moves about twenty times."""
+    cap = max(1, n // 20)
+    return max(d for d in range(1, cap + 1) if n % d == 0)
 
 
 def residual_norm(backend, measurement, x0):

@@ -13,6 +13,6 @@ frameworks).  The interface is deliberately small:
   `pad` (zeros after the first columns);
 - `value_and_vjp(f, x) -> (f(x), vjp)` with vjp(v) = (∂f/∂x)ᵀ v, for guidance through the
   network (DPS, ΠGDM);
-- `compile(step)`: `jax.jit`, or the step itself (run under `torch.no_grad`, which the
-  VJP re-enables locally).
+- `compile_steps(step)`: a block of steps as one `jax.lax.scan` under `jax.jit`, or a Python
+  loop under `torch.no_grad` (which the VJP re-enables locally); `compile(fn)` for one call.
 """

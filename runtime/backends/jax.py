@@ -59,6 +59,20 @@ class JaxBackend:
     def compile(self, step: Callable) -> Callable:
         return jax.jit(step)
 
+    def compile_steps(self, step: Callable) -> Callable:
+        """`run(x, rng, block) -> (x, rng, infos)`: `step(x, rng, c)` over the rows of `block` (a
+        dict of (B,) host arrays), one compiled `lax.scan`; `infos` stacked over the B steps."""
+        def body(carry, c):
+            x, rng, info = step(*carry, c)
+            return (x, rng), info
+
+        @jax.jit
+        def run(x, rng, block):
+            (x, rng), infos = jax.lax.scan(body, (x, rng), block)
+            return x, rng, infos
+
+        return lambda x, rng, block: run(x, rng, {k: jnp.asarray(v, self.dtype) for k, v in block.items()})
+
     def block(self, x) -> None:
         jax.block_until_ready(x)
 
