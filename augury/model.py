@@ -110,6 +110,7 @@ class Model:
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
         self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
+        self._sampler_caches: dict = {}  # data digest without the measurement -> compiled diffusion samplers
         self._methods: Optional[dict] = None
         if self.structure.infer is not None:
             self._infer_settings()  # a bad value in the `infer` line is an error at its place
@@ -241,6 +242,7 @@ class Model:
                 bound, data_warnings = self.bind(data, consts, prec, inverse=True)
                 problem = bound.compiled_runs.setdefault(("problem", method), Problem())
                 problem.inverse = inverse_problem(bound, method, opts, self.allow_python)
+                problem.cache = self._shared_sampler_cache(data, consts, prec, problem.cache)
             else:
                 lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
                                                    with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
@@ -252,6 +254,21 @@ class Model:
         post.warnings = [str(w.format(self.program.source)) for w in checker] + list(data_warnings) + \
             list(post.warnings or [])
         return post
+
+    def _shared_sampler_cache(self, data, consts, precision: str, own: dict) -> dict:
+        """The compiled diffusion samplers of an earlier binding that differs only in the
+        measurement: they take the measurement as an argument, so a new image compiles nothing."""
+        from augury.compiler.inverse import recognize
+        form = recognize(self.structure)
+        rest = {k: v for k, v in _data_mapping(data).items() if k != form.data}
+        key = _fingerprint(rest, {**self.consts, **(consts or {})}, f"{precision}:inverse")
+        if key is None:
+            return own
+        if key not in self._sampler_caches:
+            while len(self._sampler_caches) >= 4:  # a few models' worth of programs, not all
+                self._sampler_caches.pop(next(iter(self._sampler_caches)))
+            self._sampler_caches[key] = own
+        return self._sampler_caches[key]
 
     def prior_predictive(self, data: Union[None, Mapping, str, list] = None, draws: int = 1000, seed: int = 0,
                          precision: str = "auto", consts: Optional[dict] = None, progress: bool = False):

@@ -38,9 +38,15 @@ class GaussianMeasurement:
     def svd(self):
         return self.maps.svd
 
-    def residual(self, x0):
-        """y − A(x̂₀) for a batch x̂₀ (P, *shape)."""
-        return self.y[None] - self.maps.apply(x0)
+    def residual(self, x0, data: dict):
+        """y − A(x̂₀) for a batch x̂₀ (P, *shape), with y from `data` (see `data`)."""
+        return data["y"][None] - self.maps.apply(x0)
+
+    def data(self) -> dict:
+        """The arrays that change with the data (y, ȳ, the Poisson weights): the samplers take
+        them as arguments, so that one compiled program serves every measurement of a model."""
+        out = {"y": self.y, "ybar_full": self.ybar_full, "weights": self.weights}
+        return {k: v for k, v in out.items() if v is not None}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 and its coefficients, the start (from noise, or by teleport), the loop with progress and
 Ctrl-C, and the result as `Draws` with uniform weights.
 
-A method supplies `make_step(inverse, settings) -> step`, where `step(x, rng, c) -> (x, rng,
-info)` moves a batch of P particles (independent chains) from time t to the next time s; `c`
-holds the step's scalars (below), computed once on the host, so that on JAX one compiled
-program serves every step.  The last step goes to the clean signal (α_s = 1, σ_s = 0), so a run
+A method supplies `make_step(inverse, settings) -> step`, where `step(x, rng, c, data) -> (x,
+rng, info)` moves a batch of P particles (independent chains) from time t to the next time s; `c`
+holds the step's scalars (below), computed once on the host, and `data` the measurement's
+arrays (`GaussianMeasurement.data`), so that on JAX one compiled program serves every step and
+every measurement of the same model.  The last step goes to the clean signal (α_s = 1, σ_s = 0), so a run
 makes `steps` denoiser calls per chain (two for `pc`, whose corrector needs its own).
 
 The steps run in blocks (`block_size`): on JAX one compiled `lax.scan` per block, so no
@@ -124,12 +125,13 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
     with bk.no_grad():
         x, rng = _start(inv, particles, coeffs[first], first > 0, bk.rng(k_start))
     infos, interrupted, done = [], False, first
+    data = inv.measurement.data()
     with progress_bar(n, desc=method, enabled=progress) as bar:
         try:
             for b in range(first, steps, size):
                 rows = coeffs[b:b + size]
                 block = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-                x, rng, info = run_block(x, rng, block)
+                x, rng, info = run_block(x, rng, block, data)
                 bk.block(x)
                 infos.append(info)
                 done = b + size
@@ -166,7 +168,7 @@ def block_size(n: int) -> int:
     return max(d for d in range(1, cap + 1) if n % d == 0)
 
 
-def residual_norm(backend, measurement, x0):
+def residual_norm(backend, measurement, x0, data: dict):
     """Mean over particles of ‖y − A(x̂₀)‖, the per-step monitor (`post.sample_stats["residual"]`)."""
-    r = measurement.residual(x0)
+    r = measurement.residual(x0, data)
     return backend.sqrt(backend.per_particle_sum(r * r)).mean()

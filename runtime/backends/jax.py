@@ -60,18 +60,19 @@ class JaxBackend:
         return jax.jit(step)
 
     def compile_steps(self, step: Callable) -> Callable:
-        """`run(x, rng, block) -> (x, rng, infos)`: `step(x, rng, c)` over the rows of `block` (a
-        dict of (B,) host arrays), one compiled `lax.scan`; `infos` stacked over the B steps."""
-        def body(carry, c):
-            x, rng, info = step(*carry, c)
-            return (x, rng), info
-
+        """`run(x, rng, block, data) -> (x, rng, infos)`: `step(x, rng, c, data)` over the rows of
+        `block` (a dict of (B,) host arrays), one compiled `lax.scan`; `infos` stacked over the B
+        steps.  `data` (the measurement's arrays) is an argument, not a constant of the program."""
         @jax.jit
-        def run(x, rng, block):
+        def run(x, rng, block, data):
+            def body(carry, c):
+                x, rng, info = step(*carry, c, data)
+                return (x, rng), info
+
             (x, rng), infos = jax.lax.scan(body, (x, rng), block)
             return x, rng, infos
 
-        return lambda x, rng, block: run(x, rng, {k: jnp.asarray(v, self.dtype) for k, v in block.items()})
+        return lambda x, rng, block, data: run(x, rng, {k: jnp.asarray(v, self.dtype) for k, v in block.items()}, data)
 
     def block(self, x) -> None:
         jax.block_until_ready(x)

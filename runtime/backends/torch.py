@@ -79,13 +79,13 @@ class TorchBackend:
         return run
 
     def compile_steps(self, step: Callable) -> Callable:
-        """`run(x, rng, block) -> (x, rng, infos)`: `step` over the rows of `block` (a dict of (B,)
+        """`run(x, rng, block, data) -> (x, rng, infos)`: `step` over the rows of `block` (a dict of (B,)
         host arrays) in a Python loop, with the scalars as Python floats; `infos` stacked."""
-        def run(x, rng, block):
+        def run(x, rng, block, data):
             infos = []
             with torch.no_grad():
                 for i in range(len(next(iter(block.values())))):
-                    x, rng, info = step(x, rng, {k: float(v[i]) for k, v in block.items()})
+                    x, rng, info = step(x, rng, {k: float(v[i]) for k, v in block.items()}, data)
                     infos.append(info)
             return x, rng, {k: torch.stack([torch.as_tensor(i[k]) for i in infos]) for k in infos[0]}
         return run

@@ -30,7 +30,7 @@ def make_step(inverse, settings: dict):
     # σ_y / s_i for the measured coordinates (1 elsewhere, unused there)
     sy = bk.where(meas.measured, meas.sigma / bk.where(meas.measured, meas.s_full, 1.0), 1.0)
 
-    def step(x, rng, c):
+    def step(x, rng, c, data):
         x0, _ = prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])
         st, ss = c["s_t"] / c["a_t"], c["s_s"] / c["a_s"]
         xbar = svd.Vt(x / c["a_t"])
@@ -38,12 +38,12 @@ def make_step(inverse, settings: dict):
         ebar = (xbar - x0bar) / st
         rng, z = bk.normal(rng, tuple(xbar.shape))
         unmeasured = x0bar + ss * (keep * ebar + eta * z)
-        below = x0bar + ss * (keep * (meas.ybar_full - x0bar) / sy + eta * z)
-        above = (1 - ETA_B) * x0bar + ETA_B * meas.ybar_full + \
+        below = x0bar + ss * (keep * (data["ybar_full"] - x0bar) / sy + eta * z)
+        above = (1 - ETA_B) * x0bar + ETA_B * data["ybar_full"] + \
             bk.sqrt(bk.where(ss * ss > ETA_B ** 2 * sy * sy, ss * ss - ETA_B ** 2 * sy * sy, 0.0 * sy)) * z
         measured = bk.where(ss < sy, below, above)
         xbar_s = bk.where(meas.measured, measured, unmeasured)
-        return c["a_s"] * svd.V(xbar_s), rng, {"residual": residual_norm(bk, meas, x0)}
+        return c["a_s"] * svd.V(xbar_s), rng, {"residual": residual_norm(bk, meas, x0, data)}
 
     return step
 

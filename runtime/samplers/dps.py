@@ -24,12 +24,12 @@ def make_step(inverse, settings: dict):
     bk, prior, meas = inverse.backend, inverse.prior, inverse.measurement
     zeta = float(settings["zeta"])
 
-    def step(x, rng, c):
+    def step(x, rng, c, data):
         x0, vjp_den = bk.value_and_vjp(lambda v: prior.x0_and_eps(v, c["t"], c["a_t"], c["s_t"])[0], x)
         eps = (x - c["a_t"] * x0) / c["s_t"]
         ax0, vjp_op = bk.value_and_vjp(meas.maps.apply, x0)
-        r = meas.y[None] - ax0
-        wr = r if meas.weights is None else meas.weights[None] * r
+        r = data["y"][None] - ax0
+        wr = r if "weights" not in data else data["weights"][None] * r
         norm = bk.sqrt(bk.per_particle_sum(r * wr))
         # ∇_{x0} ‖y − A x0‖_Λ = −Jᵀ Λ⁻¹ r / ‖r‖_Λ
         (g0,) = vjp_op(-wr / per_particle(bk, norm + 1e-30, r))

@@ -32,11 +32,11 @@ def make_step(inverse, settings: dict):
         use = meas.measured & (sy2 <= (c["s_s"] / c["a_s"]) ** 2)
         return svd.V(bk.where(use, ybar_s, svd.Vt(x)))
 
-    def step(x, rng, c):
+    def step(x, rng, c, data):
         x0, eps = prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])
         x, rng = ddim_step(bk, x0, eps, c, rng)
         rng, zy = bk.normal(rng, (x.shape[0], meas.D))
-        ybar_s = c["a_s"] * meas.ybar_full + c["s_s"] * zy
+        ybar_s = c["a_s"] * data["ybar_full"] + c["s_s"] * zy
         x = consistent(x, ybar_s, c)
         # Langevin at s, skipped on the last step (s is the clean signal there)
         live = c["s_s"] > 0
@@ -50,7 +50,7 @@ def make_step(inverse, settings: dict):
         h = per_particle(bk, step_size, x)
         moved = consistent(x + h * score + bk.sqrt(2 * h) * z, ybar_s, c)
         x = bk.where(live, moved, x)
-        return x, rng, {"residual": residual_norm(bk, meas, x0)}
+        return x, rng, {"residual": residual_norm(bk, meas, x0, data)}
 
     return step
 

@@ -27,11 +27,11 @@ def make_step(inverse, settings: dict):
     v = 1.0 if prior.var is None else float(prior.var)
     s2 = meas.s_full * meas.s_full
 
-    def step(x, rng, c):
+    def step(x, rng, c, data):
         x0, vjp_den = bk.value_and_vjp(lambda u: prior.x0_and_eps(u, c["t"], c["a_t"], c["s_t"])[0], x)
         st2 = (c["s_t"] / c["a_t"]) ** 2
         r2 = v * st2 / (v + st2)
-        res = meas.residual(x0)
+        res = meas.residual(x0, data)
         coef = svd.Ut(res)  # (P, R)
         pad = bk.pad(coef, meas.D)
         weights = meas.s_full / (r2 * s2 + meas.sigma ** 2)

@@ -340,3 +340,18 @@ def test_dps_with_poisson_counts():
     prior = 2 + 0.5 * rng.normal(size=(P, 6))
     d, d_prior = sliced_wasserstein(ref, post.samples("x"), key), sliced_wasserstein(ref, prior, key)
     assert d < 0.6 * d_prior, (d, d_prior)
+
+
+@pytest.mark.parametrize("method", ["ddrm", "dps", "pigdm"])
+def test_a_new_measurement_reuses_the_compiled_sampler(inpaint, method):
+    """The measurement is an argument of the compiled program: a second image runs the program
+    compiled for the first, with the second image's data (the same draws as a fresh model)."""
+    model, cases = inpaint
+    data = dict(cases[0][1])
+    model.sample(data, method=method, particles=4, steps=6, seed=1)
+    cache = [c for c in model._sampler_caches.values() if any(k[0] == method for k in c)]
+    data2 = dict(data, y=data["y"] + 0.3 * data["keep"])
+    again = model.sample(data2, method=method, particles=4, steps=6, seed=1)
+    assert [c for c in model._sampler_caches.values() if any(k[0] == method for k in c)] == cache
+    fresh = augury.compile(INPAINT).sample(data2, method=method, particles=4, steps=6, seed=1)
+    np.testing.assert_allclose(again.samples("x"), fresh.samples("x"), rtol=1e-5, atol=1e-5)
