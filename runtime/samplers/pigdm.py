@@ -10,8 +10,8 @@ computed in the SVD basis, Aᵀ(r² AAᵀ + σ_y²)⁻¹ = V diag(s_i / (r² s_i
 σ̃_t = σ_t / α_t, r_t² = v σ̃_t² / (v + σ̃_t²) is the posterior variance of x₀ under a N(m, v I)
 prior (the paper's r_t² = σ̃_t² / (1 + σ̃_t²) is v = 1; v is the prior's variance where known).
 The guided score ∇log p_t + g gives the guided denoiser x̂₀ + (σ_t² / α_t) g, which an
-ancestral DDIM step (η = 1) then uses; for a Gaussian prior this is exact.  Where noise
-dominates (σ_t > α_t) the weight is capped at α_t, the authors' own weighting (their code
+ancestral DDIM step (η = 1) then uses; for a Gaussian prior this is exact.  With a network
+(not an analytic prior), where noise dominates (σ_t > α_t) the weight is capped at α_t, the authors' own weighting (their code
 adds √ᾱ_t g to x̂₀): there a network's Jacobian error is amplified by σ_t/α_t, and the exact
 weight made a deblurring run with the digits prior diverge in its first steps.
 """
@@ -36,8 +36,9 @@ def make_step(inverse, settings: dict):
         pad = bk.pad(coef, meas.D)
         weights = meas.s_full / (r2 * s2 + meas.sigma ** 2)
         (g,) = vjp_den(svd.V(weights * pad))
-        # the exact weight σ²/α, capped at α (the authors' weighting) where noise dominates
-        x0g = x0 + bk.where(c["s_t"] > c["a_t"], c["a_t"], c["s_t"] * c["s_t"] / c["a_t"]) * g
+        # the exact weight σ²/α; for a network, capped at α (the authors' weighting) where noise dominates
+        exact = c["s_t"] * c["s_t"] / c["a_t"]
+        x0g = x0 + (exact if prior.exact else bk.where(c["s_t"] > c["a_t"], c["a_t"], exact)) * g
         eps = (x - c["a_t"] * x0g) / c["s_t"]
         x_next, rng = ddim_step(bk, x0g, eps, c, rng)
         nrm = bk.sqrt(bk.per_particle_sum(res * res))
