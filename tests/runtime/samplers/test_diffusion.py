@@ -170,7 +170,7 @@ def _network_case(seed):
 
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])
-@pytest.mark.parametrize("method", ["pigdm", "ddrm", "dps"])
+@pytest.mark.parametrize("method", ["pigdm", "ddrm", "dps", "pc"])
 def test_networks_in_jax_and_torch(framework, method):
     """A network bound from Python (the exact ε of a N(m, 0.3 I) prior, as a JAX function and as
     a PyTorch module) gives draws centred on the exact posterior mean (within 5 standard
