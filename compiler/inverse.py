@@ -270,7 +270,11 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
             from augury.runtime.predictions import data_map
             m = data_map(net_range, model_range)
             scale_shift = (float(m.scale), float(m.shift))
-        den = network_prior(net, schedule, prior.predicts, shape, backend)
+        try:
+            den = network_prior(net, schedule, prior.predicts, shape, backend)
+        except ValueError as ex:
+            net_e = _arg(form.prior, "net")
+            raise _err(s, str(ex).splitlines()[0], net_e.span, str(ex).splitlines()[1:]) from None
     try:
         meas = make_measurement(op, shape, y, float(sigma), backend, scale_shift,
                                 need_svd=method in SPECTRAL, want_svd=settings.get("teleport", 0.0) > 0,

@@ -197,8 +197,31 @@ def resolve_network(value: Any, base_dir: Path, allow_python: bool) -> Network:
                      f"not a {type(value).__name__}")
 
 
+def check_network(net: Network, shape: tuple, backend) -> None:
+    """Call the network once on a batch of two zero inputs and refuse an output of another
+    shape, or a failure, with what it was given (rather than a traceback mid-sampling)."""
+    x = backend.asarray(np.zeros((2,) + tuple(shape)))
+    t = backend.full((2,), 0.5)
+    try:
+        if net.framework == "jax":
+            import jax
+            out_shape = tuple(jax.eval_shape(net.fn, x, t).shape)
+        else:
+            with backend.no_grad():
+                out_shape = tuple(net.fn(x, t).shape)
+    except Exception as ex:  # the user's network: any failure is reported, not raised raw
+        msg = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+        raise ValueError(f"{net.description} fails on a batch of inputs of shape {(2,) + tuple(shape)} "
+                         f"with times of shape (2,): {type(ex).__name__}: {msg}\n"
+                         "a network is called as net(x, t) with x of shape (P, *shape) and t of shape (P,)") from None
+    if out_shape != (2,) + tuple(shape):
+        raise ValueError(f"{net.description} returns shape {out_shape} for inputs of shape {(2,) + tuple(shape)}: "
+                         f"its prediction must have the input's shape")
+
+
 def network_prior(net: Network, schedule: Schedule, predicts: str, shape: tuple, backend) -> DiffusionPrior:
     """The network as a denoiser: called as net(x, t · 1_P)."""
+    check_network(net, shape, backend)
     fn = net.fn
 
     def predict(x, t, alpha, sigma):

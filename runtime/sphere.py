@@ -4,11 +4,12 @@ uniform distribution (`flat()` on `sphere(D)`)."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.scipy.special import gammaln, logsumexp
+from jax.scipy.special import gammaln
 from numpyro.distributions import constraints
 
 from .dist_base import LogDensity, batch_of, float_dtype
@@ -17,12 +18,88 @@ from .dist_base import LogDensity, batch_of, float_dtype
 _WOOD_ROUNDS = 64
 
 
-def log_bessel_iv(nu, x, terms: int = 600):
-    """log I_ν(x) by its power series Σ_m (x/2)^{2m+ν} / (m! Γ(m+ν+1)), summed in log space."""
-    m = jnp.arange(terms, dtype=jnp.result_type(float))
-    x = jnp.asarray(x)[..., None]
-    t = (2 * m + nu) * jnp.log(x / 2) - gammaln(m + 1) - gammaln(m + nu + 1)
-    return logsumexp(t, axis=-1)
+def _debye_coefficients(order: int) -> tuple[tuple[float, ...], ...]:
+    """p_k with u_k(t) = t^k p_k(t²), k = 0..order, for Debye's polynomials u_k of DLMF 10.41.9
+    (u₀ = 1, u_{k+1}(t) = ½t²(1−t²)u_k′(t) + ⅛∫₀ᵗ(1−5τ²)u_k(τ)dτ), built in exact rationals;
+    each p_k is listed by ascending powers of t² (u_k has only the powers t^k, t^{k+2}, …, t^{3k})."""
+    u = [[Fraction(1)]]
+    for _ in range(order):
+        c = u[-1]
+        nxt = [Fraction(0)] * (len(c) + 3)
+        for i, a in enumerate(c):
+            if i:  # ½t²(1−t²) · i a t^{i−1}
+                nxt[i + 1] += i * a / 2
+                nxt[i + 3] -= i * a / 2
+            nxt[i + 1] += a / (8 * (i + 1))  # ⅛∫₀ᵗ (1 − 5τ²) a τ^i dτ
+            nxt[i + 3] -= 5 * a / (8 * (i + 3))
+        u.append(nxt)
+    return tuple(tuple(float(c[k + 2 * j]) for j in range(k + 1)) for k, c in enumerate(u))
+
+
+# Region boundary and expansion length: with s = √(ν² + x²) ≥ 30 the k-th Debye term is at most
+# max_t |p_k(t²)| / s^k (the maximum is at t = 0, the Hankel limit); the first omitted one (k = 14)
+# is < 3e-16. Below it the power series needs < 60 terms for 1e-22 relative truncation.
+_DEBYE_MIN_S = 30.0
+_DEBYE_P = _debye_coefficients(13)
+_SERIES_TERMS = 60
+
+
+def _log_bessel_iv_series(nu, x):
+    """log I_ν(x) from DLMF 10.25.2, I_ν(x) = (x/2)^ν/Γ(ν+1) · Σ_m (x²/4)^m / (m! (ν+1)_m), the
+    sum nested as 1 + r₁(1 + r₂(1 + …)) with r_m = (x²/4) / (m(m+ν)) and taken through log1p
+    (so that log I₀(x) ≈ x²/4 keeps its relative accuracy at tiny x). For √(ν² + x²) < 30."""
+    q = 0.25 * x * x
+
+    def step(acc, m):
+        return 1 + q / (m * (m + nu)) * acc, None
+
+    ms = jnp.arange(_SERIES_TERMS, 1, -1, dtype=x.dtype)
+    acc, _ = lax.scan(step, jnp.ones_like(x), ms)
+    tail = q / (1 + nu) * acc  # Σ_{m ≥ 1}
+    lead = jnp.where(nu == 0, 0.0, nu * jnp.log(0.5 * x)) - gammaln(nu + 1)
+    return lead + jnp.log1p(tail)
+
+
+def _log_bessel_iv_debye(nu, x):
+    """log I_ν(x) from Debye's uniform expansion DLMF 10.41.3 (with η, p of 10.41.7–8),
+    I_ν(νz) ~ e^{νη} / ((2πν)^{1/2}(1+z²)^{1/4}) Σ_k u_k(p)/ν^k, rewritten with s = √(ν² + x²),
+    t = p = ν/s so that it stays finite at ν = 0 (where it is Hankel's DLMF 10.40.1):
+    νη = s + ν log(x/(ν+s)), (2πν)^{1/2}(1+z²)^{1/4} = (2πs)^{1/2}, u_k(t)/ν^k = p_k(t²)/s^k."""
+    s = jnp.sqrt(nu * nu + x * x)
+    t2 = (nu / s) ** 2
+    w = 1 / s
+    total = jnp.zeros_like(s)
+    for coeffs in reversed(_DEBYE_P[1:]):  # Horner in w over k ≥ 1, each p_k by Horner in t²
+        pk = jnp.zeros_like(s)
+        for c in reversed(coeffs):
+            pk = pk * t2 + c
+        total = (total + pk) * w
+    return s + nu * jnp.log(x / (nu + s)) - 0.5 * jnp.log(2 * math.pi * s) + jnp.log1p(total)
+
+
+def log_bessel_iv(nu, x, terms: int | None = None):
+    """log I_ν(x), the modified Bessel function of the first kind, for ν ≥ 0 and x ≥ 0
+    (broadcast over `nu` and `x`; jittable, and differentiable in x: d/dx log I_ν = I_{ν+1}/I_ν + ν/x).
+
+    For s = √(ν² + x²) ≥ 30: Debye's uniform large-order expansion DLMF 10.41.3 (η and p from
+    DLMF 10.41.7–10.41.8, Debye polynomials u₁..u₁₃ from the recurrence DLMF 10.41.9), written in
+    s and t = ν/s so that it covers large ν at any x and, at small ν, reduces to Hankel's large-x
+    expansion DLMF 10.40.1; its error is ≲ 3e-16 there. Below, the power series DLMF 10.25.2.
+    Both branches are evaluated on safe inputs and selected with `jnp.where` (no NaN gradients).
+    Relative error of log I against mpmath/scipy ≲ 1e-13 in float64 for ν ≤ 511, 1e-6 ≤ x ≤ 1e5.
+    `terms` is accepted for compatibility and ignored."""
+    del terms
+    x = jnp.asarray(x)
+    nu = jnp.asarray(nu)
+    dtype = jnp.result_type(x, nu)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    x, nu = jnp.broadcast_arrays(x.astype(dtype), nu.astype(dtype))
+    series = jnp.sqrt(nu * nu + x * x) < _DEBYE_MIN_S
+    x_series = jnp.where(series, x, 1.0)
+    x_debye = jnp.where(series, 2 * _DEBYE_MIN_S, x)
+    out = jnp.where(series, _log_bessel_iv_series(nu, x_series), _log_bessel_iv_debye(nu, x_debye))
+    return jnp.where(x == 0, jnp.where(nu == 0, 0.0, -jnp.inf), out)
 
 
 def sphere_log_area(d: int) -> float:

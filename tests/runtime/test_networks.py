@@ -163,3 +163,15 @@ def test_declared_data_ranges_are_mapped(modules, monkeypatch):
     post = augury.compile(src, allow_python=True).sample({"y": y}, method="tweedie")
     pm, _ = gaussian_posterior_moments(MEAN, 0.3, np.ones((4, 4)), 2 * y - 1, 0.1)
     np.testing.assert_allclose(post.samples("x")[0], (pm + 1) / 2, atol=2e-4)
+
+
+def test_a_network_of_the_wrong_shape_is_refused():
+    import jax.numpy as jnp
+    src = MODEL.replace("NET", "unet")
+    wrong = augury.compile(src, bind={"unet": lambda x, t: jnp.zeros((x.shape[0], 8, 8))})
+    with pytest.raises(AuguryError, match=r"returns shape \(2, 8, 8\) for inputs of shape \(2, 4, 4\)") as e:
+        wrong.sample({"y": np.ones((4, 4))}, method="tweedie")
+    assert "<string>:5:" in str(e.value)
+    broken = augury.compile(src, bind={"unet": lambda x: x})
+    with pytest.raises(AuguryError, match="fails on a batch of inputs of shape .*TypeError"):
+        broken.sample({"y": np.ones((4, 4))}, method="ddrm")
