@@ -157,3 +157,22 @@ def test_the_main_job_writes_the_figure_and_the_posterior(tmp_path, capsys, monk
     (tmp_path / "inpaint_digits.png").unlink()
     assert main(["run", str(model), "--set", "particles=2", "--set", "steps=3", "--no-progress", "--no-files"]) == 0
     assert not (tmp_path / "inpaint_digits.png").exists()
+
+
+def test_a_closed_pipe_is_not_an_internal_error(monkeypatch, capsys):
+    """`augury check FILE | head -1`: a reader that leaves early (writes raise BrokenPipeError)
+    ends the command quietly with 0, not as an internal error."""
+    import io
+    import os
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):  # the handler points the real descriptor at devnull
+            return os.open(os.devnull, os.O_WRONLY)
+
+    model = Path(__file__).resolve().parents[2] / "examples" / "inpaint_digits.aug"
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["check", str(model)]) == 0
+    assert "internal error" not in capsys.readouterr().err
