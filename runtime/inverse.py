@@ -1,5 +1,6 @@
 """The inverse problem the diffusion samplers solve: a prior (runtime/denoisers.py) and a
-Gaussian measurement y = A(x) + σ_y n, both in one backend and in the network's coordinates.
+measurement y = A(x) + σ_y n (or Poisson counts, for DPS), both in one backend and in the
+network's coordinates.
 
 For a linear A with an SVD A = U diag(s) Vᵀ (runtime/operators.py, `SVD`), the measurement in
 the spectral basis is ȳ_i = (Uᵀy)_i / s_i = (Vᵀx)_i + (σ_y / s_i) n_i for the R measured
@@ -19,7 +20,7 @@ from .denoisers import DiffusionPrior
 
 
 @dataclass(frozen=True)
-class GaussianMeasurement:
+class Measurement:
     """y = A(x) + σ_y n; or, with `family` "poisson", y ~ Poisson(A(x)), which DPS treats as
     y ≈ N(A(x), Λ) with Λ_jj = 2 max(y_j, 1) (Chung et al. 2023, sec. 3.2): `weights` = 1 / Λ."""
 
@@ -57,7 +58,7 @@ class InverseProblem:
     shape: tuple
     backend: Any
     prior: DiffusionPrior
-    measurement: GaussianMeasurement
+    measurement: Measurement
     scale_shift: Optional[tuple] = None   # x_net = a x + b, or None
 
     def to_model(self, u: np.ndarray) -> np.ndarray:
@@ -69,7 +70,7 @@ class InverseProblem:
 
 
 def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, scale_shift: Optional[tuple],
-                     need_svd: bool, want_svd: bool = False, family: str = "normal") -> GaussianMeasurement:
+                     need_svd: bool, want_svd: bool = False, family: str = "normal") -> Measurement:
     """The measurement in `backend`, moved to network coordinates by `scale_shift` (see
     compiler/inverse.py).  Raises ValueError when `need_svd` and the operator has none; with
     `want_svd` (teleport) the SVD is built where one exists."""
@@ -98,10 +99,10 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
             maps = replace(maps, apply=lambda u: inner((u - b) / a))
     yb = backend.asarray(y)
     if family == "poisson":
-        return GaussianMeasurement(yb, float(sigma), maps, family="poisson",
+        return Measurement(yb, float(sigma), maps, family="poisson",
                                    weights=backend.asarray(1.0 / (2.0 * np.maximum(y, 1.0))))
     if maps.svd is None:
-        return GaussianMeasurement(yb, float(sigma), maps)
+        return Measurement(yb, float(sigma), maps)
     svd = maps.svd
     ut_y = np.asarray(backend.to_numpy(svd.Ut(yb[None]))[0], np.float64)
     s = np.asarray(backend.to_numpy(svd.singular_values) if not isinstance(svd.singular_values, np.ndarray)
@@ -110,5 +111,5 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
     s_full, ybar = np.zeros(D), np.zeros(D)
     s_full[:R], ybar[:R] = s, ut_y / s
     measured = np.arange(D) < R
-    return GaussianMeasurement(yb, float(sigma), maps, backend.asarray(s_full), backend.asarray(ybar),
+    return Measurement(yb, float(sigma), maps, backend.asarray(s_full), backend.asarray(ybar),
                                backend.asarray(measured.astype(np.float64)) > 0.5, R, D)

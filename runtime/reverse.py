@@ -5,7 +5,7 @@ Ctrl-C, and the result as `Draws` with uniform weights.
 A method supplies `make_step(inverse, settings) -> step`, where `step(x, rng, c, data) -> (x,
 rng, info)` moves a batch of P particles (independent chains) from time t to the next time s; `c`
 holds the step's scalars (below), computed once on the host, and `data` the measurement's
-arrays (`GaussianMeasurement.data`), so that on JAX one compiled program serves every step and
+arrays (`Measurement.data`), so that on JAX one compiled program serves every step and
 every measurement of the same model.  The last step goes to the clean signal (α_s = 1, σ_s = 0), so a run
 makes `steps` denoiser calls per chain (two for `pc`, whose corrector needs its own).
 
@@ -19,7 +19,7 @@ Coefficients of the step t → s (x_t = α_t x₀ + σ_t ε):
   posterior q(x_s | x_t, x₀); Ho et al. 2020, eq. 7, in continuous time), and
   `dir1` = √(σ_s² − anc²), the weight of ε̂ beside it.  A DDIM step (Song et al. 2021, "Denoising
   diffusion implicit models", eq. 12) with η is x_s = α_s x̂₀ + √(σ_s² − η² anc²) ε̂ + η anc z;
-  η = 1 is ancestral sampling (`ddim_step`).
+  η = 1, ancestral sampling, is `ddim_step` (DDRM takes its own η in the SVD basis).
 
 Teleport (`teleport = f`): the first ⌊f · steps⌋ steps are skipped; the chains start at that
 time from the closed-form posterior of the Gaussian approximation N(m, v I) of the prior under
@@ -57,16 +57,13 @@ def coefficients(schedule, steps: int) -> list[dict[str, float]]:
     return out
 
 
-def ddim_step(backend, x0, eps, c: dict, rng, eta: float = 1.0):
-    """x_s = α_s x̂₀ + √(σ_s² − η² anc²) ε̂ + η anc z (DDIM; η = 1 is ancestral)."""
+def ddim_step(backend, x0, eps, c: dict, rng):
+    """x_s = α_s x̂₀ + dir1 ε̂ + anc z: the ancestral DDIM step (η = 1)."""
     rng, z = backend.normal(rng, tuple(x0.shape))
-    if eta == 1.0:
-        return c["a_s"] * x0 + c["dir1"] * eps + c["anc"] * z, rng
-    noise = eta * c["anc"]
-    return c["a_s"] * x0 + backend.sqrt(c["s_s"] * c["s_s"] - noise * noise) * eps + noise * z, rng
+    return c["a_s"] * x0 + c["dir1"] * eps + c["anc"] * z, rng
 
 
-def per_particle(backend, v, like):
+def per_particle(v, like):
     """A (P,) vector shaped to broadcast against a (P, ...) batch."""
     return v.reshape((v.shape[0],) + (1,) * (like.ndim - 1))
 
@@ -88,7 +85,6 @@ def _start(inverse, particles: int, c: dict, teleport: bool, rng):
             notes=["add `data_mean` and `data_var` (in the network's coordinates) to its weights file's metadata, "
                    "or set teleport = 0"])
     m = bk.asarray(np.broadcast_to(mean, inverse.shape))
-    rng, z0 = bk.normal(rng, shape)
     if meas.svd is not None:
         svd = meas.svd
         mbar = svd.Vt(m[None])
@@ -97,6 +93,7 @@ def _start(inverse, particles: int, c: dict, teleport: bool, rng):
         rng, zc = bk.normal(rng, (particles, meas.D))
         x0 = svd.V(post_mean + zc / bk.sqrt(prec))
     else:  # no spectral form: the approximation's prior, noised
+        rng, z0 = bk.normal(rng, shape)
         x0 = m[None] + math.sqrt(var) * z0
     rng, z = bk.normal(rng, shape)
     return a * x0 + s * z, rng

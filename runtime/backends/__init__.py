@@ -14,5 +14,5 @@ frameworks).  The interface is deliberately small:
 - `value_and_vjp(f, x) -> (f(x), vjp)` with vjp(v) = (∂f/∂x)ᵀ v, for guidance through the
   network (DPS, ΠGDM);
 - `compile_steps(step)`: a block of steps as one `jax.lax.scan` under `jax.jit`, or a Python
-  loop under `torch.no_grad` (which the VJP re-enables locally); `compile(fn)` for one call.
+  loop under `torch.no_grad` (which the VJP re-enables locally).
 """

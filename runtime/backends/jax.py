@@ -53,12 +53,6 @@ class JaxBackend:
     def value_and_vjp(self, f: Callable, x) -> tuple:
         return jax.vjp(f, x)
 
-    def all_finite(self, x) -> bool:
-        return bool(jnp.all(jnp.isfinite(x)))
-
-    def compile(self, step: Callable) -> Callable:
-        return jax.jit(step)
-
     def compile_steps(self, step: Callable) -> Callable:
         """`run(x, rng, block, data) -> (x, rng, infos)`: `step(x, rng, c, data)` over the rows of
         `block` (a dict of (B,) host arrays), one compiled `lax.scan`; `infos` stacked over the B

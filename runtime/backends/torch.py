@@ -69,15 +69,6 @@ class TorchBackend:
 
         return out.detach(), vjp
 
-    def all_finite(self, x) -> bool:
-        return bool(torch.isfinite(x).all())
-
-    def compile(self, step: Callable) -> Callable:
-        def run(*args):
-            with torch.no_grad():
-                return step(*args)
-        return run
-
     def compile_steps(self, step: Callable) -> Callable:
         """`run(x, rng, block, data) -> (x, rng, infos)`: `step` over the rows of `block` (a dict of (B,)
         host arrays) in a Python loop, with the scalars as Python floats; `infos` stacked."""

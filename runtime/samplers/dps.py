@@ -32,7 +32,7 @@ def make_step(inverse, settings: dict):
         wr = r if "weights" not in data else data["weights"][None] * r
         norm = bk.sqrt(bk.per_particle_sum(r * wr))
         # ∇_{x0} ‖y − A x0‖_Λ = −Jᵀ Λ⁻¹ r / ‖r‖_Λ
-        (g0,) = vjp_op(-wr / per_particle(bk, norm + 1e-30, r))
+        (g0,) = vjp_op(-wr / per_particle(norm + 1e-30, r))
         (grad,) = vjp_den(g0)
         x_next, rng = ddim_step(bk, x0, eps, c, rng)
         return x_next - zeta * grad, rng, {"residual": norm.mean()}

@@ -47,7 +47,7 @@ def make_step(inverse, settings: dict):
         g = bk.sqrt(bk.per_particle_sum(score * score))
         n = bk.sqrt(bk.per_particle_sum(z * z))
         step_size = 2 * (snr * n / (g + 1e-30)) ** 2
-        h = per_particle(bk, step_size, x)
+        h = per_particle(step_size, x)
         moved = consistent(x + h * score + bk.sqrt(2 * h) * z, ybar_s, c)
         x = bk.where(live, moved, x)
         return x, rng, {"residual": residual_norm(bk, meas, x0, data)}

@@ -6,15 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from safetensors import safe_open
+from sklearn.datasets import load_digits
 
-pytest.importorskip("safetensors")
-pytest.importorskip("sklearn")
-
-from safetensors import safe_open  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-
-from augury.priors import digits  # noqa: E402
-from augury.runtime.schedules import VP  # noqa: E402
+from augury.priors import digits
+from augury.runtime.schedules import VP
 
 SDE = VP(0.1, 20.0)  # METADATA["sde"] == "vp(0.1, 20)"
 P = 256  # images per check

@@ -7,14 +7,9 @@ import pytest
 
 from augury.runtime import operators as ops
 from augury.runtime.linear_maps import jax_linear_maps
-from test_operator_svd import CASES   # the whole operator registry (tests/runtime is on sys.path)
+from test_operator_svd import CASES, _rel   # the whole operator registry (tests/runtime is on sys.path)
 
 P = 3
-
-
-def _rel(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
 
 
 @pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
