@@ -56,6 +56,7 @@ class Problem:
     state_space: Optional["StateSpace"] = None
     static: Optional["Unconstrained"] = None
     inverse: Any = None  # runtime.inverse.InverseProblem (the diffusion methods)
+    mixture: Any = None  # runtime.mixtures.problem.MixtureProblem (the mixture methods)
 
 
 @dataclass(frozen=True)
