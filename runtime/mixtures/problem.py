@@ -78,6 +78,7 @@ class VMFPrior:
     kappa: Optional[float] = None
     kappa_shape: Optional[float] = None
     kappa_rate: Optional[float] = None
+    kappa_shared: bool = False            # one unknown κ for all components (else one per component)
 
 
 @dataclass(frozen=True)
