@@ -243,6 +243,14 @@ class Model:
                 problem = bound.compiled_runs.setdefault(("problem", method), Problem())
                 problem.inverse = inverse_problem(bound, method, opts, self.allow_python)
                 problem.cache = self._shared_sampler_cache(data, consts, prec, problem.cache)
+            elif METHODS[method].family == "mixture":
+                from augury.compiler.mixture import mixture_problem, recognize
+                bound, data_warnings = self.bind(data, consts, prec, inverse=True)
+                problem = bound.compiled_runs.setdefault(("problem", "mixture"), Problem())
+                if problem.mixture is None:
+                    form = recognize(self.structure)
+                    problem.mixture = mixture_problem(bound, form)
+                    problem.kinds = {form.assignment: "missing"} if form.labelled else {}
             else:
                 lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
                                                    with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
@@ -370,6 +378,12 @@ def _structure_lines(s: Structure) -> list[str]:
                 if form.op else "the identity (denoising)"
             out.append(f"  inverse problem: {form.param} ~ {form.prior.func}(...), {form.data} ~ {form.family}("
                        f"{form.op + '(' + form.param + ')' if form.op else form.param}, ...); operator {op}")
+    from augury.compiler.mixture import describe, recognize as recognize_mixture
+    if any(d.type.base == "category" for d in list(s.params.values()) + list(s.data.values())) or \
+            any(loc.stmt.dist.func == "mixture" for loc in s.samples):
+        form = recognize_mixture(s)
+        out.append(f"  mixture: the mixture methods do not run it: {form}" if isinstance(form, str)
+                   else "  " + describe(s, form))
     for group in let_groups(s):
         if is_recurrent(s, group):
             out.append(f"  let {', '.join(group)}: recurrence, compiled to a scan")

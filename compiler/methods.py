@@ -149,12 +149,25 @@ def _denoising(s: Structure) -> Optional[str]:
     return f"tweedie is for pure denoising, `{form.data} ~ normal({form.param}, sigma)`, and `{form.data}` {how}"
 
 
-def _needs_mixture(s: Structure) -> Optional[str]:
-    cats = [n for n, d in list(s.params.items()) + list(s.data.items()) if d.type.base == "category"]
-    has_mix = any(loc.stmt.dist.func == "mixture" for loc in s.samples)
-    if cats or has_mix:
-        return None
-    return "there is no mixture: no `category` assignment and no `mixture(...)` likelihood"
+def _mixture_form(s: Structure) -> Optional[str]:
+    from .mixture import recognize
+    form = recognize(s)
+    return form if isinstance(form, str) else None
+
+
+def _conjugate_dp(s: Structure) -> Optional[str]:
+    from .mixture import recognize
+    form = recognize(s)
+    if form.weight_kind != "dp":
+        how = "known" if form.weight_kind == "fixed" else "Dirichlet"
+        return (f"split_merge samples Dirichlet-process mixtures, and the weights here are {how} "
+                "(write `w ~ dirichlet_process(alpha)`; gibbs, em and vi take these weights)")
+    if form.conjugacy not in ("niw", "known_cov", "vmf_known"):
+        return ("split_merge needs conjugate components (normal–inverse-Wishart, a known covariance, or "
+                "a known von Mises–Fisher concentration) for its marginal likelihoods; use gibbs")
+    if form.within is not None:
+        return "split_merge does not take several components per class; use gibbs"
+    return None
 
 
 REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
@@ -168,7 +181,8 @@ REQUIREMENTS: dict[str, list[Callable[[Structure], Optional[str]]]] = {
     "dps": [_needs_diffusion_prior, _inverse_form],
     **{m: [_needs_diffusion_prior, _inverse_form, _needs_svd(m)] for m in ("ddrm", "pigdm", "pc")},
     "tweedie": [_needs_diffusion_prior, _inverse_form, _denoising],
-    **{m: [_needs_mixture] for m, sig in METHODS.items() if sig.family == "mixture"},
+    **{m: [_mixture_form] for m, sig in METHODS.items() if sig.family == "mixture"},
+    "split_merge": [_mixture_form, _conjugate_dp],
 }
 
 

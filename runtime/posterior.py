@@ -222,6 +222,13 @@ class Posterior:
 
     # ------------------------------------------------------------ diagnostics
 
+    def predict(self, X, proba: bool = False) -> np.ndarray:
+        """Mixture posteriors: the most probable component (class, with prototypes) of each new
+        point in X (M, D), or with `proba` the (M, C) probabilities, averaged over the draws."""
+        from .mixtures.predict import predict_proba
+        p = predict_proba(self, X)
+        return p if proba else p.argmax(axis=1)
+
     @property
     def diagnostics(self) -> dict:
         """R-hat, ESS and divergences (MCMC) or the weight ESS (particles), plus sample stats."""

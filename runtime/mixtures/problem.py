@@ -97,6 +97,7 @@ class MixtureProblem:
     gaussian: Optional[GaussianPrior] = None
     vmf: Optional[VMFPrior] = None
     names: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)   # model name -> declared shape (outputs.py reshapes to it)
     dtype: Any = None
 
     @property
