@@ -37,4 +37,5 @@ SAMPLERS: dict[str, SamplerEntry] = {e.name: e for e in [
     SamplerEntry("pmmh", "augury.runtime.samplers.pmmh"),
     SamplerEntry("smc2", "augury.runtime.samplers.smc2"),
     *[SamplerEntry(m, f"augury.runtime.samplers.{m}") for m in ("dps", "pigdm", "ddrm", "pc", "tweedie")],
+    *[SamplerEntry(m, f"augury.runtime.samplers.{m}") for m in ("em", "vi", "gibbs", "split_merge")],
 ]}
