@@ -198,7 +198,7 @@ def vmf_sample(prior, n, s1, kappa, key):
     rv = _vmf_r(prior, s1, kappa)
     r = jnp.linalg.norm(rv, axis=-1, keepdims=True)
     direction = jnp.where(r > 0, rv / jnp.where(r > 0, r, 1.0), jnp.eye(1, rv.shape[-1], dtype=rv.dtype))
-    return VonMisesFisher(direction, jnp.maximum(r[:, 0], 1e-12)).draw(key, (rv.shape[0],))
+    return VonMisesFisher(direction, jnp.maximum(r[:, 0], 1e-12)).draw(key, rv.shape)
 
 
 # --------------------------------------------------------------------------- dispatch on the problem

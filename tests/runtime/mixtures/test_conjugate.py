@@ -137,3 +137,21 @@ def test_prototype_weights_factorize_into_class_and_within_class():
     np.testing.assert_allclose(draws.sum(axis=1), 1.0, atol=1e-12)
     cls = draws[:, :2].sum(axis=1)  # class 0's weight ~ Beta(1 + 3, 2 + 5)
     assert abs(cls.mean() - 4 / 11) < 5 * np.sqrt(4 * 7 / (11 ** 2 * 12) / 20000)
+
+
+def test_vmf_posterior_draws_have_the_mean_resultant_of_their_concentration():
+    """E[mu] = A_D(|r|) r/|r| for mu ~ vMF(r/|r|, |r|), A_D = I_{D/2}/I_{D/2-1}."""
+    from scipy.special import ive
+    from augury.runtime.mixtures.problem import MixtureProblem
+    d, n = 4, 20000
+    X = np.array([[1.0, 0, 0, 0], [0.8, 0.6, 0, 0]])
+    prior = VMFPrior(m0=np.array([0, 0, 1.0, 0]), tau0=1.0, kappa=2.0)
+    prob = MixtureProblem(jnp.asarray(X), -np.ones(2, int), 1, "vmf", WeightPrior("fixed", 1, fixed=np.ones(1)), vmf=prior)
+    nn, s1, s2 = _one(X)
+    keys = jax.random.split(jax.random.PRNGKey(SEED), n)
+    mu = np.asarray(jax.vmap(lambda k: cj.posterior_sample(prob, nn, s1, s2, k)["means"][0])(keys))
+    r = 1.0 * prior.m0 + 2.0 * X.sum(axis=0)
+    rn = np.linalg.norm(r)
+    expected = ive(d / 2, rn) / ive(d / 2 - 1, rn) * r / rn
+    se = mu.std(axis=0) / np.sqrt(n)
+    assert np.all(np.abs(mu.mean(axis=0) - expected) < 5 * se + 1e-12)
