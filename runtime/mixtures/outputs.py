@@ -136,6 +136,20 @@ def metadata(problem: MixtureProblem) -> dict:
     return meta
 
 
+def split_rhat(x: np.ndarray) -> float:
+    """Split-R̂ (Gelman et al. 2013, BDA3 §11.4) of a (chains, draws) array."""
+    c, d = x.shape
+    h = d // 2
+    if c * 2 < 2 or h < 2:
+        return float("nan")
+    y = np.concatenate([x[:, :h], x[:, h:2 * h]], axis=0)
+    w = np.mean(np.var(y, axis=1, ddof=1))
+    b = h * np.var(np.mean(y, axis=1), ddof=1)
+    if w <= 0:
+        return float("nan")
+    return float(np.sqrt(((h - 1) / h * w + b / h) / w))
+
+
 def mixture_draws(problem: MixtureProblem, result: MixtureResult, method: str, settings: dict) -> Draws:
     """The registry's `Draws` of a mixture method's result."""
     roles = {k: np.asarray(v) for k, v in result.draws.items()}
@@ -144,6 +158,13 @@ def mixture_draws(problem: MixtureProblem, result: MixtureResult, method: str, s
     if roles["assignment"].reshape(-1, problem.N).shape[0] > 1:
         roles, perm = relabel(problem, roles, lead)
         stats["relabel"] = perm
+    if result.chains is not None and result.chains > 1:
+        k = stats.get("num_components")
+        r = split_rhat(np.asarray(k, float)) if k is not None else float("nan")
+        if np.isfinite(r) and r > 1.05:
+            result.warnings.append(f"{method}: the chains disagree on the number of components (split R-hat "
+                                   f"{r:.3f} > 1.05): run more sweeps and warmup, or compare the chains' "
+                                   "`num_components`")
     lead_shape = roles["assignment"].shape[:lead]
     draws = _named(problem, roles, lead_shape)
     if result.responsibilities is not None:

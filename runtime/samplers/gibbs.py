@@ -77,9 +77,15 @@ from augury.errors import AuguryInferenceError
 from ..mixtures import conjugate, weights
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
+from ..mixtures.outputs import split_rhat as _split_rhat
 from ..mixtures.sharding import shard_points
 from ..progress import progress_bar
 from ..sphere import VonMisesFisher
+
+
+# the driver's per-element R-hat and ESS are meaningless for labels and component slots that switch;
+# the diagnostics are label-invariant ones (outputs.mixture_draws and below)
+OWN_WEIGHT_WARNINGS = True
 
 __all__ = ["fit", "run"]
 
@@ -538,20 +544,6 @@ def _check_problem(problem: MixtureProblem, allowed: np.ndarray) -> None:
         raise AuguryInferenceError(
             f"gibbs: {bad.size} point(s) have an observed label no component can take (first: point {bad[0]})",
             notes=["observed labels must lie in 0 … K−1 (classes 0 … C−1 with prototypes); −1 marks a missing label"])
-
-
-def _split_rhat(x: np.ndarray) -> float:
-    """Split-R̂ (Gelman et al. 2013, BDA3 §11.4) of a (chains, draws) array."""
-    c, d = x.shape
-    h = d // 2
-    if c * 2 < 2 or h < 2:
-        return float("nan")
-    y = np.concatenate([x[:, :h], x[:, h:2 * h]], axis=0)
-    w = np.mean(np.var(y, axis=1, ddof=1))
-    b = h * np.var(np.mean(y, axis=1), ddof=1)
-    if w <= 0:
-        return float("nan")
-    return float(np.sqrt(((h - 1) / h * w + b / h) / w))
 
 
 def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) -> MixtureResult:
