@@ -45,7 +45,7 @@ def _args():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--restarts", type=int, default=1,
                     help="restarts of the `augury em` row (sklearn GaussianMixture: n_init=1); a second row "
-                         "`augury em (restarts=4)` runs em's default")
+                         "`augury em (default restarts)` runs em's default")
     ap.add_argument("--with-split-merge", action="store_true",
                     help="also run augury.runtime.samplers.split_merge.fit, when it exists")
     ap.add_argument("--skip-bgm", action="store_true", help="skip BayesianGaussianMixture (slow)")
@@ -114,7 +114,10 @@ def main() -> None:
     print(f"threads: {a.threads} (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
           f"XLA_FLAGS={os.environ['XLA_FLAGS']!r})")
     print(f"N = {a.n}, d = {a.d}, K = {a.k}, seeds 0..{a.seeds - 1}, em restarts = {a.restarts}\n")
-    methods = ["augury em", "augury em (restarts=4)", "augury vi"]
+    from augury.dsl.signatures import METHODS
+    default_restarts = dict(METHODS["em"].defaults)["restarts"]
+    em_default = f"augury em (restarts={default_restarts})"
+    methods = ["augury em", em_default, "augury vi"]
     if a.with_split_merge:
         try:
             from augury.runtime.samplers.split_merge import fit as _sm_fit  # noqa: F401
@@ -130,8 +133,8 @@ def main() -> None:
             compile_s = float("nan")
             if m == "augury em":
                 zh, t, compile_s, conv, _ = run_augury("em", prob, seed, {"restarts": a.restarts})
-            elif m == "augury em (restarts=4)":
-                zh, t, compile_s, conv, _ = run_augury("em", prob, seed, {"restarts": 4})
+            elif m == em_default:
+                zh, t, compile_s, conv, _ = run_augury("em", prob, seed, {"restarts": default_restarts})
             elif m == "augury vi":
                 zh, t, compile_s, conv, _ = run_augury("vi", prob, seed, {"samples": 10})
             elif m == "augury split_merge":

@@ -171,9 +171,11 @@ def mixture_draws(problem: MixtureProblem, result: MixtureResult, method: str, s
         stats["responsibilities"] = np.asarray(result.responsibilities)
     out_settings = dict(settings)
     out_settings["mixture"] = metadata(problem)
-    out_settings.update({k: v for k, v in result.info.items() if np.ndim(v) == 0})
     for k, v in result.info.items():
-        if np.ndim(v) > 0:
+        if isinstance(v, (bool, int, float, str, np.integer, np.floating, np.bool_)):
+            out_settings[k] = v.item() if hasattr(v, "item") else v
+        elif isinstance(v, (list, tuple, np.ndarray)) and np.asarray(v).dtype.kind in "biuf":
             stats.setdefault(k, np.asarray(v))
+        # other entries (a method's internal state, such as vi's q) stay out of the posterior
     return Draws(draws, chains=result.chains, sample_stats=stats, settings=out_settings,
                  warnings=list(result.warnings), interrupted=result.interrupted)
