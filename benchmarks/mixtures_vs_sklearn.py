@@ -117,7 +117,7 @@ def main() -> None:
     from augury.dsl.signatures import METHODS
     default_restarts = dict(METHODS["em"].defaults)["restarts"]
     em_default = f"augury em (restarts={default_restarts})"
-    methods = ["augury em", em_default, "augury vi"]
+    methods = ["augury em"] + ([em_default] if default_restarts != a.restarts else []) + ["augury vi"]
     if a.with_split_merge:
         try:
             from augury.runtime.samplers.split_merge import fit as _sm_fit  # noqa: F401

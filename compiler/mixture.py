@@ -455,7 +455,7 @@ def mixture_problem(bound, form: MixtureForm):
     """The samplers' `MixtureProblem` of a bound model (`BoundData`)."""
     import jax.numpy as jnp
 
-    from augury.runtime.mixtures.problem import MixtureProblem, WeightPrior
+    from augury.runtime.mixtures.problem import MixtureProblem
     s = bound.s
     X = np.asarray(bound.env.values[form.data], dtype=float)
     if X.ndim == 1:
@@ -500,7 +500,7 @@ def mixture_problem(bound, form: MixtureForm):
         if not np.allclose(norms, 1.0, atol=1e-6):
             i = int(np.argmax(np.abs(norms - 1)))
             raise _err(s, f"`{form.data}[{i}]` has norm {norms[i]:.6g}; von Mises–Fisher points are unit vectors",
-                       s.data[form.data].span, [f"normalize the rows (x / |x|)"])
+                       s.data[form.data].span, ["normalize the rows (x / |x|)"])
         return MixtureProblem(jnp.asarray(X, bound.dtype), labels, K, "vmf", wprior, vmf=_vmf_prior(bound, form, D),
                               names=names, shapes=shapes, dtype=bound.dtype)
     return MixtureProblem(jnp.asarray(X, bound.dtype), labels, K, "gaussian", wprior,

@@ -271,7 +271,7 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
     _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count")) + _DIFF, "float32"),
     _m("tweedie", "diffusion", _DIFF, "float32"),
-    _m("em", "mixture", (("iterations", 200, "count"), ("tol", 1e-6, "positive"), ("restarts", 2, "count"))),
+    _m("em", "mixture", (("iterations", 200, "count"), ("tol", 1e-6, "positive"), ("restarts", 1, "count"))),
     _m("vi", "mixture", (("iterations", 500, "count"), ("tol", 1e-6, "positive"), ("samples", 200, "count"))),
     _m("gibbs", "mixture", (("sweeps", 1000, "count"), ("warmup", 200, "count0"), ("chains", 4, "count"),
                             ("collapsed", True, "bool"))),

@@ -19,9 +19,11 @@ concentration `within[k]`: π_k = w[groups[k]] · v_k, v restricted to a class ~
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 
+import jax
 import numpy as np
 
 
@@ -126,3 +128,28 @@ class MixtureProblem:
         cls = self.component_class
         lab = np.asarray(self.labels)
         return (lab[:, None] < 0) | (cls[None, :] == lab[:, None])
+
+
+def fingerprint(obj: Any) -> str:
+    """A digest of a problem's priors (dataclasses, arrays, dicts, scalars): the key under which
+    a method caches the programs it compiled for them."""
+    h = hashlib.sha1()
+
+    def walk(o):
+        if is_dataclass(o):
+            h.update(type(o).__name__.encode())
+            for f in fields(o):
+                h.update(f.name.encode())
+                walk(getattr(o, f.name))
+        elif isinstance(o, (np.ndarray, jax.Array)):
+            a = np.asarray(o)
+            h.update(repr((a.shape, str(a.dtype))).encode())
+            h.update(a.tobytes())
+        elif isinstance(o, dict):
+            for k in sorted(o, key=str):
+                h.update(repr(k).encode())
+                walk(o[k])
+        else:
+            h.update(repr(o).encode())
+    walk(obj)
+    return h.hexdigest()

@@ -61,11 +61,9 @@ by nature, so it gains nothing from more devices (it still reads a sharded X).
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 from functools import partial
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -78,6 +76,7 @@ from ..mixtures import conjugate, weights
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.outputs import split_rhat as _split_rhat
+from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
 from ..progress import progress_bar
 from ..sphere import VonMisesFisher
@@ -97,30 +96,6 @@ _SLICE_SHRINKS = 200    # shrinkage steps at most (each at least halves the brac
 
 
 # --------------------------------------------------------------------------- static problem spec
-
-def _fingerprint(obj: Any) -> str:
-    """A digest of a problem's priors (dataclasses, arrays, scalars) for a jit cache key."""
-    h = hashlib.sha1()
-
-    def walk(o):
-        if is_dataclass(o):
-            h.update(type(o).__name__.encode())
-            for f in fields(o):
-                h.update(f.name.encode())
-                walk(getattr(o, f.name))
-        elif isinstance(o, (np.ndarray, jax.Array)):
-            a = np.asarray(o)
-            h.update(repr((a.shape, str(a.dtype))).encode())
-            h.update(a.tobytes())
-        elif isinstance(o, dict):
-            for k in sorted(o, key=str):
-                h.update(repr(k).encode())
-                walk(o[k])
-        else:
-            h.update(repr(o).encode())
-    walk(obj)
-    return h.hexdigest()
-
 
 class _Spec:
     """The problem without its data, hashable, so the jitted segments compile once per priors,

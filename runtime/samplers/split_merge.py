@@ -71,10 +71,8 @@ DP's mass on new components, π_new, is dropped; 0 for unused slots), "means" an
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import fields, is_dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -86,6 +84,7 @@ from augury.errors import AuguryInferenceError
 from ..mixtures import conjugate
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
+from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
 from ..progress import progress_bar
 
@@ -102,30 +101,6 @@ _GAMMA_TRIES = 12      # Marsaglia–Tsang candidates per gamma draw (see `_log_
 
 
 # --------------------------------------------------------------------------- static spec
-
-def _fingerprint(obj: Any) -> str:
-    """A digest of the priors (dataclasses, arrays, scalars): the jit cache key."""
-    h = hashlib.sha1()
-
-    def walk(o):
-        if is_dataclass(o):
-            h.update(type(o).__name__.encode())
-            for f in fields(o):
-                h.update(f.name.encode())
-                walk(getattr(o, f.name))
-        elif isinstance(o, (np.ndarray, jax.Array)):
-            a = np.asarray(o)
-            h.update(repr((a.shape, str(a.dtype))).encode())
-            h.update(a.tobytes())
-        elif isinstance(o, dict):
-            for k in sorted(o, key=str):
-                h.update(repr(k).encode())
-                walk(o[k])
-        else:
-            h.update(repr(o).encode())
-    walk(obj)
-    return h.hexdigest()
-
 
 class _Spec:
     """The problem without its data, hashable: compiled segments are cached per priors and shapes."""
@@ -456,7 +431,7 @@ def _restricted_gibbs(spec: _Spec, X, lab, z, n, g, th, key):
 
 def _iteration(spec: _Spec, X, F, lab, z, key):
     """Split/merge, then (π, θ) | z (the recorded draw), then the restricted Gibbs step."""
-    K, d = spec.problem.K, X.shape[1]
+    d = X.shape[1]
     k_sm, k_w, k_th, k_z = jax.random.split(key, 4)
     z, S, counts = _split_merge(spec, X, F, lab, z, k_sm)
     n, s1, s2 = _unpack(spec, S, d)
