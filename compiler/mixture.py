@@ -210,7 +210,15 @@ def recognize(s: Structure) -> Union[MixtureForm, str]:
     spread_indexed = spread_param is not None and (
         _is_component_index(spread, spread_param, z, loop_var) if z is not None else isinstance(spread, ast.Name)
         and s.params[spread_param].type.dims != ())
-    if spread_param is None and any(r in s.params for r in reads(spread)):
+    spread_known = None  # a known array indexed by the assignment, `S[z[n]]`
+    if spread_param is None and z is not None and _indexed_name(spread) is not None and \
+            _is_component_index(spread, _indexed_name(spread), z, loop_var):
+        spread_known = _indexed_name(spread)
+        if any(r in s.params for r in reads(ast.Name(spread_known))):
+            return f"the spread `{unparse(spread)}` must be a param (indexed by the assignment) or known"
+        if comp_dist.func == "von_mises_fisher":
+            return "a known concentration must be one number for all components (`kappa`, not `kappa[z[n]]`)"
+    elif spread_param is None and any(r in s.params for r in reads(spread)):
         return f"the spread `{unparse(spread)}` must be a param (indexed by the assignment) or known"
     if comp_dist.func == "normal" and spread_param is not None:
         return ("a `normal` component needs a known scale; for unknown covariances write "
@@ -235,11 +243,16 @@ def recognize(s: Structure) -> Union[MixtureForm, str]:
     extra = [p for p in s.params if p not in used]
     if extra:
         return f"`{extra[0]}` is a parameter outside the mixture (weights, assignment, component parameters)"
-    return MixtureForm(X, z, labelled, wexpr_top, weight_prior, comp_dist.func, mu, mean_priors, spread,
+    return MixtureForm(X, z, labelled, wexpr_top, weight_prior, comp_dist.func, mu, mean_priors,
+                       ast.Name(spread_known, spread.span) if spread_known else spread,
                        spread_param, spread_indexed, spread_priors, within, within_priors, lik.stmt)
 
 
 def _check_priors(s, family, mu, mean_priors, spread_param, spread_priors) -> Optional[str]:
+    for name, locs in ((mu, mean_priors), (spread_param, spread_priors)):
+        if len(locs) > 1:
+            return (f"`{name}` has {len(locs)} prior statements; the mixture methods take one prior for every "
+                    f"component alike (`{name} ~ ...`, or one statement in a loop over the components)")
     if family == "von_mises_fisher":
         if s.params[mu].type.base != "sphere":
             return f"the mean directions `{mu}` must be declared on `sphere(D)`"
@@ -353,6 +366,14 @@ def _broadcast(bound, e, shape: tuple, what: str) -> np.ndarray:
         raise _err(bound.s, f"{what} has shape {v.shape}, which does not fit {shape}", e.span) from None
 
 
+def _fit(bound, v, shape: tuple, e, what: str) -> np.ndarray:
+    """v broadcast to `shape`, or an error at `e`."""
+    try:
+        return np.broadcast_to(v, shape).astype(float)
+    except ValueError:
+        raise _err(bound.s, f"{what} has shape {np.shape(v)}, which does not fit {shape}", e.span) from None
+
+
 def _same_for_all(bound, v: np.ndarray, inner: int, e, what: str) -> np.ndarray:
     """A hyperparameter given per component (leading axes) must be equal across components."""
     flat = v.reshape((-1,) + v.shape[v.ndim - inner:]) if v.ndim > inner else v[None]
@@ -376,6 +397,8 @@ def _weights(bound, form: MixtureForm, C: int):
     call = form.weight_prior
     if call.func == "dirichlet":
         a = _broadcast(bound, _arg(call, "concentration"), (C,), "the Dirichlet concentration")
+        if np.any(a <= 0):
+            raise _err(bound.s, "the Dirichlet concentration must be positive", call.span)
         return WeightPrior("dirichlet", C, concentration=a)
     alpha = float(_value(bound, _arg(call, "alpha"), "the concentration `alpha`"))
     return WeightPrior("dp", C, alpha=alpha)
@@ -386,15 +409,16 @@ def _gaussian_prior(bound, form: MixtureForm, K: int, D: int):
     mean_loc = form.mean_priors[0]
     call = mean_loc.stmt.dist
     loc_e = _arg(call, "loc")
-    m0 = _same_for_all(bound, _value(bound, loc_e, "the prior mean"), 1, loc_e, "the prior mean") \
+    inner = 1 if len(bound.param_shapes[form.means]) > 1 else 0  # real[K] means: one feature
+    m0 = _same_for_all(bound, _value(bound, loc_e, "the prior mean"), inner, loc_e, "the prior mean") \
         if loc_e is not None else np.zeros(D)
-    m0 = np.broadcast_to(m0, (D,)).astype(float)
+    m0 = _fit(bound, m0, (D,), loc_e if loc_e is not None else call, "the prior mean")
     kappa0 = S0 = nu0 = Psi0 = cov = None
     kind = form.conjugacy
     if call.func == "normal":
         sc = _arg(call, "scale")
-        s0 = _same_for_all(bound, _value(bound, sc, "the prior scale"), 1, sc, "the prior scale")
-        S0 = np.diag(np.broadcast_to(s0, (D,)) ** 2).astype(float)
+        s0 = _same_for_all(bound, _value(bound, sc, "the prior scale"), inner, sc, "the prior scale")
+        S0 = np.diag(_fit(bound, s0, (D,), sc, "the prior scale") ** 2)
     else:
         cov_e = _arg(call, "cov")
         if kind == "niw":
@@ -403,18 +427,20 @@ def _gaussian_prior(bound, form: MixtureForm, K: int, D: int):
             kappa0 = 1.0 / cv if how == "mul" else cv
         else:
             S0 = _same_for_all(bound, _value(bound, cov_e, "the prior covariance"), 2, cov_e, "the prior covariance")
-            S0 = np.broadcast_to(S0, (D, D)).astype(float)
+            S0 = _fit(bound, S0, (D, D), cov_e, "the prior covariance")
     if form.spread_param is not None:
         call = form.spread_priors[0].stmt.dist
         nu0 = float(_same_for_all(bound, _value(bound, _arg(call, "df"), "the degrees of freedom"), 0,
                                   _arg(call, "df"), "the degrees of freedom"))
         se = _arg(call, "scale")
-        Psi0 = np.broadcast_to(_same_for_all(bound, _value(bound, se, "the inverse-Wishart scale"), 2, se,
-                                             "the inverse-Wishart scale"), (D, D)).astype(float)
+        Psi0 = _fit(bound, _same_for_all(bound, _value(bound, se, "the inverse-Wishart scale"), 2, se,
+                                         "the inverse-Wishart scale"), (D, D), se, "the inverse-Wishart scale")
     else:
         v = _value(bound, form.spread, "the component covariance")
         if form.family == "normal":
-            v = np.broadcast_to(v, v.shape[:-1] + (D,)) if v.ndim else np.full(D, float(v))
+            if inner == 0 and v.ndim == 1:  # one feature: a scale per component
+                v = v[:, None]
+            v = _fit(bound, v, v.shape[:-1] + (D,), form.spread, "the component scale") if v.ndim else np.full(D, float(v))
             if np.any(v <= 0):
                 raise _err(bound.s, "the component scale must be positive", form.spread.span)
             v = np.einsum("...d,de->...de", v ** 2, np.eye(D))
@@ -433,7 +459,7 @@ def _vmf_prior(bound, form: MixtureForm, D: int):
         call = form.mean_priors[0].stmt.dist
         m0 = _same_for_all(bound, _value(bound, _arg(call, "mu"), "the prior mean direction"), 1, _arg(call, "mu"),
                            "the prior mean direction")
-        m0 = np.broadcast_to(m0, (D,)).astype(float)
+        m0 = _fit(bound, m0, (D,), _arg(call, "mu"), "the prior mean direction")
         tau0 = float(_same_for_all(bound, _value(bound, _arg(call, "kappa"), "the prior concentration"), 0,
                                    _arg(call, "kappa"), "the prior concentration"))
         m0 = m0 / max(np.linalg.norm(m0), 1e-300)

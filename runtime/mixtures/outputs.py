@@ -7,7 +7,7 @@ class, with the component within it as `<z>_prototype`), the responsibilities an
 statistics in `sample_stats`, and what `Posterior.predict` needs in `settings["mixture"]`.
 
 Label switching.  The likelihood is invariant under permuting the components, so MCMC draws
-wander between labelings and per-component summaries average them into nonsense.  Each draw is
+(gibbs, split_merge) wander between labelings and per-component summaries average them into nonsense.  Each draw is
 relabelled by the permutation that best matches its assignment to a reference draw's (the
 Hungarian algorithm on the K × K table of shared points; Stephens 2000 uses the same matching with
 another cost), leaving components pinned by observed labels in place and moving components only
@@ -155,9 +155,15 @@ def mixture_draws(problem: MixtureProblem, result: MixtureResult, method: str, s
     roles = {k: np.asarray(v) for k, v in result.draws.items()}
     lead = 2 if result.chains is not None else 1
     stats = {k: np.asarray(v) for k, v in result.stats.items()}
-    if roles["assignment"].reshape(-1, problem.N).shape[0] > 1:
+    responsibilities = result.responsibilities
+    if result.chains is not None and roles["assignment"].reshape(-1, problem.N).shape[0] > 1:
+        # MCMC draws switch labels; draws from one fitted q (vi) or one MAP (em) do not
         roles, perm = relabel(problem, roles, lead)
         stats["relabel"] = perm
+        z = roles["assignment"].reshape(-1, problem.N)
+        counts = np.zeros((problem.N, problem.K))
+        np.add.at(counts, (np.broadcast_to(np.arange(problem.N), z.shape), z), 1.0)
+        responsibilities = counts / z.shape[0]  # the label frequencies, in the relabelled labels
     if result.chains is not None and result.chains > 1:
         k = stats.get("num_components")
         r = split_rhat(np.asarray(k, float)) if k is not None else float("nan")
@@ -167,8 +173,8 @@ def mixture_draws(problem: MixtureProblem, result: MixtureResult, method: str, s
                                    "`num_components`")
     lead_shape = roles["assignment"].shape[:lead]
     draws = _named(problem, roles, lead_shape)
-    if result.responsibilities is not None:
-        stats["responsibilities"] = np.asarray(result.responsibilities)
+    if responsibilities is not None:
+        stats["responsibilities"] = np.asarray(responsibilities)
     out_settings = dict(settings)
     out_settings["mixture"] = metadata(problem)
     for k, v in result.info.items():

@@ -50,9 +50,17 @@ def predict_proba(post, X, max_draws: int = 200) -> np.ndarray:
         from augury.errors import AuguryInferenceError
         raise AuguryInferenceError(f"`predict` is for mixture posteriors (em, vi, gibbs, split_merge), and this one "
                                    f"is from `{post.method}`")
+    from augury.errors import AuguryInferenceError
     X = np.asarray(X, float)
+    D = _dim(post, meta)
     if X.ndim == 1:
-        X = X[:, None] if meta["family"] == "gaussian" and _dim(post, meta) == 1 else X[None]
+        X = X[:, None] if D == 1 else X[None]
+    if X.ndim != 2 or X.shape[1] != D:
+        raise AuguryInferenceError(f"`predict` takes new points of shape (M, {D}), not {np.shape(X)}")
+    if not np.all(np.isfinite(X)):
+        raise AuguryInferenceError("`predict`: the new points hold NaN or infinity")
+    if meta["family"] == "vmf" and not np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-6):
+        raise AuguryInferenceError("`predict`: von Mises–Fisher points are unit vectors; normalize the rows (x / |x|)")
     n = post.num_samples
     idx = np.unique(np.linspace(0, n - 1, min(n, max_draws)).round().astype(int))
     keep = {k: post.samples(k)[idx] for k in post.names}

@@ -194,3 +194,22 @@ def test_bad_labels_and_off_sphere_points_are_errors_at_the_declaration():
         _bind(VMF, {"X": X})
     msg = str(e.value)
     assert "X" in msg and ("norm" in msg or "unit" in msg)
+
+
+def test_known_per_component_covariances_and_one_prior_statement_per_parameter():
+    src = KNOWN.replace("data X : real[N, D]", "data X : real[N, D]\ndata S : spd(D)[K]").replace(
+        "X[n] ~ normal(mu[z[n]], 0.5)", "X[n] ~ mvnormal(mu[z[n]], S[z[n]])")
+    S = np.stack([np.eye(2), 2 * np.eye(2), 3 * np.eye(2)])
+    p = _bind(src, {"X": np.zeros((4, 2)), "S": S})
+    assert p.gaussian.kind == "known_cov"
+    np.testing.assert_allclose(p.gaussian.cov, S)
+    two = KNOWN.replace("mu ~ normal(1.0, 10)", "mu[0] ~ normal(-100, 0.1)\nmu[1] ~ normal(100, 0.1)\n"
+                                                "mu[2] ~ normal(0, 1)")
+    assert "3 prior statements" in augury.compile(two).methods()["em"]
+
+
+def test_a_non_positive_dirichlet_concentration_is_an_error_at_the_prior():
+    src = KNOWN.replace("w ~ dirichlet(ones(K))", "w ~ dirichlet(full(K, -1.0))")
+    with pytest.raises(AuguryError) as e:
+        _bind(src, {"X": np.zeros((4, 2))})
+    assert "must be positive" in str(e.value) and ":7:" in str(e.value)

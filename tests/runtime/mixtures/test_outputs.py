@@ -61,6 +61,9 @@ def test_mcmc_draws_are_relabelled_consistently_across_roles():
             np.testing.assert_allclose(out.draws["mu"][c, d], out.draws["mu"][-1, -1])
             np.testing.assert_allclose(out.draws["w"][c, d], out.draws["w"][-1, -1])
     assert out.sample_stats["relabel"].shape == (chains, draws, K)
+    # the responsibilities are the frequencies of the relabelled labels
+    freq = np.stack([(out.draws["z"] == k).mean(axis=(0, 1)) for k in range(K)], axis=1)
+    np.testing.assert_allclose(out.sample_stats["responsibilities"], freq)
     assert out.settings["mixture"]["family"] == "gaussian"
 
 
@@ -95,6 +98,9 @@ def test_predict_gives_the_exact_responsibilities_of_one_draw():
     dens = np.stack([w[k] * mvn(mu[k], S[k]).pdf(Xn) for k in range(K)], axis=1)
     np.testing.assert_allclose(post.predict(Xn, proba=True), dens / dens.sum(axis=1, keepdims=True), rtol=1e-10)
     np.testing.assert_array_equal(post.predict(Xn), (dens[:, 1] > dens[:, 0]).astype(int))
+    from augury.errors import AuguryError
+    with pytest.raises(AuguryError, match=r"shape \(M, 2\)"):
+        post.predict(np.zeros((3, 3)))
 
 
 def test_predict_refuses_a_posterior_that_is_not_a_mixture():
