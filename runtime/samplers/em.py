@@ -404,15 +404,17 @@ def _em_iteration(problem, X, allowed, theta, w):
     return _m_step(problem, n, s1, s2, theta), wt.map_weights(problem.weights, n), lp
 
 
+def kmeans_start(problem: MixtureProblem, X, allowed, key):
+    """(R, n, s1, s2): k-means++ responsibilities and their statistics, where em and vi start."""
+    R = kmeans_responsibilities(key, X, problem.K, allowed, problem.family == "vmf", LLOYD_STEPS, KMEANS_INITS)
+    return (R,) + tuple(suff_stats(X, R, problem.family == "gaussian"))
+
+
 def _build(problem: MixtureProblem, iterations: int, tol: float):
     """(init, segment, final) jitted for this problem."""
-    K = problem.K
-    spherical = problem.family == "vmf"
-    second = problem.family == "gaussian"
 
     def init(X, allowed, key):
-        R = kmeans_responsibilities(key, X, K, allowed, spherical, LLOYD_STEPS, KMEANS_INITS)
-        n, s1, s2 = suff_stats(X, R, second)
+        _, n, s1, s2 = kmeans_start(problem, X, allowed, key)
         theta = _m_step(problem, n, s1, s2, _initial_theta(problem, n, s1, s2))
         w = wt.map_weights(problem.weights, n)
         trace = jnp.full((iterations,), jnp.nan, X.dtype)

@@ -79,7 +79,6 @@ from ..mixtures.outputs import split_rhat as _split_rhat
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
 from ..progress import progress_bar
-from ..sphere import VonMisesFisher
 
 
 # the driver's per-element R-hat and ESS are meaningless for labels and component slots that switch;
@@ -219,25 +218,11 @@ def _log_prior_labels(wp, n):
     return cls + jnp.sum(gammaln(b + n) - gammaln(b)) + jnp.sum(gammaln(bc) - gammaln(bc + nc))
 
 
-def _vmf_posterior_means(vp, s1, kappa, key):
-    """μ_k | X_k, κ ~ vMF(r/|r|, |r|), r = τ0 m0 + κ s1_k (uniform on the sphere where r = 0).
-    (`conjugate.vmf_sample` asks `VonMisesFisher.draw` for shape (K,), which it refuses: the
-    draw's shape must end in the event shape, so this asks for (K, D).)"""
-    rv = vp.tau0 * jnp.asarray(vp.m0, s1.dtype)[None] + kappa * s1
-    r = jnp.linalg.norm(rv, axis=-1, keepdims=True)
-    e1 = jnp.eye(1, rv.shape[-1], dtype=rv.dtype)
-    direction = jnp.where(r > 0, rv / jnp.where(r > 0, r, 1.0), e1)
-    return VonMisesFisher(direction, jnp.maximum(r[:, 0], 1e-12)).draw(key, rv.shape)
-
-
 def _collapsed_draw(p: MixtureProblem, X, z, key):
     """The parameters drawn given the labels, with the counts and the per-draw stats."""
     n, s1, s2 = _stats(p, X, z)
     out = {"assignment": z, "counts": n}  # the weights are drawn from the counts by `_weight_draws`
-    if p.family == "vmf":
-        out["means"] = _vmf_posterior_means(p.vmf, s1, p.vmf.kappa, key)
-    else:
-        out.update(conjugate.posterior_sample(p, n, s1, s2, key))
+    out.update(conjugate.posterior_sample(p, n, s1, s2, key))
     out["num_components"] = jnp.sum(n > 0).astype(jnp.int32)
     out["log_joint"] = _log_prior_labels(p.weights, n) + jnp.sum(conjugate.log_marginal(p, n, s1, s2))
     return out
@@ -308,8 +293,6 @@ def _sample_params(p: MixtureProblem, X, n, s1, s2, th, key):
     """Step (c): each component's parameters from their exact conditionals, in turn."""
     ka, kb = jax.random.split(key)
     if p.conjugate:  # blocked on a conjugate problem (the `collapsed: False` setting): joint draws
-        if p.family == "vmf":
-            return {"means": _vmf_posterior_means(p.vmf, s1, p.vmf.kappa, ka)}
         return conjugate.posterior_sample(p, n, s1, s2, ka)
     if p.family == "gaussian":
         g = p.gaussian
@@ -321,7 +304,7 @@ def _sample_params(p: MixtureProblem, X, n, s1, s2, th, key):
         sigma = conjugate.sample_inv_wishart(kb, g.nu0 + n, 0.5 * (psi + jnp.swapaxes(psi, -1, -2)))
         return {"means": mu, "covariances": sigma}
     vp = p.vmf
-    mu = _vmf_posterior_means(vp, s1, th["concentration"][:, None], ka)
+    mu = conjugate.vmf_sample(vp, n, s1, th["concentration"][:, None], ka)
     return {"means": mu, "concentration": _kappa_update(vp, X.shape[1], n, s1, mu, th["concentration"], kb)}
 
 

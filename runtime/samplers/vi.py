@@ -58,13 +58,12 @@ from jax.scipy.special import betaln, digamma, gammaln
 from ...errors import AuguryInferenceError
 from ..mixtures import conjugate as cj
 from ..mixtures import weights as wt
-from ..mixtures.kmeans import kmeans_responsibilities
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.sharding import shard_points
 from ..sphere import VonMisesFisher
-from .em import (KMEANS_INITS, LLOYD_STEPS, _gauss_arrays, cached, check_problem, chol_inverse, draw_keys,
-                 gamma_log_terms, gamma_prior, kappa_guess, kappa_known, log_gamma_density, log_inv_wishart,
+from .em import (_gauss_arrays, cached, check_problem, chol_inverse, draw_keys,
+                 gamma_log_terms, gamma_prior, kappa_guess, kappa_known, kmeans_start, log_gamma_density, log_inv_wishart,
                  mahalanobis, maximize_log_kappa, mean_resultant, mean_resultant_derivative, mvn_logpdf,
                  problem_key, run_segments, suff_stats)
 
@@ -376,13 +375,10 @@ def _draw(problem: MixtureProblem, q: dict, R, key, samples: int) -> dict:
 
 
 def _build(problem: MixtureProblem, iterations: int, tol: float):
-    K = problem.K
-    spherical = problem.family == "vmf"
     second = problem.family == "gaussian"
 
     def init(X, allowed, key):
-        R = kmeans_responsibilities(key, X, K, allowed, spherical, LLOYD_STEPS, KMEANS_INITS)
-        n, s1, s2 = suff_stats(X, R, second)
+        R, n, s1, s2 = kmeans_start(problem, X, allowed, key)
         return {"R": R, "points": _initial_points(problem, n, s1, s2), "it": jnp.int32(0),
                 "done": jnp.bool_(False), "trace": jnp.full((iterations,), jnp.nan, X.dtype),
                 "prev": jnp.asarray(-jnp.inf, X.dtype), "delta": jnp.asarray(jnp.inf, X.dtype)}
@@ -401,7 +397,7 @@ def _build(problem: MixtureProblem, iterations: int, tol: float):
 
     def restart(X, allowed, R, points, k):
         """A carry whose q(z) is the E-step from R's q(θ), q(π) with component k forbidden."""
-        R, points, _ = _vi_iteration(problem, X, allowed & (jnp.arange(K)[None] != k), R, points)
+        R, points, _ = _vi_iteration(problem, X, allowed & (jnp.arange(problem.K)[None] != k), R, points)
         return {"R": R, "points": points, "it": jnp.int32(0), "done": jnp.bool_(False),
                 "trace": jnp.full((iterations,), jnp.nan, X.dtype), "prev": jnp.asarray(-jnp.inf, X.dtype),
                 "delta": jnp.asarray(jnp.inf, X.dtype)}
