@@ -8,9 +8,12 @@ exactly, and returns the values with the log prior and the log likelihood.
 `numpyro_model` wraps it for NumPyro's NUTS/HMC; SMC reads `log_prior` and
 `log_likelihood` directly.
 
-Semantics, as in Stan: the declared type wins (a distribution is restricted
-to the declared support without renormalization), bounds may read other
-unknowns, and `sphere(D)` is a normalized auxiliary Gaussian vector.
+Semantics: the declared type wins (a distribution on a narrower declared
+support is that distribution truncated to it, renormalized: `cauchy` on
+`positive` is a half-Cauchy), bounds may read other unknowns, and `sphere(D)`
+is a normalized auxiliary Gaussian vector.  A truncation normalizer that reads
+an unknown is in every method's log density; a constant one only where the
+evidence needs it (`normalize_truncation`).
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         self.unknowns = self._unknowns()
         self.order = self._order()
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
+        self._varying_normalizers = {id(loc) for loc in s.samples if self._normalizer_varies(loc)}
         self._static_lets = self._compute_static_lets()
         self._prepare_global_enumeration()
         self.compiled_runs: dict = {}  # sampler settings -> compiled run (filled by the samplers)
@@ -240,6 +244,20 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
                 if r in unknown or (r in self.s.lets and self._depends_on_unknown(r, seen)):
                     return True
         return False
+
+    def _normalizer_varies(self, loc: Located) -> bool:
+        """Whether a param's prior statement has a truncation normalizer that reads an unknown:
+        its arguments or its declared bounds do (`b ~ normal(mu, 1)` on `positive`, `real(upper
+        = 1 - a)`).  Such a normalizer is part of every method's target, MCMC's included; a
+        constant one matters only to the evidence.  `flat()` is a constant density (on chained
+        bounds: uniform over the joint region, as in Stan), never renormalized here."""
+        name, func = loc.stmt.target.name, loc.stmt.dist.func
+        if name not in self.s.params or func == "flat" or not declared_support_narrower(self.s, name, func):
+            return False
+        bounds = [b for b in declared_bounds(self.s.params[name].type) if b is not None]
+        names = located_reads(loc).union(*(reads(b) for b in bounds))
+        unknown = {u.name for u in self.unknowns} | set(self.plans)
+        return any(r in unknown or (r in self.s.lets and self._depends_on_unknown(r)) for r in names - {name})
 
     def _compute_static_lets(self) -> dict[str, Any]:
         """Lets of consts and data alone (transformed data), computed once."""
@@ -481,8 +499,9 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         With `normalize_truncation`, a prior truncated by its declared support (a normal on
         `positive`, bounds that read other params) is normalized: log P(lower < X < upper) is
         subtracted, so the log prior is the density prior sampling draws from (what a method
-        that estimates the evidence needs).  Without it the density is restricted but not
-        renormalized, as in Stan (MCMC does not need the constant)."""
+        that estimates the evidence needs).  Without it only the normalizers that read unknowns
+        are subtracted (`b ~ normal(mu, 1)` on `positive`: log Φ(mu)), so MCMC's target is the
+        same posterior up to a constant, which MCMC does not need."""
         env, log_prior = self._environment(get_param, normalize_truncation)
         log_lik = jnp.zeros((), self.dtype)
         enumerated = {id(use.loc) for p in self.plans.values() if p.kind != "global" for use in p.uses}
@@ -492,12 +511,12 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
             lp = self._sample_logp(loc, env)
             if loc.stmt.target.name in self.s.params:
                 log_prior = log_prior + lp
-                if normalize_truncation and loc.stmt.dist.func == "flat":
+                normalize = normalize_truncation or id(loc) in self._varying_normalizers
+                if normalize and loc.stmt.dist.func == "flat":
                     from .methods import flat_is_proper
                     if flat_is_proper(self.s, loc.stmt.target.name):  # an improper one has no normalizer
                         log_prior = log_prior - self._flat_log_volume(loc, env)
-                elif normalize_truncation and declared_support_narrower(self.s, loc.stmt.target.name,
-                                                                        loc.stmt.dist.func):
+                elif normalize and declared_support_narrower(self.s, loc.stmt.target.name, loc.stmt.dist.func):
                     log_prior = log_prior - self._truncation_log_normalizer(loc, env)
             else:
                 log_lik = log_lik + lp

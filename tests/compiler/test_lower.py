@@ -68,6 +68,35 @@ def test_declared_support_wins_without_renormalizing():
     assert float(res.log_prior) == -np.inf
 
 
+@pytest.mark.parametrize("src, want", [
+    # the truncation normalizer reads mu: log Φ(mu) (issue 16, item 9)
+    ("param mu : real\nparam b : positive\nmu ~ normal(0, 1)\nb ~ normal(mu, 1)",
+     lambda mu, b: stats.norm.logpdf(mu) + stats.norm.logpdf(b, mu) - stats.norm.logcdf(mu)),
+    # the bound reads mu: log P(0 < X < 1 − mu) for X ~ normal(0.5, 1)
+    ("param mu : unit\nparam b : real(lower = 0, upper = 1 - mu)\nmu ~ beta(2, 2)\nb ~ normal(0.5, 1)",
+     lambda mu, b: stats.beta(2, 2).logpdf(mu) + stats.norm.logpdf(b, 0.5)
+     - np.log(stats.norm.cdf(0.5 - mu) - stats.norm.cdf(-0.5))),
+])
+def test_a_truncation_normalizer_that_reads_a_param_is_in_every_log_prior(src, want):
+    """The declared support truncates the distribution (docs/language.md).  A normalizer that
+    reads another unknown changes the posterior, so the log prior MCMC sees subtracts it too,
+    and differs from the evidence methods' fully normalized one (`normalize_truncation`) by a
+    constant at most: NUTS and SMC share one target."""
+    import jax
+    from augury.model import precision_scope
+    with precision_scope("float64"):
+        low, _ = augury.compile(src).bind({}, precision="float64")
+        run = jax.jit(lambda v, full: low.run(lambda u, c, env: v[u.name], normalize_truncation=full).log_prior,
+                      static_argnums=1)
+        gaps = []
+        for mu, b in ((0.3, 0.2), (0.6, 0.1), (0.05, 0.5)):
+            v = {"mu": np.float64(mu), "b": np.float64(b)}
+            plain, full = float(run(v, False)), float(run(v, True))
+            assert plain == pytest.approx(want(mu, b), abs=1e-9), (mu, b, plain, want(mu, b))
+            gaps.append(full - plain)
+    assert np.ptp(gaps) < 1e-9
+
+
 def test_bounds_that_read_other_parameters():
     low = lower("param a : unit\nparam b : real(lower = 0, upper = 1 - a)\na ~ beta(2, 2)\nb ~ uniform(0, 1)", {})
     order = [k for kind, k in low.order if kind == "unknown"]
