@@ -32,6 +32,11 @@ P), runs P − 1 moves from each, and keeps all N = M·P states visited as the n
 weighted particles (each inherits its starting point's Eve).  `ess_threshold` and
 `max_mcmc_steps` do not apply then.
 
+A run whose log weights are rounding noise is refused (`check_resolution`): each step adds
+(λ' − λ) ε Σ_i W_i |ℓ_i|, the float rounding of its reweighting, and past 1 nat in all the run
+stops with an error (data of 1e20 under a unit-scale prior: ℓ ≈ −5e39 at every particle, equal
+to the last bit).
+
 The run stops at λ = 1, or after `max_temperatures` temperatures (then the draws are from a
 tempered distribution, not the posterior, and a warning says so).  The log evidence is the sum
 of the step log normalizers; its standard deviation is estimated from the same run after Lee &
@@ -66,6 +71,7 @@ from .protocol import Draws, Problem
 
 NAN_NOTE = ("the log likelihood or log prior is not finite for every particle (all particles got weight zero, or "
             "a move produced NaN); check the data's scale and the priors' supports, or try precision=\"float64\"")
+RESOLUTION = 1.0  # nats of accumulated rounding in the log weights beyond which a run is refused
 FEW_EVES = 10  # below this many distinct time-0 ancestors, the evidence variance estimate is unreliable
 STEP_STATS = ("temperature", "ess", "resampled", "acceptance_rate", "mcmc_steps", "log_evidence_increment")
 
@@ -87,6 +93,7 @@ class SMCState(NamedTuple):
     count: Any  # temperatures done (int32)
     done: Any  # λ = 1, or `max_temperatures` reached
     key: Any  # for `finalize` (the discrete unknowns' draws)
+    rounding: Any = 0.0  # Σ over steps of (λ' − λ) ε Σ_i W_i |ℓ_i|: the log weights' rounding error, in nats
 
 
 def num_steps(settings: dict):
@@ -94,7 +101,24 @@ def num_steps(settings: dict):
 
 
 def is_done(state: SMCState) -> bool:
+    check_resolution(float(state.rounding), float(jnp.finfo(state.z.dtype).eps))
     return bool(state.done)
+
+
+def check_resolution(rounding: float, eps: float) -> None:
+    """Refuse a run whose log weights are rounding noise: ℓ computed in floats of precision ε
+    is off by about ε|ℓ|, so reweighting by (λ' − λ) ℓ is off by (λ' − λ) ε |ℓ|.  Summed over
+    the steps that is the error of the log weights (and of the log evidence).  Data of 1e20
+    under a prior of scale 1 gives ℓ ≈ −5e39 whatever the particle: every weight equal, the
+    temperature jumps to 1 and the prior came back as the posterior, silently."""
+    if rounding > RESOLUTION:
+        scale = rounding / eps
+        raise AuguryInferenceError(
+            f"`smc` cannot resolve this log likelihood: its size at the particles is about {scale:.3g} nats, "
+            f"which {'float32' if eps > 1e-10 else 'float64'} rounds by about {rounding:.3g} nats, so the "
+            "particles' weights would be rounding noise", notes=[
+                "center and rescale the data (and the parameters with them) so that the log likelihood is "
+                "moderate near the posterior" + ("" if eps < 1e-10 else ", or try precision=\"float64\"")])
 
 
 def _checked(problem: Problem, settings: dict):
@@ -151,7 +175,7 @@ def build(problem: Problem, settings: dict):
         return SMCState(z, lp, ll, log_w, eve, temperature=zero, log_evidence=zero, resamplings=jnp.int32(0),
                         log_pair_factor=jnp.asarray(log_n_factor, dtype),
                         scale=jnp.asarray(kernel.initial_scale(d), dtype), count=jnp.int32(0),
-                        done=jnp.zeros((), bool), key=k_keep)
+                        done=jnp.zeros((), bool), key=k_keep, rounding=zero)
 
     def step(state: SMCState, key):
         k_resample, k_move, k_keep = jax.random.split(key, 3)
@@ -164,6 +188,10 @@ def build(problem: Problem, settings: dict):
         log_w = sharding.constrain(log_w, mesh)
         ess = particles.ess(log_w)
         weights = jnp.exp(log_w)
+        # ℓ is good to about ε|ℓ|; weighted by the new weights, it is the reweighting's rounding (the
+        # weights renormalized here: where ℓ swamps log N the log weights no longer sum to one)
+        rounding = state.rounding + (new_lam - lam) * jnp.finfo(dtype).eps * jnp.sum(
+            weights * jnp.where(jnp.isfinite(ll), jnp.abs(ll), 0.0)) / jnp.sum(weights)
         scale = state.scale
         if chain is None:
             # clearly below the threshold: with target_ess = ess_threshold (the defaults) the temperature search
@@ -198,7 +226,7 @@ def build(problem: Problem, settings: dict):
         done = (new_lam >= 1) | (count >= max_temperatures)
         next_scale = kernels.adapt_scale(scale, acc, kernel.target_acceptance, power).astype(dtype)
         new = SMCState(z, lp.astype(dtype), ll.astype(dtype), log_w, eve, new_lam, state.log_evidence + log_norm,
-                       resamplings, pair, next_scale, count, done, k_keep)
+                       resamplings, pair, next_scale, count, done, k_keep, rounding.astype(dtype))
         info = {"temperature": new_lam, "ess": ess, "resampled": do, "acceptance_rate": acc, "mcmc_steps": moves,
                 "log_evidence_increment": log_norm, "_scale": scale}
         return new, info

@@ -228,6 +228,19 @@ def test_cauchy_prior_asymmetric_likelihood_issue_914():
     assert_log_evidence(out, log_z, floor=0.1)
 
 
+@pytest.mark.parametrize("y, x64", [(1e20, True), (1e8, False)])
+def test_a_log_likelihood_beyond_float_resolution_is_refused(y, x64):
+    """Issue 16 (10e): x ~ N(0, 1), y ~ N(x, 1) with y = 1e20 gives ℓ ≈ −5e39 at every particle,
+    equal to the last bit (float64 rounds it by 1e24 nats): the weights were all equal, the
+    normalized log weights rounded to 0, the temperature jumped to 1 in one step and the prior
+    came back as the posterior with no warning.  In float32 (x64 off) y = 1e8 does the same."""
+    u = Unconstrained(1, lambda k: jax.random.normal(k, (1,)), lambda z: -0.5 * z[0] ** 2 - 0.5 * LOG2PI,
+                      lambda z: -0.5 * (y - z[0]) ** 2 - 0.5 * LOG2PI, lambda z: {"x": z[0]})
+    with jax.enable_x64(x64), pytest.raises(augury.AuguryInferenceError, match="cannot resolve this log likelihood") as e:
+        driver.loop(smc, Problem(unconstrained=u), driver.seed_key(SEED), settings(particles=200), "smc", False)
+    assert ("try precision" in str(e.value)) == (not x64)  # float32 runs are told to try float64
+
+
 @pytest.mark.parametrize("kernel", ["hmc", "nuts"])
 def test_gradient_kernels(nn, kernel):
     problem, log_z, mean, var = nn
