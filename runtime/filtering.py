@@ -9,7 +9,8 @@ p(x[t] | y[0..t]).  One step t >= 1 (`filter_step`):
    "systematic" draws the same indices as BlackJAX's in O(n));
 2. propagate: "bootstrap" draws x_t from `transition_draw`; "optimal" (a linear-Gaussian step,
    `StateSpace.linear_gaussian`) draws from p(x_t | x_{t−1}, y_t) = N(m', P'), m = A x_{t−1} + c
-   the transition mean, S = H Q Hᵀ + R, K = Q Hᵀ S⁻¹, m' = m + K (y − H m − b), P' = Q − K S Kᵀ,
+   the transition mean, S = H Q Hᵀ + R, K = Q Hᵀ S⁻¹, m' = m + K (y − H m − b), P' = Q − K S Kᵀ
+   (its square root from Joseph's form, `_joseph_factor`: stable for observation sd ≪ 1),
    with incremental weight p(y_t | x_{t−1}) = N(y_t; H m + b, S);
 3. reweight by the emission (bootstrap) or that predictive (optimal), and add
    log Σ_i W_{t−1}^i w_t^i (a logsumexp; W uniform after resampling) to log Ẑ.
@@ -116,6 +117,20 @@ def _dim(ss) -> int:
     return int(math.prod(ss.state_shape))
 
 
+def _joseph_factor(K, H, Lq, Lr):
+    """A lower-triangular L with L Lᵀ = P' = (I − K H) Q (I − K H)ᵀ + K R Kᵀ (Joseph's form of
+    Q − K S Kᵀ, equal to it for the optimal gain K), Q = Lq Lqᵀ and R = Lr Lrᵀ.  P' = B Bᵀ for
+    B = [(I − K H) Lq, K Lr] (D × (D + M)), so L is Rᵀ of the QR decomposition of Bᵀ: no
+    subtraction of nearly equal matrices and no Cholesky of one, which with observation sd
+    ≲ 1e-8 (P' ≈ R ≪ Q in the observed directions) went negative in rounding and gave NaN
+    (the QR step of square-root Kalman filters).  Rows are flipped to a non-negative
+    diagonal, the Cholesky factor's convention."""
+    D = Lq.shape[0]
+    B = jnp.concatenate([(jnp.eye(D, dtype=Lq.dtype) - K @ H) @ Lq, K @ Lr], axis=1)
+    r = jnp.linalg.qr(B.T, mode="r")  # (D, D) upper triangular, rᵀ r = B Bᵀ
+    return (r * jnp.where(jnp.diag(r) < 0, -1.0, 1.0).astype(r.dtype)[:, None]).T
+
+
 def _gaussian_step(lg, theta, t, means, Q, key, mesh):
     """The locally optimal move for particles whose transition means are `means` (n, D) and
     whose transition covariance is Q (D, D): draws (n, D) and incremental log weights (n,).
@@ -133,10 +148,8 @@ def _gaussian_step(lg, theta, t, means, Q, key, mesh):
     Ls = jnp.linalg.cholesky(S)
     HQ = H @ Q  # (M, D)
     K = jax.scipy.linalg.cho_solve((Ls, True), HQ).T  # Q Hᵀ S⁻¹, (D, M)
-    P = Q - K @ HQ
-    P = 0.5 * (P + P.T)
     Lq = jnp.linalg.cholesky(Q)
-    Lp = jnp.where(observed, jnp.linalg.cholesky(P), Lq)
+    Lp = jnp.where(observed, _joseph_factor(K, H, Lq, jnp.linalg.cholesky(R)), Lq)
     y_safe = jnp.where(observed, y, 0.0)
     innov = y_safe[None, :] - means @ H.T - b  # (n, M)
     innov = jnp.where(observed, innov, 0.0)

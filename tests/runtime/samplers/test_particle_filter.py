@@ -210,6 +210,25 @@ def test_2d_bootstrap_and_optimal_match_kalman_and_optimal_is_better():
     assert spread["optimal"] < 0.9 * spread["bootstrap"], spread
 
 
+@pytest.mark.parametrize("sd", [1e-8, 1e-10])
+def test_optimal_proposal_with_nearly_exact_observations_matches_kalman(sd):
+    """Issue 16 (11): with observation sd ≤ 1e-8 the optimal proposal's covariance Q − K S Kᵀ
+    (≈ R in the observed direction, ≪ Q) went negative in rounding and its Cholesky gave NaN
+    everywhere; the Joseph form's square root does not.  The 2-D rotation above, its first
+    coordinate observed to `sd`: the second is still uncertain, so the filter has work to do."""
+    c, s = math.cos(0.3), math.sin(0.3)
+    A = 0.95 * np.array([[c, -s], [s, c]])
+    Q, H, Rn, m0, P0 = 0.25 * np.eye(2), np.array([[1.0, 0.0]]), np.array([[sd ** 2]]), np.zeros(2), np.eye(2)
+    _, y = simulate(np.random.default_rng(5000 + SEED), 20, A, Q, H, Rn, m0, P0)
+    exact = kalman(y, A, Q, H, Rn, m0, P0)
+    out = _replicates(lgss(y, A, Q, H, Rn, m0, P0), 200, proposal="optimal")
+    assert np.all(np.isfinite(out.log_evidence)) and np.all(np.isfinite(out.filtering_mean))
+    assert_log_evidence(out.log_evidence, exact.log_likelihood)
+    assert_means(out.filtering_mean, exact.filtered_mean)
+    # the observed coordinate is pinned to within a few sd of y[t]: its filtering sd is ≈ sd
+    assert np.all(np.abs(out.filtering_mean[..., 0] - y[:, 0]) < 10 * sd)
+
+
 # ------------------------------------------------------------------ 3. missing observations
 
 def test_missing_observations_contribute_nothing():
