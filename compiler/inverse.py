@@ -37,6 +37,7 @@ from .structure import Structure
 PRIORS = ("diffusion", "gaussian", "gmm")
 DEFAULT_SDE = ("vp", (0.1, 20.0), ())
 SPECTRAL = ("ddrm", "pigdm", "pc")  # the methods that work in the operator's SVD basis
+BOXES = ("real", "positive", "unit")  # the parameter types whose support is a box the draws are projected onto
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ def recognize(s: Structure) -> Union[InverseForm, str]:
     if others:
         return (f"`{others[0]}` is a parameter besides `{x}`: the diffusion methods infer one array with a "
                 "diffusion or analytic prior, given its measurement")
+    if s.params[x].type.base not in BOXES:
+        from augury.dsl.unparse import unparse
+        return (f"`{x}` is declared `{unparse(s.params[x].type)}`: the diffusion methods draw real arrays, "
+                "bounded at most by a box (`real(lower = a, upper = b)`, `positive`, `unit`)")
     data_samples = [lc for lc in s.samples if lc.stmt.target.name in s.data]
     if len(data_samples) != 1:
         return (f"the diffusion methods need one measurement `y ~ normal(A({x}), sigma)`; this model has "
@@ -167,6 +172,40 @@ def _declared_range(bound, x: str) -> Optional[tuple[float, float]]:
     return float(np.asarray(_value(bound, lo, "the lower bound"))), float(np.asarray(_value(bound, hi, "the upper bound")))
 
 
+def _declared_bounds(bound, x: str, shape: tuple):
+    """`x`'s declared support as `runtime.inverse.Bounds` (arrays of its shape), or None when it
+    is unbounded: the diffusion methods project their draws onto it (docs/diffusion.md)."""
+    from augury.dsl.unparse import unparse
+    from augury.runtime.inverse import Bounds
+    t = bound.s.params[x].type
+    if t.base in ("positive", "unit"):
+        return Bounds(np.zeros(shape), np.ones(shape) if t.base == "unit" else None, True, unparse(t))
+    sides = []
+    for side in ("lower", "upper"):
+        e = t.kwarg(side)
+        v = None if e is None else np.asarray(_value(bound, e, f"the {side} bound"), np.float64)
+        try:
+            sides.append(None if v is None else np.broadcast_to(v, shape))
+        except ValueError:
+            raise _err(bound.s, f"the {side} bound of `{x}` has shape {v.shape}, which does not fit its shape {shape}",
+                       e.span) from None
+    return None if all(v is None for v in sides) else Bounds(sides[0], sides[1], False, unparse(t))
+
+
+def _count_data(bound, form: InverseForm, y: np.ndarray) -> None:
+    """Poisson counts must be whole numbers ≥ 0: refuse others before sampling, naming the entry
+    (DPS's weighted norm would otherwise run on them)."""
+    from augury.errors import AuguryDataError
+    bad = ~(np.isfinite(y) & (y >= 0) & (np.floor(y) == y)) if y.dtype.kind == "f" else y < 0
+    if np.any(bad):
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        at = f"{form.data}[{', '.join(map(str, i))}]" if i else form.data
+        raise AuguryDataError(f"`{form.data}` holds counts for `poisson(...)`, which must be whole numbers >= 0, "
+                              f"but {int(np.sum(bad))} of its {y.size} entries {'is' if np.sum(bad) == 1 else 'are'} "
+                              f"not (first: {at} = {y[i]:g})",
+                              form.likelihood.span, source=bound.s.source)
+
+
 def _base_dir(s: Structure) -> Path:
     f = Path(s.file) if s.file and not s.file.startswith("<") else None
     return f.parent if f is not None and f.exists() else Path.cwd()
@@ -244,6 +283,7 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
         raise _err(s, f"bad noise process: {ex}", form.prior.span) from None
     y = np.asarray(bound.env.values[form.data])
     if form.family == "poisson":
+        _count_data(bound, form, y)
         sigma = np.asarray(1.0)  # unused: Poisson counts carry their own noise
     else:
         sigma = np.asarray(_value(bound, form.scale, "the noise scale"), dtype=np.float64)
@@ -282,7 +322,13 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
     except ValueError as ex:
         span = form.likelihood.dist.args[0].span if form.likelihood.dist.args else form.likelihood.span
         raise _err(s, f"{method} cannot use this measurement: {ex}", span) from None
-    return InverseProblem(form.param, shape, backend, den, meas, scale_shift)
+    bounds = _declared_bounds(bound, form.param, shape)
+    if prior.kind == "analytic":
+        return InverseProblem(form.param, shape, backend, den, meas, scale_shift, bounds)
+    from augury.dsl.unparse import unparse
+    net_e = _arg(form.prior, "net")
+    return InverseProblem(form.param, shape, backend, den, meas, scale_shift, bounds,
+                          f"the network `net = {unparse(net_e)}` ({prior.network.description})", (net_e.span, s.source))
 
 
 def inverse_problem(bound, method: str, settings: dict, allow_python: bool):

@@ -60,6 +60,9 @@ class InverseProblem:
     prior: DiffusionPrior
     measurement: Measurement
     scale_shift: Optional[tuple] = None   # x_net = a x + b, or None
+    bounds: Optional["Bounds"] = None     # the parameter's declared support, in the model's coordinates
+    network: str = ""                     # the prior's network, as an error names it ("" for analytic priors)
+    network_site: Any = None              # (span, source) of `net = ...`, where that error points
 
     def to_model(self, u: np.ndarray) -> np.ndarray:
         """Network coordinates -> the model's (the inverse of the declared data map)."""
@@ -67,6 +70,50 @@ class InverseProblem:
             return u
         a, b = self.scale_shift
         return (u - b) / a
+
+    def to_draws(self, u: np.ndarray) -> tuple[np.ndarray, dict, list[str]]:
+        """Network coordinates -> the model's draws, projected onto the declared bounds: (draws,
+        the settings that report the projection, warnings).  An analytic prior is truncated to
+        the bounds by the model's semantics, which a projection is not: it says so when it clips."""
+        x = self.to_model(u)
+        if self.bounds is None:
+            return x, {}, []
+        x, share = self.bounds.project(x)
+        warnings = []
+        if share > 0 and not self.network:
+            warnings.append(f"`{self.name}` is declared {self.bounds.text}, but its analytic prior is not truncated by "
+                            f"the diffusion methods: {share:.2%} of the elements were clipped onto the bounds\n"
+                            "try: nuts or smc, which sample the prior truncated to the declared support")
+        return x, {"bounds": self.bounds.text, "clipped": share}, warnings
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A parameter's declared support as a box: `lower`, `upper` arrays of its shape (None where
+    unbounded); `open` bounds (`positive`, `unit`) are kept strictly inside by the nearest float32
+    (which float64 also holds), closed ones (`real(lower = a, upper = b)`) may be reached."""
+
+    lower: Optional[np.ndarray]
+    upper: Optional[np.ndarray]
+    open: bool
+    text: str                   # the declared type, e.g. "real(lower = 0, upper = 1)[8, 8]"
+
+    def limits(self) -> tuple:
+        """The box the draws are clipped to (−inf/inf where unbounded)."""
+        lo = -np.inf if self.lower is None else np.asarray(self.lower, np.float64)
+        hi = np.inf if self.upper is None else np.asarray(self.upper, np.float64)
+        if self.open:  # the nearest float32 inside, exactly representable in float64 too
+            lo = np.nextafter(np.float32(lo), np.float32(np.inf)).astype(np.float64) if self.lower is not None else lo
+            hi = np.nextafter(np.float32(hi), np.float32(-np.inf)).astype(np.float64) if self.upper is not None else hi
+        return lo, hi
+
+    def project(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each draw clipped onto the box (the Euclidean projection; NaN stays NaN), and the share
+        of elements that were outside it."""
+        lo, hi = self.limits()
+        with np.errstate(invalid="ignore"):
+            outside = (x < lo) | (x > hi)
+        return np.clip(x, lo, hi), float(np.mean(outside)) if x.size else 0.0
 
 
 def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, scale_shift: Optional[tuple],

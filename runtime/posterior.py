@@ -322,6 +322,8 @@ class Posterior:
             parts.append(f"{int(np.sum(self.sample_stats['diverging']))} divergences")
         if self._log_weights is not None and self._n:
             parts.append(f"ESS {self.diagnostics['ess']:.1f}")
+        if "clipped" in self.settings:  # the diffusion methods' projection onto the declared bounds
+            parts.append(f"{float(self.settings['clipped']):.1%} of elements clipped onto {self.settings['bounds']}")
         return ", ".join(parts)
 
     def __repr__(self) -> str:

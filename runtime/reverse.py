@@ -13,6 +13,11 @@ The steps run in blocks (`block_size`): on JAX one compiled `lax.scan` per block
 step pays Python's dispatch; on PyTorch a Python loop.  The progress bar and Ctrl-C act
 between blocks.
 
+Each step's `info` also holds `finite_checks` of its denoiser calls, so that NaN draws are
+blamed on the network when it returned NaN on finite inputs (`network_error`, at `net = ...`),
+and on the guidance otherwise.  The final draws are projected onto the parameter's declared
+bounds (`InverseProblem.to_draws`; docs/diffusion.md, "Bounds").
+
 Coefficients of the step t → s (x_t = α_t x₀ + σ_t ε):
 - `t`, `t_s`, `a_t`, `s_t`, `a_s`, `s_s` (t_s = 0 for the clean signal);
 - `anc` = σ_s √(1 − (α_t σ_s / (α_s σ_t))²): the standard deviation of x_s | x_t, x₀ (the DDPM
@@ -143,19 +148,46 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
         warnings.append(f"interrupted after {done - first} of {steps - first} steps: the draws are the denoised "
                         f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g}, not posterior draws")
     x_np = np.asarray(bk.to_numpy(x), np.float64)
-    residual = np.concatenate([np.asarray(bk.to_numpy(i["residual"]), np.float64).reshape(-1) for i in infos]) \
-        if infos else np.zeros(0)
+    column = lambda k: np.concatenate([np.asarray(bk.to_numpy(i[k]), np.float64).reshape(-1) for i in infos]) \
+        if infos else np.zeros(0)  # noqa: E731
+    residual = column("residual")
     if not np.all(np.isfinite(x_np)):
-        bad = np.nonzero(~np.isfinite(residual))[0]
+        # the first step whose state or denoiser output is not finite: the network's fault if its input was
+        x_in, net_out = np.isfinite(column("x_in")), np.isfinite(column("net_out"))
+        bad = np.nonzero(~(x_in & net_out))[0]
+        if bad.size and x_in[bad[0]] and inv.network:
+            k = first + int(bad[0])
+            raise network_error(inv, method, k, steps, coeffs[k]["t"], coeffs[k]["t_s"] if calls_per_step > 1 else None)
         at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
         raise AuguryInferenceError(
             f"`{method}` produced NaN or infinity{at}",
-            notes=["the guidance may be too strong for this noise level: lower the step size "
-                   "(dps: zeta), or use more steps", "check that the data is in the range the prior expects"])
-    draws = {inv.name: inv.to_model(x_np)}
-    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description)
-    return Draws(draws, log_weights=np.zeros(particles), sample_stats={"residual": residual},
-                 settings=out_settings, warnings=warnings, interrupted=interrupted)
+            notes=["the guidance may be too strong for this noise level: "
+                   + ("lower the step size zeta, or use more steps" if method == "dps" else "use more steps"),
+                   "check that the data is in the range the prior expects"])
+    x_model, bounded, bound_warnings = inv.to_draws(x_np)
+    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description,
+                        **bounded)
+    return Draws({inv.name: x_model}, log_weights=np.zeros(particles), sample_stats={"residual": residual},
+                 settings=out_settings, warnings=warnings + bound_warnings, interrupted=interrupted)
+
+
+def network_error(inv, method: str, step: int, steps: int, t: float, t_s=None) -> AuguryInferenceError:
+    """The network returned NaN or infinity on finite inputs at (0-based) `step`, called at t
+    (and, for pc's corrector, at the step's end t_s): its error, at `net = ...`, not the guidance's."""
+    span, source = inv.network_site if inv.network_site is not None else (None, "")
+    where = {"span": span, "source": source} if span is not None else {}
+    times = f"t = {t:.4g}" + (f" and t = {t_s:.4g}" if t_s is not None else "")
+    return AuguryInferenceError(
+        f"{inv.network} produced NaN or infinity at step {step + 1} of {steps} of `{method}` ({times}), "
+        "on finite inputs", notes=[f"the network's output is not finite there: check it on noised inputs at "
+                                   f"{times} (no step size of the sampler causes this)"], **where)
+
+
+def finite_checks(x_in, *outputs) -> dict:
+    """A step's record of its denoiser calls (`info`): "x_in" is 0 when the chains' state was
+    finite and NaN otherwise, "net_out" the same for what the denoiser returned (v · 0 is NaN
+    exactly where v is NaN or ±inf, on JAX and PyTorch arrays alike)."""
+    return {"x_in": (x_in * 0).sum(), "net_out": sum((o * 0).sum() for o in outputs)}
 
 
 def block_size(n: int) -> int:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 
-from ..reverse import residual_norm, run_reverse
+from ..reverse import finite_checks, residual_norm, run_reverse
 
 ETA_B = 1.0
+
+EQUAL_WEIGHTS = True  # independent chains with equal weights: the driver adds no weight-collapse warning
 
 
 def make_step(inverse, settings: dict):
@@ -43,7 +45,8 @@ def make_step(inverse, settings: dict):
             bk.sqrt(bk.where(ss * ss > ETA_B ** 2 * sy * sy, ss * ss - ETA_B ** 2 * sy * sy, 0.0 * sy)) * z
         measured = bk.where(ss < sy, below, above)
         xbar_s = bk.where(meas.measured, measured, unmeasured)
-        return c["a_s"] * svd.V(xbar_s), rng, {"residual": residual_norm(bk, meas, x0, data)}
+        info = {"residual": residual_norm(bk, meas, x0, data), **finite_checks(x, x0)}
+        return c["a_s"] * svd.V(xbar_s), rng, info
 
     return step
 

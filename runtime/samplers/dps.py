@@ -17,7 +17,10 @@ DPS is approximate: its draws are not the exact posterior even with the exact pr
 
 from __future__ import annotations
 
-from ..reverse import ddim_step, per_particle, run_reverse
+from ..reverse import ddim_step, finite_checks, per_particle, run_reverse
+
+
+EQUAL_WEIGHTS = True  # independent chains with equal weights: the driver adds no weight-collapse warning
 
 
 def make_step(inverse, settings: dict):
@@ -35,7 +38,7 @@ def make_step(inverse, settings: dict):
         (g0,) = vjp_op(-wr / per_particle(norm + 1e-30, r))
         (grad,) = vjp_den(g0)
         x_next, rng = ddim_step(bk, x0, eps, c, rng)
-        return x_next - zeta * grad, rng, {"residual": norm.mean()}
+        return x_next - zeta * grad, rng, {"residual": norm.mean(), **finite_checks(x, x0)}
 
     return step
 

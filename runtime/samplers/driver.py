@@ -122,6 +122,8 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
                      log_evidence_sd=out.log_evidence_sd,
                      method=method, settings=settings_out, sample_stats=out.sample_stats,
                      timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds)
-    if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False):
+    # EQUAL_WEIGHTS: independent chains (the diffusion methods), whose uniform weights cannot collapse
+    if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False) \
+            and not getattr(module, "EQUAL_WEIGHTS", False):
         post.warnings.extend(_run_warnings(post, out, method))
     return post

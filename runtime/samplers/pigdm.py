@@ -18,7 +18,10 @@ weight made a deblurring run with the digits prior diverge in its first steps.
 
 from __future__ import annotations
 
-from ..reverse import ddim_step, run_reverse
+from ..reverse import ddim_step, finite_checks, run_reverse
+
+
+EQUAL_WEIGHTS = True  # independent chains with equal weights: the driver adds no weight-collapse warning
 
 
 def make_step(inverse, settings: dict):
@@ -42,7 +45,7 @@ def make_step(inverse, settings: dict):
         eps = (x - c["a_t"] * x0g) / c["s_t"]
         x_next, rng = ddim_step(bk, x0g, eps, c, rng)
         nrm = bk.sqrt(bk.per_particle_sum(res * res))
-        return x_next, rng, {"residual": nrm.mean()}
+        return x_next, rng, {"residual": nrm.mean(), **finite_checks(x, x0)}
 
     return step
 
