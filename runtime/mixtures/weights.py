@@ -4,7 +4,9 @@ For a `WeightPrior` and counts n (K,) (hard counts, or summed responsibilities):
 
 - `expected_log_weights`: E_q[log π_k] under the posterior q(π | n) (variational Bayes).
 - `map_weights`: the posterior mode of π (EM's M-step; for the DP, the mode of the sticks).
-- `sample_weights`: a draw of π from p(π | n) (blocked Gibbs, split–merge outputs).
+- `sample_weights`: a draw of π from p(π | n) (blocked Gibbs, vi's draws).
+- `sample_partition_weights`: π given a partition under the DP itself, Dir(n_1..n_B, α) with α
+  shared by the empty slots (collapsed Gibbs and split–merge outputs).
 - `log_prior_weights`: log p(π) in the coordinates `map_weights` maximizes over.
 - `collapsed_log_predictive`: log p(z_new = k | n) up to a constant, π integrated out
   (collapsed Gibbs): log(n_k + a_k) for a Dirichlet; for the DP (Chinese restaurant
@@ -132,6 +134,26 @@ def sample_weights(prior: WeightPrior, counts, key):
     e = jnp.exp(log_g - mx)
     v = e / jax.ops.segment_sum(e, g, num_segments=prior.size)[g]
     return w[g] * v
+
+
+def sample_partition_weights(prior: WeightPrior, counts, key):
+    """A draw of π (K,) given a partition's counts, for the samplers that target the DP's own
+    posterior over partitions (collapsed `gibbs`, `split_merge`); other priors: `sample_weights`.
+
+    Given the partition, the DP's weights of the B occupied atoms and the mass left for new
+    atoms are (π_1, …, π_B, π_new) ~ Dir(n_1, …, n_B, α) (Ferguson 1973; Chang & Fisher 2013,
+    eq. 5), whatever the slots' order.  On the K slots π_new is shared by the E empty slots,
+    exchangeable, as Dir(α/E, …, α/E) (aggregation keeps the joint law above), so E[π_k | z] is
+    n_k/(N + α) for an occupied slot and α/(E (N + α)) for an empty one: the collapsed sweep's
+    own predictive (`collapsed_log_predictive`).  With no slot empty (the truncation reached)
+    π ~ Dir(n)."""
+    n = jnp.asarray(counts)
+    if prior.kind != "dp":
+        return sample_weights(prior, n, key)
+    occupied = n > 0
+    n_empty = jnp.sum(~occupied)
+    conc = jnp.where(occupied, n, prior.alpha / jnp.maximum(n_empty, 1).astype(n.dtype))
+    return _dirichlet(key, conc)
 
 
 def _dirichlet_logpdf(x, a):

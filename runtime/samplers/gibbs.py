@@ -42,7 +42,8 @@ drawn jointly from their conjugate posterior in step (c)): the tests use it to c
 updates against exact posteriors.
 
 **Draws.**  After `warmup` sweeps each chain keeps `sweeps` draws.  Collapsed: per kept sweep
-the weights and component parameters are drawn given the labels (`weights.sample_weights`,
+the weights and component parameters are drawn given the labels (`weights.sample_partition_weights`:
+for a DP, (π_occupied, π_new) ~ Dir(n_1..n_B, α) with π_new shared by the empty slots;
 `conjugate.posterior_sample`), so every draw is one from the joint posterior.  Blocked: the
 chain's own state.  stats: "num_components" (occupied components) and "log_joint" (collapsed:
 log p(X, partition) for a Dirichlet process, log p(X, z) otherwise, parameters and weights
@@ -443,9 +444,10 @@ class _WeightSpec:
 
 @partial(jax.jit, static_argnames=("wspec",))
 def _weight_draws(wspec: _WeightSpec, counts, key):
-    """π | counts for a batch of counts (M, K)."""
+    """π | counts for a batch of counts (M, K); a DP's given the partition, Dir(n_1..n_B, α)
+    whatever the slots' order (the collapsed chain targets the DP itself, not its sticks)."""
     keys = jax.random.split(key, counts.shape[0])
-    return jax.vmap(lambda n, k: weights.sample_weights(wspec.prior, n, k))(counts, keys)
+    return jax.vmap(lambda n, k: weights.sample_partition_weights(wspec.prior, n, k))(counts, keys)
 
 
 @partial(jax.jit, static_argnames=("spec",))

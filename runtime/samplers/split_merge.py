@@ -64,8 +64,10 @@ split keeps the label with its component; the anchor j that starts sub-cluster r
 unlabelled; a cluster holding labelled points is never merged into another (two labelled
 components never merge).
 
-Outputs: "assignment", "weights" (π of the occupied slots renormalized to sum to one — the
-DP's mass on new components, π_new, is dropped; 0 for unused slots), "means" and, for NIW,
+Outputs: "assignment", "weights" (π given z from `weights.sample_partition_weights`: the occupied
+slots' weights and the new components' mass, (π_1..π_B, π_new) ~ Dir(n_1..n_B, α), π_new shared
+by the empty slots, so that the weight of a point's cluster has its DP posterior, mean
+n_b/(N + α)), "means" and, for NIW,
 "covariances" (drawn given the recorded z; unused slots hold prior draws).
 """
 
@@ -81,7 +83,7 @@ from jax.scipy.special import gammaln
 
 from augury.errors import AuguryInferenceError
 
-from ..mixtures import conjugate
+from ..mixtures import conjugate, weights
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.problem import fingerprint as _fingerprint
@@ -437,7 +439,9 @@ def _iteration(spec: _Spec, X, F, lab, z, key):
     n, s1, s2 = _unpack(spec, S, d)
     g = jnp.where(n > 0, jnp.exp(_log_gamma(k_w, jnp.where(n > 0, n, 1.0))), 0.0)
     th = _params(spec, n, s1, s2, k_th, covariances=True)
-    rec = {"assignment": z, "weights": g / jnp.sum(g), "means": th["means"],
+    # the recorded π (a key of its own, so the chain's moves keep their random stream); g drives step 3
+    pi = weights.sample_partition_weights(spec.problem.weights, n, jax.random.fold_in(k_w, 1))
+    rec = {"assignment": z, "weights": pi, "means": th["means"],
            "num_components": jnp.sum(n > 0).astype(jnp.int32)}
     if "covariances" in th:
         rec["covariances"] = th.pop("covariances")

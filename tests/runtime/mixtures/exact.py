@@ -11,7 +11,8 @@ for a finite Dirichlet(a_1..a_K) the sum over the labelings of the blocks by dis
 components, ∏ Γ(a_k + n_k)/Γ(a_k) · Γ(A)/Γ(A + N) (A = Σ a_k).  Observed labels name
 components: a labelled block must carry its label, two labels never share a block.
 
-Summaries to compare sampler frequencies against: `num_blocks_pmf` and `coclustering`.
+Summaries to compare sampler frequencies against: `num_blocks_pmf` and `coclustering`; and for
+the weights drawn given the labels, `cluster_weight_mean` (the weight of a point's component).
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def _single(problem: MixtureProblem) -> MixtureProblem:
     return problem
 
 
+def _labelings(a: np.ndarray, sizes: list[int], labels_of_blocks: list[int]):
+    """Every labeling of the blocks by distinct components of a Dirichlet(a) (labelled blocks keep
+    their label), with its log ∏_b Γ(a_k + n_b)/Γ(a_k)."""
+    K = len(a)
+    free = [i for i, lab in enumerate(labels_of_blocks) if lab < 0]
+    taken = {lab for lab in labels_of_blocks if lab >= 0}
+    rest = [k for k in range(K) if k not in taken]
+    for chosen in itertools.permutations(rest, len(free)):
+        ks = list(labels_of_blocks)
+        for i, k in zip(free, chosen):
+            ks[i] = k
+        yield ks, float(sum(gammaln(a[k] + s) - gammaln(a[k]) for k, s in zip(ks, sizes)))
+
+
 def _log_prior(problem: MixtureProblem, sizes: list[int], labels_of_blocks: list[int]) -> float:
     w = problem.weights
     N = sum(sizes)
@@ -73,19 +88,10 @@ def _log_prior(problem: MixtureProblem, sizes: list[int], labels_of_blocks: list
     if w.kind != "dirichlet" or w.groups is not None:
         raise ValueError("the enumeration covers Dirichlet and DP weights without prototypes")
     a = np.asarray(w.concentration, float)
-    K, A = len(a), float(a.sum())
-    free = [i for i, lab in enumerate(labels_of_blocks) if lab < 0]
-    taken = {lab for lab in labels_of_blocks if lab >= 0}
-    rest = [k for k in range(K) if k not in taken]
-    terms = []
-    for chosen in itertools.permutations(rest, len(free)):
-        ks = list(labels_of_blocks)
-        for i, k in zip(free, chosen):
-            ks[i] = k
-        terms.append(sum(gammaln(a[k] + s) - gammaln(a[k]) for k, s in zip(ks, sizes)))
+    terms = [t for _, t in _labelings(a, sizes, labels_of_blocks)]
     if not terms:
         return -math.inf
-    return float(logsumexp(terms)) + math.lgamma(A) - math.lgamma(A + N)
+    return float(logsumexp(terms)) + math.lgamma(float(a.sum())) - math.lgamma(float(a.sum()) + N)
 
 
 def partition_posterior(problem: MixtureProblem):
@@ -137,3 +143,38 @@ def canonical(z: np.ndarray) -> tuple[int, ...]:
     """An assignment vector as its partition's restricted growth string."""
     seen: dict[int, int] = {}
     return tuple(seen.setdefault(int(k), len(seen)) for k in z)
+
+
+def cluster_weight_mean(problem: MixtureProblem, parts, probs, point: int = 0) -> float:
+    """E[π_{z_point} | X]: the exact posterior mean of the weight of `point`'s component, with the
+    weights drawn given the labels as the samplers do:
+
+    - DP on K slots (collapsed gibbs, split_merge): given a partition with blocks of sizes n_b,
+      (π_1..π_B, π_new) ~ Dir(n_1..n_B, α), π_new on the K − B empty slots; with no slot empty
+      (B = K) π ~ Dir(n).  So E[π_b | partition] = n_b / (N + α [B < K]).  The enumeration's
+      partition posterior is the CRP's, which the K-slot chain targets only when K ≥ N (below,
+      partitions of more than K blocks have no slots), so smaller K is refused.
+    - Dirichlet(a): π | z ~ Dir(a + n), E[π_k | z] = (a_k + n_k)/(A + N), averaged over the
+      labelings of the partition's blocks by components (∝ ∏ Γ(a_k + n_k)/Γ(a_k)).
+    """
+    w = problem.weights
+    labels = np.asarray(problem.labels)
+    N = len(labels)
+    total = 0.0
+    for p, q in zip(parts, probs):
+        blocks = [tuple(i for i in range(N) if p[i] == b) for b in range(max(p) + 1)]
+        sizes = [len(b) for b in blocks]
+        n0 = sizes[p[point]]
+        if w.kind == "dp":
+            if problem.K < N:
+                raise ValueError("the CRP enumeration is the K-slot DP chain's target only for K >= N")
+            total += float(q) * n0 / (N + (w.alpha if len(blocks) < problem.K else 0.0))
+            continue
+        a = np.asarray(w.concentration, float)
+        labs = [next((int(labels[i]) for i in b if labels[i] >= 0), -1) for b in blocks]
+        ls = list(_labelings(a, sizes, labs))
+        lw = np.asarray([t for _, t in ls])
+        pw = np.exp(lw - logsumexp(lw))
+        means = np.asarray([(a[ks[p[point]]] + n0) / (a.sum() + N) for ks, _ in ls])
+        total += float(q) * float(pw @ means)
+    return total

@@ -126,6 +126,30 @@ def test_collapsed_dp_vmf_fixed_kappa_matches_the_enumerated_posterior():
     _compare_to_exact(prob, res)
 
 
+def _cluster_weights(res, point: int = 0):
+    """(weight of `point`'s component, mass on the components no point occupies), per draw."""
+    z, w = res.draws["assignment"], res.draws["weights"]
+    own = np.take_along_axis(w, z[..., point:point + 1], axis=-1)[..., 0]
+    occupied = (z[..., None, :] == np.arange(w.shape[-1])[:, None]).any(axis=-1)
+    return own, np.where(occupied, 0.0, w).sum(axis=-1)
+
+
+@pytest.mark.slow  # about 15 s of CPU with its compilation
+def test_collapsed_dp_weights_match_the_exact_posterior_weight_of_a_points_cluster():
+    """Given the partition the DP's weights are (π_1..π_B, π_new) ~ Dir(n_1..n_B, α), whatever
+    the slots' order: E[π_{z_0}] = E[n_{b(0)}] / (N + α) (exact.cluster_weight_mean), and the
+    empty slots hold α / (N + α) on average (K = 8 > N = 6: a slot is always free)."""
+    X = np.concatenate([np.random.default_rng(SEED).normal(m, 0.7, (3, 2)) for m in (-1.0, 1.0)])
+    N, K, alpha = 6, 8, 1.0
+    prob = MixtureProblem(X=X, labels=_unlabelled(N), K=K, family="gaussian", weights=WeightPrior("dp", K, alpha=alpha),
+                          gaussian=GaussianPrior("niw", m0=np.zeros(2), kappa0=0.5, nu0=4.0, Psi0=0.5 * np.eye(2)))
+    res = gibbs.fit(prob, jax.random.PRNGKey(SEED + 40), {"sweeps": 1000, "warmup": 100, "chains": 4})
+    parts, probs = exact.partition_posterior(prob)
+    own, empty = _cluster_weights(res)
+    _assert_mean(own, exact.cluster_weight_mean(prob, parts, probs), float(own.std()), "E[π_{z_0}]")
+    _assert_mean(empty, alpha / (N + alpha), float(empty.std()), "E[mass of the empty slots]")
+
+
 @pytest.mark.parametrize("collapsed", [True, False])
 def test_finite_dirichlet_with_observed_labels_matches_the_enumerated_posterior(collapsed):
     """Collapsed, and blocked on the same conjugate problem (`collapsed: False`: labels given the
@@ -146,6 +170,9 @@ def test_finite_dirichlet_with_observed_labels_matches_the_enumerated_posterior(
     for n in (1, 6):
         p_with_0 = sum(q for p, q in zip(parts, probs) if p[n] == p[0])
         _assert_frequency(z[..., n] == 2, p_with_0, f"P(z_{n} = 2)")
+    # the weights given the labels, π ~ Dir(a + n): the weight of an unlabelled point's component
+    own, _ = _cluster_weights(res, point=1)
+    _assert_mean(own, exact.cluster_weight_mean(prob, parts, probs, point=1), float(own.std()), "E[π_{z_1}]")
 
 
 # --------------------------------------------------------------------------- blocked

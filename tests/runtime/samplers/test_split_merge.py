@@ -84,7 +84,19 @@ def _niw(K, X, labels=None):
 
 def test_niw_gaussian_matches_the_exact_dp_posterior():
     X = _two_groups(np.random.default_rng(SEED))
-    _compare(_niw(8, X), sweeps=1500)
+    prob = _niw(8, X)
+    res = _compare(prob, sweeps=1500)
+    # the weights given z: (π_1..π_B, π_new) ~ Dir(n_1..n_B, α), so E[π_{z_0}] = E[n_{b(0)}] / (N + α)
+    # (exact.cluster_weight_mean) and the empty slots hold α / (N + α) on average (K = 8 > N = 6)
+    z, w = res.draws["assignment"], res.draws["weights"]
+    own = np.take_along_axis(w, z[..., :1], axis=-1)[..., 0]
+    occupied = (z[..., None, :] == np.arange(prob.K)[:, None]).any(axis=-1)
+    empty = np.where(occupied, 0.0, w).sum(axis=-1)
+    parts, probs = exact.partition_posterior(prob)
+    for x, want, what in ((own, exact.cluster_weight_mean(prob, parts, probs), "E[π_{z_0}]"),
+                          (empty, 1.0 / (prob.N + 1.0), "E[mass of the empty slots]")):
+        se = max(float(_batch_se(x)), float(x.std()) / np.sqrt(x.size))
+        assert abs(float(x.mean()) - want) <= 5 * se, f"{what}: sampler {x.mean():.4f}, exact {want:.4f}, se {se:.4f}"
 
 
 def test_observed_labels_on_two_points_match_the_exact_posterior():
