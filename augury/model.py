@@ -160,6 +160,23 @@ class Model:
                 raise AuguryInferenceError(str(ex), notes=[f"settings of `{method}`: {_describe(sig)}"]) from None
         return settings
 
+    def _check_memory(self, method: str, opts: dict, problem, overrides: Mapping[str, Any]) -> None:
+        """Refuse particle counts whose arrays cannot fit in memory (`particles.memory_refusal`)
+        before anything runs: at the count's place in the `infer` line when it was written there."""
+        from augury.runtime.particles import MEMORY_SETTINGS, memory_refusal
+        reason = memory_refusal(method, opts, problem)
+        if reason is None:
+            return
+        notes = ["try fewer particles: the estimate counts the particle arrays alone (the model's own work per "
+                 "particle comes on top), so this run could not have fitted"]
+        inf = self.structure.infer
+        written = {k: e for k, e in inf.method.kwargs} if inf is not None and inf.method.func == method else {}
+        where = [written[k] for k in MEMORY_SETTINGS[method] if k in written and k not in overrides]
+        if where:
+            raise AuguryCheckError(f"bad setting of `{method}`: {reason}", where[0].span, notes,
+                                   source=self.program.source)
+        raise AuguryInferenceError(reason, notes=notes)
+
     def _infer_settings(self) -> dict[str, Any]:
         """The settings written in the `infer` line, evaluated (consts allowed) and checked;
         an error points at the value in the file."""
@@ -255,6 +272,7 @@ class Model:
                 lowered, data_warnings = self.bind(data, consts, prec, simulate=method in SIMULATES_DATA,
                                                    with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
                 problem = problem_for(method, lowered, opts)
+                self._check_memory(method, opts, problem, settings)
             post = driver.sample(method, problem, opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not

@@ -17,6 +17,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.smc import resampling as _bj
 from jax.scipy.special import logsumexp
 
@@ -150,3 +151,87 @@ def check_particle_counts(settings: dict, method: str) -> None:
     for name in ("particles", "state_particles"):
         if name in settings and int(settings[name]) < 2:
             raise AuguryInferenceError(f"`{name}` must be at least 2 for `{method}`, not {int(settings[name])}")
+
+
+_PMMH_STARTS = 8  # pmmh runs chains × this many filters at once when it picks its starting points
+
+
+def memory_floor(method: str, settings: dict, problem) -> int:
+    """A lower bound on the bytes the particle arrays of `method` take at once, from its
+    particle counts and the problem's sizes (b bytes per float):
+
+    * smc: N (4d + 6) b, d the unconstrained dimension: the particles, their proposals, the
+      resampled copy and the kernel's state, and six numbers per particle (log prior, log
+      likelihood, log weight, weight, Eve, acceptance);
+    * particle_filter: n (3D + 6) b for one step, D the state's size, plus, when it smooths,
+      the stored filter n T (D + 2) b (particles, log weights, int32 ancestors) and FFBS's
+      m × n backward weights;
+    * pmmh: chains × 8 starting filters at once, each storing n T (D + 2) b;
+    * smc2: N θ-particles × n state particles × (3D + 6) b, plus N (4d + 6) b.
+
+    The model's own work per particle (its log density's intermediates) comes on top, so a
+    run refused by this floor could never have fitted; one that passes may still not fit."""
+    b = np.dtype(problem.dtype or np.float64).itemsize
+    n = int(settings.get("particles", 0))
+    if method == "smc":
+        return n * (4 * int(problem.unconstrained.dimension) + 6) * b
+    ss = problem.state_space
+    if ss is None:
+        return 0
+    D, T = int(np.prod(ss.state_shape, dtype=np.int64)), int(ss.length)
+    step = (3 * D + 6) * b
+    stored = T * (D + 2) * b
+    if method == "particle_filter":
+        total = n * step
+        if settings.get("smoothing", "none") != "none":
+            m = int(settings["paths"]) if settings.get("paths") is not None else min(n, 1000)
+            total += n * stored + (m * n * b if settings["smoothing"] == "ffbs" else 0)
+        return total
+    if method == "pmmh":
+        return int(settings["chains"]) * _PMMH_STARTS * n * (step + stored)
+    if method == "smc2":
+        d = int(problem.static.dimension) if problem.static is not None else 0
+        return n * int(settings["state_particles"]) * step + n * (4 * d + 6) * b
+    return 0
+
+
+def available_memory() -> int:
+    """Bytes free for arrays: the accelerators' free memory summed (the particle axis is split
+    over them), or on a CPU the host's available memory (/proc/meminfo's MemAvailable, else
+    the physical memory)."""
+    devices = jax.local_devices()
+    if devices[0].platform != "cpu":
+        stats = [d.memory_stats() or {} for d in devices]
+        if all("bytes_limit" in s for s in stats):
+            return sum(int(s["bytes_limit"]) - int(s.get("bytes_in_use", 0)) for s in stats)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+
+
+MEMORY_SETTINGS = {"smc": ("particles",), "particle_filter": ("particles",), "pmmh": ("particles",),
+                   "smc2": ("particles", "state_particles")}
+
+
+def memory_refusal(method: str, settings: dict, problem, available: int | None = None) -> str | None:
+    """None when the particle arrays of `method` can fit (`memory_floor` ≤ `available`, by
+    default `available_memory()`), else the reason, in the user's terms."""
+    if method not in MEMORY_SETTINGS:
+        return None
+    need = memory_floor(method, settings, problem)
+    have = available_memory() if available is None else int(available)
+    if need <= have:
+        return None
+    counts = " and ".join(f"{k} = {int(settings[k])}" for k in MEMORY_SETTINGS[method])
+    return (f"`{method}` with {counts} needs at least {_gib(need)} for its particles, and {_gib(have)} is "
+            "available")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2 ** 30:.3g} GiB"

@@ -134,3 +134,72 @@ def test_nuts_and_smc_target_the_truncated_prior_when_its_normalizer_reads_a_par
             post.diagnostics["ess"] / 4
         se = float(post.sd("mu")) / math.sqrt(ess)
         assert abs(float(post.mean("mu")) - exact) < 5 * se, (post.method, float(post.mean("mu")), exact, se)
+
+
+WIDE = """
+data y : real[N]
+param theta : real[50]
+theta ~ normal(0, 1)
+y ~ normal(sum(theta), 1)
+infer by smc(particles = 2147483647)
+"""
+CHAIN = """
+data  y : real[T]
+param x : real[T]
+x[0] ~ normal(0, 1)
+for t in range(1, T) { x[t] ~ normal(0.8 * x[t - 1], 0.6) }
+for t in range(T)    { y[t] ~ normal(x[t], 1.0) }
+"""
+AR1 = CHAIN.replace("param x : real[T]", "param x : real[T]\nparam a : unit\nparam s : positive\na ~ beta(2, 2)\n"
+                    "s ~ normal(0, 1)").replace("0.8 * x[t - 1], 0.6", "a * x[t - 1], s")
+
+
+@pytest.fixture
+def no_run(monkeypatch):
+    """Nothing may start sampling: without the memory check, a run of 2³¹ − 1 particles would
+    try to allocate them."""
+    from augury.runtime.samplers import driver
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the run started")
+    monkeypatch.setattr(driver, "sample", refuse)
+
+
+def test_particle_counts_beyond_memory_are_refused_at_the_infer_line(no_run):
+    """Issue 16 (14b): `particles = 2**31 − 1` passed the settings check (a count below 2³¹).  The
+    particle arrays alone need N (4d + 6) 8 bytes (d = 50: 3.3 TiB), so it is refused before
+    anything runs, at its place in the file, or as an inference error when passed to `sample`."""
+    model = augury.compile(WIDE)
+    with pytest.raises(augury.AuguryCheckError, match=r"needs at least 3\.3e\+03 GiB") as e:
+        model.sample({"y": np.zeros(3)})
+    assert ":6:26:" in str(e.value) and "2147483647" in str(e.value)  # the value's place in the infer line
+    with pytest.raises(augury.AuguryInferenceError, match="particles = 2147483647 needs at least"):
+        model.sample({"y": np.zeros(3)}, method="smc", particles=2 ** 31 - 1)
+
+
+@pytest.mark.parametrize("src, method, settings", [
+    (CHAIN, "particle_filter", {"particles": 2 ** 31 - 1}),
+    (AR1, "pmmh", {"particles": 2 ** 31 - 1}),
+    (AR1, "smc2", {"particles": 2 ** 20, "state_particles": 2 ** 20}),  # each fits alone, not 2⁴⁰ together
+])
+def test_chain_methods_share_the_particle_memory_budget(no_run, src, method, settings):
+    with pytest.raises(augury.AuguryInferenceError, match=f"`{method}` with particles = .* needs at least"):
+        augury.compile(src).sample({"y": np.zeros(5)}, method=method, **settings)
+
+
+def test_the_memory_floor_is_the_particle_arrays():
+    """The floor exactly: smc with N = 1000 and d = 50 in float64 needs 1000 (4·50 + 6) 8 bytes;
+    a particle filter over T = 5 scalar states, smoothing by genealogy, n (3 + 6) 8 + n 5 (1 + 2) 8."""
+    from augury.model import precision_scope
+    from augury.compiler.problem import problem_for
+    from augury.runtime import particles
+    with precision_scope("float64"):
+        for src, method, settings, floor in [
+                (WIDE, "smc", {"particles": 1000}, 1000 * 206 * 8),
+                (CHAIN, "particle_filter", {"particles": 1000, "smoothing": "genealogy", "paths": None},
+                 1000 * 9 * 8 + 1000 * 5 * 3 * 8)]:
+            lowered, _ = augury.compile(src).bind({"y": np.zeros(5)}, precision="float64", with_prior=True)
+            problem = problem_for(method, lowered, settings)
+            assert particles.memory_floor(method, settings, problem) == floor
+            assert particles.memory_refusal(method, settings, problem, available=floor) is None
+            assert "needs at least" in particles.memory_refusal(method, settings, problem, available=floor - 1)
