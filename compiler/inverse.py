@@ -112,10 +112,20 @@ def operator_kind(s: Structure, form: InverseForm) -> tuple[str, bool, bool]:
     """(constructor name, linear, has an SVD) of the form's operator, read from its declaration."""
     if form.op is None:
         return "identity", True, True
-    value = s.ops[form.op].value
-    while isinstance(value, ast.Name) and value.id in s.ops:  # `op B = A`
-        value = s.ops[value.id].value
+    return _declared_kind(s, s.ops[form.op].value)
+
+
+def _declared_kind(s: Structure, value: ast.Expr, depth: int = 0) -> tuple[str, bool, bool]:
+    """`operator_kind` of one operator expression.  `compose(A, B)` is linear when both parts
+    are, and then has an SVD: that of its dense matrix (formed for inputs of up to 4096
+    entries; `runtime.operators.compose`), whatever its parts' own forms."""
+    while isinstance(value, ast.Name) and value.id in s.ops and depth < len(s.ops):  # `op B = A`
+        value, depth = s.ops[value.id].value, depth + 1
     if isinstance(value, ast.Call) and value.func in OPERATORS:
+        if value.func == "compose":
+            parts = list(value.args) + [v for _, v in value.kwargs]
+            linear = len(parts) == 2 and all(_declared_kind(s, p, depth + 1)[1] for p in parts)
+            return "compose", linear, linear
         sig = OPERATORS[value.func]
         return value.func, sig.linear, sig.svd
     return "python", False, False
@@ -157,6 +167,22 @@ def parse_sde(text: str):
         else:
             args.append(float(part))
     return m.group(1), tuple(args), tuple(sorted(kwargs))
+
+
+def _metadata_sde(s: Structure, network, span):
+    """The noise process a weights file's `sde` metadata declares, or an error naming the file
+    and the key (at `net = ...`)."""
+    from augury.runtime.schedules import make_schedule
+    text = network.metadata["sde"]
+    try:
+        declared = parse_sde(text)
+        make_schedule(declared)
+    except (ValueError, TypeError) as ex:
+        raise _err(s, f"weights file `{network.weights or network.description}`: metadata `sde` is {text!r}, "
+                      f"which is not a valid noise process: {str(ex).splitlines()[0]}", span,
+                   ["it must be vp(beta_min, beta_max), ve(sigma_min, sigma_max) or edm(sigma_min, sigma_max, rho), "
+                    "e.g. \"vp(0.1, 20)\""]) from None
+    return declared
 
 
 def _same_sde(a, b) -> bool:
@@ -251,7 +277,7 @@ def _resolve_prior(bound, form: InverseForm, allow_python: bool) -> _Prior:
         raise _err(s, str(ex).splitlines()[0], net_e.span, str(ex).splitlines()[1:]) from None
     meta = network.metadata
     if "sde" in meta:
-        declared = parse_sde(meta["sde"])
+        declared = _metadata_sde(s, network, net_e.span)
         if sde is not None and not _same_sde(sde, declared):
             raise _err(s, f"the network was trained with `{meta['sde']}`, not the `sde` given here", sde_e.span,
                        ["drop `sde = ...` to use the network's own, or give the one it was trained with"])
@@ -265,6 +291,24 @@ def _resolve_prior(bound, form: InverseForm, allow_python: bool) -> _Prior:
             raise _err(s, f"the network predicts \"{meta['predicts']}\", not \"{predicts}\"", pred_e.span)
         predicts = meta["predicts"]
     return _Prior("network", sde or DEFAULT_SDE, network=network, predicts=predicts or "eps")
+
+
+def _check_applies(s: Structure, form: InverseForm, op, shape: tuple) -> None:
+    """Refuse, at `A(x)` and naming `A`'s declaration, a linear operator that cannot take `x`'s
+    shape (`downsample(3)` on 8 × 8, a `matrix` of another width), before any backend builds
+    it.  A user's nonlinear operator is left to the method: it may take torch tensors only."""
+    if not op.linear:
+        return
+    import jax
+    import jax.numpy as jnp
+    from augury.dsl.unparse import unparse
+    try:
+        jax.eval_shape(op, jax.ShapeDtypeStruct(shape, jnp.float32))
+    except (TypeError, ValueError) as ex:
+        decl = s.ops[form.op]
+        span = form.likelihood.dist.args[0].span if form.likelihood.dist.args else form.likelihood.span
+        raise _err(s, f"cannot apply `{form.op}` to `{form.param}` of shape {shape}: {str(ex).splitlines()[0]}", span,
+                   [f"`{form.op}` is declared at {decl.span.line}:{decl.span.col}: `op {form.op} = {unparse(decl.value)}`"]) from None
 
 
 def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict, allow_python: bool):
@@ -292,6 +336,8 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
                           f"{sigma if sigma.ndim == 0 else f'shape {sigma.shape}'}", form.scale.span,
                        ["the diffusion methods take y ~ normal(A(x), sigma) with one sigma > 0"])
     op = bound.env.operators[form.op] if form.op is not None else None
+    if op is not None:
+        _check_applies(s, form, op, shape)
     if prior.kind == "analytic":
         from augury.runtime.backends.jax import JaxBackend
         backend = JaxBackend(bound.dtype)
@@ -310,11 +356,12 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
             from augury.runtime.predictions import data_map
             m = data_map(net_range, model_range)
             scale_shift = (float(m.scale), float(m.shift))
+        net_e = _arg(form.prior, "net")
+        at_net = lambda msg: _err(s, msg.splitlines()[0], net_e.span, msg.splitlines()[1:])
         try:
-            den = network_prior(net, schedule, prior.predicts, shape, backend)
+            den = network_prior(net, schedule, prior.predicts, shape, backend, on_error=at_net)
         except ValueError as ex:
-            net_e = _arg(form.prior, "net")
-            raise _err(s, str(ex).splitlines()[0], net_e.span, str(ex).splitlines()[1:]) from None
+            raise at_net(str(ex)) from None
     try:
         meas = make_measurement(op, shape, y, float(sigma), backend, scale_shift,
                                 need_svd=method in SPECTRAL, want_svd=settings.get("teleport", 0.0) > 0,

@@ -17,14 +17,18 @@ Every network is called on a batch, `net(x, t)` with x of shape (P, *shape) and 
 safetensors only (no pickle); a missing file, or a tensor missing, unexpected or of the wrong
 shape, is an error naming the file and the tensor.  A weights file's metadata may declare
 `sde`, `predicts` and `data_range` (and `data_mean`, `data_var` for teleport); the model may
-repeat them but not contradict them.  `torch(...)` and `jax(...)` resolve only when the user
+repeat them but not contradict them.  A value that is not one of these keys' valid values (a
+`predicts` other than "eps", "x0", "score", "v"; a `data_range` that is not "[lo, hi]" with
+lo < hi; a non-numeric or non-positive moment) is an error naming the file and the key; `sde`
+is parsed, and refused the same way, by the compiler (compiler/inverse.py).  A network that
+raises when the sampler calls it is reported as that network's error (`NetworkError`).  `torch(...)` and `jax(...)` resolve only when the user
 allows Python (`allow_python=True`, `--allow-python`), which the compiler checks first.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -34,6 +38,11 @@ from .denoisers import DiffusionPrior
 from .schedules import Schedule
 
 SHIPPED = ("digits",)
+PREDICTS = ("eps", "x0", "score", "v")
+
+
+class NetworkError(ValueError):
+    """The user's network raised when a sampler called it; the message names the network."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Network:
     description: str = ""
     device: Any = None                   # torch only
     dtype: Any = None                    # torch only
+    weights: str = ""                    # the weights file its metadata came from, if any
 
     @property
     def data_range(self) -> Optional[tuple[float, float]]:
@@ -82,9 +92,49 @@ def _weights_file(path: str, base_dir: Path) -> Path:
 
 
 def _metadata(path: Path) -> dict:
+    """The file's metadata, checked by `check_metadata`; a file safetensors cannot read is an
+    error naming it."""
     from safetensors import safe_open
-    with safe_open(str(path), "np") as f:
-        return dict(f.metadata() or {})
+    try:
+        with safe_open(str(path), "np") as f:
+            meta = dict(f.metadata() or {})
+    except Exception as ex:  # safetensors raises its own error type for a corrupt header
+        raise ValueError(f"cannot read weights file `{path.name}`: {str(ex).splitlines()[0] if str(ex) else type(ex).__name__}"
+                         "\nis it a complete .safetensors file?") from None
+    check_metadata(meta, path.name)
+    return meta
+
+
+def _number(meta: dict, key: str, file: str, positive: bool = False) -> float:
+    try:
+        v = float(meta[key])
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not np.isfinite(v) or (positive and v <= 0):
+        raise ValueError(f"weights file `{file}`: metadata `{key}` is {meta[key]!r}, not a "
+                         f"{'positive ' if positive else ''}finite number")
+    return v
+
+
+def check_metadata(meta: dict, file: str) -> None:
+    """Refuse a `predicts`, `data_range`, `data_mean` or `data_var` that is not one of the key's
+    valid values, naming the file, the key and what it may be (`sde` is the compiler's)."""
+    if "predicts" in meta and meta["predicts"] not in PREDICTS:
+        raise ValueError(f"weights file `{file}`: metadata `predicts` is {meta['predicts']!r}, which is not one of "
+                         + ", ".join(f'"{p}"' for p in PREDICTS))
+    if "data_range" in meta:
+        try:
+            r = json.loads(meta["data_range"])
+            lo, hi = (float(v) for v in r) if isinstance(r, list) and len(r) == 2 else (np.nan, np.nan)
+        except (ValueError, TypeError):
+            lo, hi = np.nan, np.nan
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"weights file `{file}`: metadata `data_range` is {meta['data_range']!r}, not "
+                             "\"[lo, hi]\" with finite lo < hi (e.g. \"[-1, 1]\")")
+    if "data_mean" in meta:
+        _number(meta, "data_mean", file)
+    if "data_var" in meta:
+        _number(meta, "data_var", file, positive=True)
 
 
 def load_torch_state(module, path: Path) -> None:
@@ -182,13 +232,13 @@ def resolve_network(value: Any, base_dir: Path, allow_python: bool) -> Network:
                 raise ValueError(f"{desc} did not give a torch.nn.Module (got {type(module).__name__})")
             if file is not None:
                 load_torch_state(module, file)
-            return _torch_network(module, meta, desc)
+            return replace(_torch_network(module, meta, desc), weights=file.name if file else "")
         if file is None:
             return _jax_network(obj, meta, desc)
         built = obj()
         if isinstance(built, tuple) and len(built) == 2 and callable(built[0]):
-            return _jax_network((built[0], load_jax_leaves(built[1], file)), meta, desc)
-        return _jax_network(load_jax_leaves(built, file), meta, desc)
+            return replace(_jax_network((built[0], load_jax_leaves(built[1], file)), meta, desc), weights=file.name)
+        return replace(_jax_network(load_jax_leaves(built, file), meta, desc), weights=file.name)
     if _is_torch_module(value):
         return _torch_network(value, {}, "the bound PyTorch network")
     if callable(value) or (isinstance(value, tuple) and len(value) == 2 and callable(value[0])):
@@ -219,13 +269,26 @@ def check_network(net: Network, shape: tuple, backend) -> None:
                          f"its prediction must have the input's shape")
 
 
-def network_prior(net: Network, schedule: Schedule, predicts: str, shape: tuple, backend) -> DiffusionPrior:
-    """The network as a denoiser: called as net(x, t · 1_P)."""
+def _failure(net: Network, x_shape: tuple, ex: Exception) -> str:
+    msg = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+    return (f"{net.description} fails when the sampler calls it on a batch of inputs of shape {tuple(x_shape)}: "
+            f"{type(ex).__name__}: {msg}\nthe error is the network's own (it passed the check on a batch of two)")
+
+
+def network_prior(net: Network, schedule: Schedule, predicts: str, shape: tuple, backend,
+                  on_error: Optional[Callable[[str], Exception]] = None) -> DiffusionPrior:
+    """The network as a denoiser: called as net(x, t · 1_P).  An exception the network raises
+    mid-sampling becomes `on_error(message)` (the compiler places it at `net = ...`), by default
+    a `NetworkError`: the user's code failed, not the sampler."""
     check_network(net, shape, backend)
     fn = net.fn
+    report = on_error or NetworkError
 
     def predict(x, t, alpha, sigma):
-        return fn(x, backend.full((x.shape[0],), t))
+        try:
+            return fn(x, backend.full((x.shape[0],), t))
+        except Exception as ex:  # the user's network: report it as theirs, not as an internal error
+            raise report(_failure(net, x.shape, ex)) from None
 
     meta = net.metadata
     mean = float(meta["data_mean"]) if "data_mean" in meta else None

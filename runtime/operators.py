@@ -65,7 +65,11 @@ class SVD:
     """A x = U(s ⊙ Vt(x)[:R]) for one input shape.
 
     - `singular_values` s: the R nonzero singular values, sorted in decreasing order
-      (entries below max(D, M)·eps·max(s) count as zero and are dropped).
+      (entries below `cutoff`·max(s) count as zero and are dropped: numpy.linalg.matrix_rank's
+      rule, cutoff = max(m, n)·eps for the m × n matrix a numerical SVD decomposed, with eps
+      that of the precision the operator's parameters are known to: float32's for float32
+      parameters, whose rounding turns an exact zero into ~1e-8·max(s); by default
+      max(D, M)·eps of float64, for the closed forms).
     - `Vt(x)`: x of shape `in_shape` -> (D,) coefficients in a FULL orthonormal basis of
       the input space (D = prod(in_shape)); the first R match s, the rest span the null
       space of A.  DDRM needs all D of them.  `V(c)`: (D,) -> `in_shape`, its inverse
@@ -82,13 +86,15 @@ class SVD:
     this class sorts them.
     """
 
-    def __init__(self, in_shape, out_shape, s_nat, vt_nat, v_nat, ut_nat, u_nat, K, out_index):
+    def __init__(self, in_shape, out_shape, s_nat, vt_nat, v_nat, ut_nat, u_nat, K, out_index,
+                 cutoff: Optional[float] = None):
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         s_nat = np.asarray(s_nat, dtype=np.float64).reshape(-1)
         out_index = np.asarray(out_index).reshape(-1)
         D = s_nat.size
         M = int(np.prod(self.out_shape))
-        tol = max(D, M) * np.finfo(np.float64).eps * (float(s_nat.max()) if D else 0.0)
+        cutoff = max(D, M) * _EPS64 if cutoff is None else float(cutoff)
+        tol = cutoff * (float(s_nat.max()) if D else 0.0)
         nz = (s_nat > tol) & (out_index >= 0)
         idx = np.nonzero(nz)[0]
         idx = idx[np.argsort(-s_nat[idx], kind="stable")]
@@ -123,8 +129,20 @@ def _need_shape(shape, name, ndim=2):
     return shape
 
 
-def _dense_svd(mat, in_shape, out_shape, lead=()):
-    """SVD of I_P ⊗ mat (P = prod(lead)) acting on the trailing core of the shapes."""
+_EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _eps(*arrays) -> float:
+    """Machine epsilon of the least precise of `arrays` (float64's for non-float data, which is exact)."""
+    kinds = [np.asarray(a).dtype for a in arrays]
+    return max([float(np.finfo(d).eps) for d in kinds if d.kind in "fc"] + [_EPS64])
+
+
+def _dense_svd(mat, in_shape, out_shape, lead=(), eps=None):
+    """SVD of I_P ⊗ mat (P = prod(lead)) acting on the trailing core of the shapes, computed in
+    float64; singular values below max(m, n)·eps·max(s) for the m × n `mat` are zero, with
+    `eps` the precision of the operator's parameters (by default `mat`'s own dtype)."""
+    eps = _eps(mat) if eps is None else eps
     mat = np.asarray(mat, dtype=np.float64)
     Mo, Di = mat.shape
     P = int(np.prod(lead))
@@ -141,18 +159,27 @@ def _dense_svd(mat, in_shape, out_shape, lead=()):
                lambda c: jnp.reshape(c, (P, Di)) @ Vt,
                lambda y: jnp.reshape(y, (P, Mo)) @ U,
                lambda c: jnp.reshape(c, (P, Mo)) @ U.T,
-               P * Mo, out_index)
+               P * Mo, out_index, max(Mo, Di) * eps)
+
+
+def _param_eps(op) -> float:
+    """Machine epsilon of the least precise array an operator (or its parts) was built from."""
+    return max([_param_eps(p) if isinstance(p, Operator) else _eps(np.zeros(0, p.dtype))
+                for p in op.parts if isinstance(p, Operator) or hasattr(p, "dtype")] + [_EPS64])
 
 
 def _matrix_of(op, core_shape):
-    """The explicit matrix of a linear operator on inputs of shape `core_shape`."""
+    """The explicit matrix of a linear operator on inputs of shape `core_shape`, formed in
+    float64 (exact for its float32 parameters; its SVD's rank cutoff is at `_param_eps(op)`)."""
     D = int(np.prod(core_shape))
     if D > _DENSE_MAX:
         raise NoSVDError(f"operator `{op.name}`: no structured SVD, and a dense one is only formed for "
                          f"inputs of size ≤ {_DENSE_MAX} (got {D})")
-    basis = jnp.reshape(jnp.eye(D), (D,) + tuple(core_shape))
-    cols = jax.vmap(op)(basis)
-    return np.asarray(jnp.reshape(cols, (D, -1))).T, tuple(cols.shape[1:])
+    with jax.enable_x64(True):
+        basis = jnp.reshape(jnp.eye(D, dtype=jnp.float64), (D,) + tuple(core_shape))
+        cols = jax.vmap(op)(basis)
+        mat = np.asarray(jnp.reshape(cols, (D, -1)), dtype=np.float64).T
+    return mat, tuple(cols.shape[1:])
 
 
 def _array(x, name: str):
@@ -282,15 +309,26 @@ def _blur_svd(op, k, shape):
                    lambda c: jnp.einsum("ji,pjk,kl->pil", Vh, r3(c), Vw),
                    lambda y: jnp.einsum("ji,pjk,kl->pil", Uh, r3(y), Uw),
                    lambda c: jnp.einsum("ij,pjk,lk->pil", Uh, r3(c), Uw),
-                   P * H * W, np.arange(P * H * W))
+                   P * H * W, np.arange(P * H * W), max(H, W) * _eps(k))
     mat, _ = _matrix_of(op, (H, W))
-    return _dense_svd(mat, shape, shape, lead)
+    return _dense_svd(mat, shape, shape, lead, _param_eps(op))
+
+
+def _positive_int(value, what: str) -> int:
+    """`value` as a positive integer, or a ValueError saying what was expected."""
+    v = np.asarray(value)
+    if v.ndim != 0 or v.dtype.kind not in "iuf" or (v.dtype.kind == "f" and not float(v).is_integer()) or v < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(v)
 
 
 def downsample(factor: int) -> Operator:
-    f = int(factor)
+    f = _positive_int(factor, "the downsampling factor")
 
     def apply(x):
+        if jnp.ndim(x) < 2 or x.shape[-2] % f or x.shape[-1] % f:
+            raise ValueError(f"`downsample({f})` needs an image whose last two axes are multiples of {f} "
+                             f"(e.g. {(2 * f, 2 * f)}), got shape {tuple(jnp.shape(x))}")
         h, w = x.shape[-2:]
         return jnp.reshape(x, x.shape[:-2] + (h // f, f, w // f, f)).mean(axis=(-3, -1))
 
@@ -332,14 +370,28 @@ def _downsample_svd(f, shape):
 
 def matrix(M) -> Operator:
     M = jnp.asarray(M)
+    if M.ndim != 2:
+        raise ValueError(f"`matrix` needs a 2-D array (rows × columns), got shape {tuple(M.shape)}")
+
+    def apply(x):
+        if int(np.prod(jnp.shape(x))) != M.shape[1]:
+            raise ValueError(f"`matrix` of shape {tuple(M.shape)} takes inputs of {M.shape[1]} entries, got shape "
+                             f"{tuple(jnp.shape(x))} ({int(np.prod(jnp.shape(x)))} entries)")
+        return M @ jnp.ravel(x)
+
+    def adjoint(y):
+        if tuple(jnp.shape(y)) != (M.shape[0],):
+            raise ValueError(f"`matrix` of shape {tuple(M.shape)}: its adjoint takes vectors of shape "
+                             f"{(M.shape[0],)}, got shape {tuple(jnp.shape(y))}")
+        return M.T @ y
+
     def svd_fn(shape):
         shape = (M.shape[1],) if shape is None else shape
         if int(np.prod(shape)) != M.shape[1]:
             raise NoSVDError(f"operator `matrix`: input shape {shape} does not have {M.shape[1]} entries")
-        return _dense_svd(np.asarray(M, dtype=np.float64), shape, (M.shape[0],))
+        return _dense_svd(np.asarray(M), shape, (M.shape[0],))   # the cutoff at M's own precision
 
-    return Operator("matrix", lambda x: M @ jnp.ravel(x) if jnp.ndim(x) != 1 else M @ x, lambda y: M.T @ y,
-                    svd_fn=svd_fn, parts=(M,))
+    return Operator("matrix", apply, adjoint, svd_fn=svd_fn, parts=(M,))
 
 
 _GRAY = (0.299, 0.587, 0.114)
@@ -447,7 +499,7 @@ def compose(A: Operator, B: Operator) -> Operator:
         if shape is None:
             raise NoSVDError(f"operator `{op.name}`: its SVD needs an input shape")
         mat, out_shape = _matrix_of(op, shape)
-        return _dense_svd(mat, shape, out_shape)
+        return _dense_svd(mat, shape, out_shape, eps=_param_eps(op))
 
     return Operator(op.name, op.apply, op.adjoint_fn, True, svd_fn, parts=(A, B))
 

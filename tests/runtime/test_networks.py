@@ -175,3 +175,58 @@ def test_a_network_of_the_wrong_shape_is_refused():
     broken = augury.compile(src, bind={"unet": lambda x: x})
     with pytest.raises(AuguryError, match="fails on a batch of inputs of shape .*TypeError"):
         broken.sample({"y": np.ones((4, 4))}, method="ddrm")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("predicts", "epsilon", r"metadata `predicts` is 'epsilon', which is not one of \"eps\", \"x0\", \"score\", \"v\""),
+    ("sde", "vp(0.1", r"metadata `sde` is 'vp\(0.1', which is not a valid noise process"),
+    ("sde", "vp(a, b)", r"metadata `sde` is 'vp\(a, b\)', which is not a valid noise process"),
+    ("data_range", "[0", r"metadata `data_range` is '\[0', not \"\[lo, hi\]\" with finite lo < hi"),
+    ("data_range", "[1, 0]", r"metadata `data_range` is '\[1, 0\]', not \"\[lo, hi\]\" with finite lo < hi"),
+    ("data_var", "-1", r"metadata `data_var` is '-1', not a positive finite number"),
+])
+def test_bad_metadata_names_the_file_and_the_key(modules, key, value, message):
+    """A weights file's metadata is checked against each key's valid values: "epsilon" was read
+    as "v" (any `predicts` not eps/x0/score fell through to v), a bad `sde` or `data_range` was a
+    traceback."""
+    _write(modules / "meta.safetensors", {"['mean']": MEAN}, "jax", {key: value})
+    f = _model(modules, 'jax("my_jax_net:factory", weights = "meta.safetensors")')
+    with pytest.raises(AuguryError, match=r"weights file `meta.safetensors`: " + message) as e:
+        augury.compile(f, allow_python=True).sample({"y": np.ones((4, 4))}, method="tweedie")
+    assert "m.aug:5:" in str(e.value)
+
+
+def test_a_corrupt_weights_file_is_named(modules):
+    (modules / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    f = _model(modules, 'jax("my_jax_net:factory", weights = "bad.safetensors")')
+    with pytest.raises(AuguryError, match="cannot read weights file `bad.safetensors`") as e:
+        augury.compile(f, allow_python=True).sample({"y": np.ones((4, 4))}, method="tweedie")
+    assert "m.aug:5:" in str(e.value)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_network_that_raises_while_sampling_is_reported_as_its_own(framework):
+    """The network passes the shape check (its first call) and raises on a later one, as the
+    sampler calls it: the error is the network's, at `net = ...`, not an internal error."""
+    calls = []
+
+    def net(x, t):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("the user's network broke")
+        return x
+
+    if framework == "torch":
+        torch = pytest.importorskip("torch")
+
+        class Net(torch.nn.Module):
+            def forward(self, x, t):
+                return net(x, t)
+        bound, name = Net(), "the bound PyTorch network"
+    else:
+        bound, name = net, "the bound network"
+    model = augury.compile(MODEL.replace("NET", "unet"), bind={"unet": bound})
+    with pytest.raises(AuguryError, match=f"{name} fails when the sampler calls it on a batch of inputs of shape "
+                                          r"\(4, 4, 4\): RuntimeError: the user's network broke") as e:
+        model.sample({"y": np.ones((4, 4))}, method="ddrm", particles=4, steps=2)
+    assert "<string>:5:21" in str(e.value)
