@@ -116,6 +116,7 @@ def test_observations_on_part_of_the_steps():
         assert not bool(p.state_space.linear_gaussian.observed(2))
 
 
+@pytest.mark.slow
 def test_static_parameters_prior_and_theta():
     y = np.random.default_rng(3).normal(size=10)
     _, p = _problem(STATIC, {"y": y}, "pmmh")

@@ -57,6 +57,7 @@ def test_sphere_auxiliary_density_integrates_to_one():
     assert abs(dens.sum() * h * h - 1.0) < 1e-4
 
 
+@pytest.mark.slow
 def test_log_prior_and_likelihood_match_scipy():
     src = """
 data y : real[N]
@@ -83,6 +84,7 @@ y ~ normal(mu, sigma)
             assert set(u.sites(z)) == {"mu", "sigma", "p"}
 
 
+@pytest.mark.slow
 def test_draws_follow_the_prior():
     src = "data y : real[N]\nparam s : positive\nparam m : real\ns ~ normal(1, 2)\nm ~ normal(3, 0.5)\ny ~ normal(m, s)\n"
     u = _unconstrained(src, {"y": np.zeros(2)})

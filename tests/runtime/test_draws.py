@@ -56,6 +56,7 @@ def scalar_draws():
     return {n: np.asarray(x, np.float64) for n, x in out.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MOMENTS))
 def test_scalar_draw_moments(name, scalar_draws):
     params, mean, var, support = MOMENTS[name]

@@ -12,6 +12,7 @@ from test_operator_svd import CASES, _rel   # the whole operator registry (tests
 P = 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
 def test_batched_maps_match_the_operator(name, make, shape):
     with jax.enable_x64(True):

@@ -51,6 +51,7 @@ def _rel(a, b):
     return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
 def test_svd(name, make, shape):
     with jax.enable_x64(True):

@@ -89,6 +89,7 @@ def _em_moments(sde, x0, t_end, h, s0):
     return m, v
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sde", SDES, ids=IDS)
 def test_forward_sde_matches_marginals(sde):
     snaps, h, s0 = _simulate(sde, jax.random.PRNGKey(SEED))

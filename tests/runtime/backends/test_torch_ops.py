@@ -41,6 +41,7 @@ def _jax_reference(name):
         return A, J, x, y, tuple(np.asarray(r) for r in ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name, make, shape", CASES, ids=[c[0] for c in CASES])
 def test_torch_matches_jax(name, make, shape, dtype):

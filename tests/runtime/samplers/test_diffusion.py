@@ -81,6 +81,7 @@ def inpaint():
     ("dps", dict(steps=200, zeta=0.5), 0.6),
     ("pc", dict(steps=200), 0.6),
 ])
+@pytest.mark.slow
 def test_each_method_beats_the_prior(inpaint, method, settings, ratio):
     """Averaged over three problems, every method lands much closer to the exact posterior than
     the prior does.  Not on every problem by the same margin: where the posterior has two
@@ -169,6 +170,7 @@ def _network_case(seed):
     return mean, keep, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 @pytest.mark.parametrize("method", ["pigdm", "ddrm", "dps", "pc"])
 def test_networks_in_jax_and_torch(framework, method):
@@ -264,6 +266,7 @@ y ~ normal(A(x), 0.1)
 """
 
 
+@pytest.mark.slow
 def test_dps_through_a_nonlinear_operator():
     """DPS differentiates through a nonlinear operator (tanh, bound from Python); NUTS on the
     same model (the Gaussian prior has a density) is the reference.  DPS lands at under half
@@ -293,6 +296,7 @@ EIGHT = np.array([[0, 0, 1, 11, 15, 1, 0, 0], [0, 0, 13, 16, 8, 2, 1, 0], [0, 0,
                   [0, 0, 15, 15, 15, 16, 0, 0], [0, 0, 2, 9, 13, 6, 0, 0]]) / 16.0  # scikit-learn's digit 1794
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,settings", [("ddrm", {}), ("pigdm", {}), ("dps", {}), ("pc", {})])
 def test_deblurring_a_digit_with_the_shipped_prior(method, settings):
     """The shipped network through every method on a blur with tiny singular values (down to
@@ -322,6 +326,7 @@ y ~ poisson(A(x))
 """
 
 
+@pytest.mark.slow
 def test_dps_with_poisson_counts():
     """y ~ poisson(A(x)): dps (the paper's weighted-norm approximation) against NUTS on the same
     model; the spectral methods say they need a Gaussian measurement.  Measured: dps at 0.42–0.46
@@ -342,6 +347,7 @@ def test_dps_with_poisson_counts():
     assert d < 0.6 * d_prior, (d, d_prior)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ddrm", "dps", "pigdm"])
 def test_a_new_measurement_reuses_the_compiled_sampler(inpaint, method):
     """The measurement is an argument of the compiled program: a second image runs the program

@@ -11,16 +11,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
 CHILD = """
 import augury, jax, sys, pytest
 assert jax.device_count() == 4, jax.devices()
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", {root!r}, {target!r}]))
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {root!r}, {target!r}]))
 """
 
 
+@pytest.mark.slow
 def test_static_parameter_methods_pass_their_exact_tests_on_four_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     code = CHILD.format(root=str(ROOT), target=str(HERE / "test_pmmh_smc2.py"))

@@ -74,7 +74,7 @@ def test_em_fits_the_same_on_one_and_four_devices():
 EXACT = """
 import augury, jax, sys, pytest
 assert jax.device_count() == 4, jax.devices()
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", {root!r}, {target!r}]))
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {root!r}, {target!r}]))
 """
 
 

@@ -89,6 +89,7 @@ def test_an_interrupted_run_keeps_the_draws_made():
     assert any("interrupted: 40 of 100 draws per chain" in w for w in post.warnings)
 
 
+@pytest.mark.slow
 def test_static_hmc_with_thinning():
     rng = np.random.default_rng(2)
     y = rng.normal(-1.0, 2.0, size=10)
@@ -129,6 +130,7 @@ def _gamma_poisson_log_marginal(counts):
     return -gammaln(counts + 1).sum() + gammaln(1 + total) - (1 + total) * np.log(1 + n)
 
 
+@pytest.mark.slow
 def test_nuts_with_a_summed_out_change_point_matches_the_exact_posterior():
     y = np.array(json.loads((EXAMPLES / "change_point.json").read_text())["y"])
     T = len(y)
@@ -156,6 +158,7 @@ def test_nuts_with_a_summed_out_change_point_matches_the_exact_posterior():
     np.testing.assert_allclose(rate, want)
 
 
+@pytest.mark.slow
 def test_vectorized_chains_give_the_sequential_draws():
     model = augury.compile(NORMAL.replace("sigma ~ flat()", "sigma ~ lognormal(0, 1)"))
     y = np.random.default_rng(4).normal(size=8)

@@ -60,6 +60,7 @@ def case():
     return augury.compile(MODEL), {"y": y}, exact
 
 
+@pytest.mark.slow
 def test_pmmh_matches_the_exact_posterior(case):
     model, data, exact = case
     post = model.sample(data, method="pmmh", seed=SEED, particles=100, warmup=400, samples=800, chains=4)
@@ -75,6 +76,7 @@ def test_pmmh_matches_the_exact_posterior(case):
     assert post.settings["log_likelihood_sd"] < 1.5
 
 
+@pytest.mark.slow
 def test_smc2_log_evidence_and_posterior(case):
     model, data, exact = case
     post = model.sample(data, method="smc2", seed=SEED, particles=400, state_particles=100, resample="multinomial",

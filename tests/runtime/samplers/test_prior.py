@@ -171,6 +171,7 @@ def test_a_support_with_no_mass_stops_the_run(src):
         augury.compile(src).prior_predictive(draws=50)
 
 
+@pytest.mark.slow
 def test_bounds_that_differ_per_element_truncate_each_element():
     src = "data L : real[N]\nparam x : real(lower = L)[N]\nfor n in range(N) { x[n] ~ normal(0, 1) }\n"
     x = augury.compile(src).prior_predictive(data={"L": [0.0, 1.0, -1.0]}, draws=4000, seed=2).samples("x")

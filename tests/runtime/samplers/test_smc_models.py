@@ -24,6 +24,7 @@ y ~ normal(mu, 0.5)
 """
 
 
+@pytest.mark.slow
 def test_log_evidence_of_a_model_file_matches_the_closed_form():
     # mu's evidence is closed form; sigma does not enter the likelihood, and its truncated
     # (half-)normal prior must integrate to one for the evidence to be right
@@ -42,6 +43,7 @@ def test_log_evidence_of_a_model_file_matches_the_closed_form():
     assert "Posterior: smc" in repr(post) and "log evidence" in repr(post)
 
 
+@pytest.mark.slow
 def test_an_improper_flat_prior_tempers_from_the_mode():
     src = "data y : real[N]\nparam mu : real\nmu ~ flat()\ny ~ normal(mu, 2.0)\n"
     y = np.random.default_rng(4).normal(3.0, 2.0, size=40)
@@ -57,6 +59,7 @@ def test_an_improper_flat_prior_tempers_from_the_mode():
         model.sample({"y": y}, method="smc", reference="prior")
 
 
+@pytest.mark.slow
 def test_discrete_unknowns_summed_out_and_recovered():
     here = os.path.dirname(__file__)
     ex = os.path.join(here, "..", "..", "..", "examples")
@@ -75,6 +78,7 @@ def test_missing_data_is_refused_with_a_reason():
     assert reason is not None and "missing entries" in reason
 
 
+@pytest.mark.slow
 def test_a_laplace_reference_on_a_proper_prior_keeps_the_evidence():
     # the same bound model, first from the prior, then from the Gaussian reference: each run must
     # start from its own distribution (compiled programs are cached per reference)
