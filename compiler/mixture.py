@@ -206,6 +206,9 @@ def recognize(s: Structure) -> Union[MixtureForm, str]:
     mu = _indexed_name(loc_e)
     if mu not in s.params:
         return f"the component means `{mu}` must be a param"
+    why = _means_support(s, comp_dist.func, mu)
+    if why:
+        return why
     spread_param = _indexed_name(spread) if _indexed_name(spread) in s.params else None
     spread_indexed = spread_param is not None and (
         _is_component_index(spread, spread_param, z, loop_var) if z is not None else isinstance(spread, ast.Name)
@@ -246,6 +249,20 @@ def recognize(s: Structure) -> Union[MixtureForm, str]:
     return MixtureForm(X, z, labelled, wexpr_top, weight_prior, comp_dist.func, mu, mean_priors,
                        ast.Name(spread_known, spread.span) if spread_known else spread,
                        spread_param, spread_indexed, spread_priors, within, within_priors, lik.stmt)
+
+
+def _means_support(s: Structure, family: str, mu: str) -> Optional[str]:
+    """Gaussian means declared on a restricted support (`positive`, `ordered(K)`, `real(lower = 0)`, …):
+    the declared type wins (the prior is truncated to it), and the conjugate updates of every
+    mixture method draw the means on all of R^D, so they refuse rather than leave the support."""
+    if family == "von_mises_fisher":
+        return None  # the sphere is checked with the mean directions' priors
+    decl = s.params[mu]
+    if decl.type.base == "real" and not decl.type.kwargs:
+        return None
+    return (f"the means `{mu}` are declared `{unparse(decl.type)}` ({decl.span}), a restricted support that the "
+            f"mixture methods' conjugate updates do not keep; declare them `real`, or use nuts or smc, which "
+            f"sample the declared support")
 
 
 def _check_priors(s, family, mu, mean_priors, spread_param, spread_priors) -> Optional[str]:
@@ -374,6 +391,32 @@ def _fit(bound, v, shape: tuple, e, what: str) -> np.ndarray:
         raise _err(bound.s, f"{what} has shape {np.shape(v)}, which does not fit {shape}", e.span) from None
 
 
+def _shown(v) -> str:
+    """A value for a message: one number as `%g`, an array in NumPy's print."""
+    v = np.asarray(v, float)
+    return f"{float(v.reshape(-1)[0]):g}" if v.size == 1 else np.array2string(v, precision=6)
+
+
+def _check_spd(bound, M: np.ndarray, e, what: str) -> None:
+    """M (…, D, D) must be symmetric positive definite (a covariance or a scale matrix), or an
+    error at `e`: a non-positive-definite one has no density, and the samplers would take
+    square roots of it."""
+    M = np.asarray(M, float)
+    ok = bool(np.all(np.isfinite(M))) and np.allclose(M, np.swapaxes(M, -1, -2), rtol=1e-10,
+                                                      atol=1e-12 * max(1.0, float(np.abs(M).max(initial=0.0))))
+    if ok:
+        try:
+            np.linalg.cholesky(M)
+        except np.linalg.LinAlgError:
+            ok = False
+    if not ok:
+        sym = 0.5 * (M + np.swapaxes(M, -1, -2))
+        low = float(np.min(np.linalg.eigvalsh(sym))) if np.all(np.isfinite(sym)) else float("nan")
+        raise _err(bound.s, f"{what} must be symmetric positive definite", e.span,
+                   [f"`{unparse(e)}` has smallest eigenvalue {low:.6g}" + ("" if np.allclose(M, sym) else
+                                                                          " and is not symmetric")])
+
+
 def _same_for_all(bound, v: np.ndarray, inner: int, e, what: str) -> np.ndarray:
     """A hyperparameter given per component (leading axes) must be equal across components."""
     flat = v.reshape((-1,) + v.shape[v.ndim - inner:]) if v.ndim > inner else v[None]
@@ -400,8 +443,12 @@ def _weights(bound, form: MixtureForm, C: int):
         if np.any(a <= 0):
             raise _err(bound.s, "the Dirichlet concentration must be positive", call.span)
         return WeightPrior("dirichlet", C, concentration=a)
-    alpha = float(_value(bound, _arg(call, "alpha"), "the concentration `alpha`"))
-    return WeightPrior("dp", C, alpha=alpha)
+    alpha_e = _arg(call, "alpha")
+    alpha = _value(bound, alpha_e, "the concentration `alpha`")
+    if alpha.size != 1 or not np.isfinite(alpha).all() or float(alpha.reshape(-1)[0]) <= 0:
+        raise _err(bound.s, f"the concentration `alpha` of `{call.func}` must be one positive number, got "
+                            f"{_shown(alpha)}", (alpha_e or call).span)
+    return WeightPrior("dp", C, alpha=float(alpha.reshape(-1)[0]))
 
 
 def _gaussian_prior(bound, form: MixtureForm, K: int, D: int):
@@ -418,23 +465,37 @@ def _gaussian_prior(bound, form: MixtureForm, K: int, D: int):
     if call.func == "normal":
         sc = _arg(call, "scale")
         s0 = _same_for_all(bound, _value(bound, sc, "the prior scale"), inner, sc, "the prior scale")
-        S0 = np.diag(_fit(bound, s0, (D,), sc, "the prior scale") ** 2)
+        s0 = _fit(bound, s0, (D,), sc, "the prior scale")
+        if not np.all(np.isfinite(s0) & (s0 > 0)):
+            raise _err(bound.s, f"the prior scale of `{form.means}` must be positive, got {_shown(s0)}",
+                       sc.span)
+        S0 = np.diag(s0 ** 2)
     else:
         cov_e = _arg(call, "cov")
         if kind == "niw":
             how, c = _niw_factor(cov_e, form.spread_param, mean_loc)
-            cv = 1.0 if c is None else float(_value(bound, c, "the prior's covariance factor"))
+            cv = 1.0 if c is None else _value(bound, c, "the prior's covariance factor")
+            if np.size(cv) != 1 or not np.isfinite(cv).all() or float(np.reshape(cv, -1)[0]) <= 0:
+                raise _err(bound.s, f"the factor `{unparse(c)}` of the prior covariance `{unparse(cov_e)}` must be "
+                                    f"one positive number (a positive-definite covariance), got "
+                                    f"{_shown(cv)}", c.span)
+            cv = float(np.reshape(cv, -1)[0])
             kappa0 = 1.0 / cv if how == "mul" else cv
         else:
             S0 = _same_for_all(bound, _value(bound, cov_e, "the prior covariance"), 2, cov_e, "the prior covariance")
             S0 = _fit(bound, S0, (D, D), cov_e, "the prior covariance")
+            _check_spd(bound, S0, cov_e, f"the prior covariance of `{form.means}`")
     if form.spread_param is not None:
         call = form.spread_priors[0].stmt.dist
         nu0 = float(_same_for_all(bound, _value(bound, _arg(call, "df"), "the degrees of freedom"), 0,
                                   _arg(call, "df"), "the degrees of freedom"))
+        if not nu0 > D - 1:  # the inverse-Wishart is proper only for df > D − 1
+            raise _err(bound.s, f"the degrees of freedom of `inv_wishart` must exceed D − 1 = {D - 1}, got {nu0:g}",
+                       _arg(call, "df").span)
         se = _arg(call, "scale")
         Psi0 = _fit(bound, _same_for_all(bound, _value(bound, se, "the inverse-Wishart scale"), 2, se,
                                          "the inverse-Wishart scale"), (D, D), se, "the inverse-Wishart scale")
+        _check_spd(bound, Psi0, se, "the inverse-Wishart scale")
     else:
         v = _value(bound, form.spread, "the component covariance")
         if form.family == "normal":
@@ -449,6 +510,7 @@ def _gaussian_prior(bound, form: MixtureForm, K: int, D: int):
         except ValueError:
             raise _err(bound.s, f"the component covariance has shape {v.shape}, not ({D}, {D}) or ({K}, {D}, {D})",
                        form.spread.span) from None
+        _check_spd(bound, cov, form.spread, "the component covariance")
     return GaussianPrior(kind, m0, kappa0=kappa0, nu0=nu0, Psi0=Psi0, S0=S0, cov=cov)
 
 
@@ -462,6 +524,9 @@ def _vmf_prior(bound, form: MixtureForm, D: int):
         m0 = _fit(bound, m0, (D,), _arg(call, "mu"), "the prior mean direction")
         tau0 = float(_same_for_all(bound, _value(bound, _arg(call, "kappa"), "the prior concentration"), 0,
                                    _arg(call, "kappa"), "the prior concentration"))
+        if not (np.isfinite(tau0) and tau0 >= 0):
+            raise _err(bound.s, f"the prior concentration of `{form.means}` must be non-negative, got {tau0:g}",
+                       _arg(call, "kappa").span)
         m0 = m0 / max(np.linalg.norm(m0), 1e-300)
     if form.spread_param is None:
         k = _value(bound, form.spread, "the concentration")
@@ -474,7 +539,22 @@ def _vmf_prior(bound, form: MixtureForm, D: int):
                             _arg(call, "concentration"), "the gamma shape"))
     b = float(_same_for_all(bound, _value(bound, _arg(call, "rate"), "the gamma rate"), 0, _arg(call, "rate"),
                             "the gamma rate"))
+    for v, e, what in ((a, _arg(call, "concentration"), "shape"), (b, _arg(call, "rate"), "rate")):
+        if not (np.isfinite(v) and v > 0):
+            raise _err(bound.s, f"the gamma {what} of `{form.spread_param}` must be positive, got {v:g}", e.span)
     return VMFPrior(m0, tau0, kappa_shape=a, kappa_rate=b, kappa_shared=not form.spread_indexed)
+
+
+def _check_assignment_size(bound, form: MixtureForm, N: int) -> None:
+    """The assignment has one entry per point: `z : category(K)[70]` with 60 points is an error
+    naming both, not an assignment cut to the points."""
+    s, z = bound.s, form.assignment
+    shape = tuple(bound.param_shapes[z]) if z in bound.param_shapes else np.shape(bound.env.values[z])
+    if shape != (N,):
+        decl = s.params[z] if z in s.params else s.data[z]
+        raise _err(s, f"the assignment `{z}` has shape {shape}, but `{form.data}` has {N} points: it takes one "
+                      f"entry per point", decl.span,
+                   [f"declare it with the points' size, e.g. `{z} : category(K)[N]` with `{form.data} : real[N, D]`"])
 
 
 def mixture_problem(bound, form: MixtureForm):
@@ -490,6 +570,10 @@ def mixture_problem(bound, form: MixtureForm):
         raise _err(s, f"the mixture methods take `{form.data}` as points × features (real[N, D]), not an array of "
                       f"{X.ndim} dimensions", s.data[form.data].span)
     N, D = X.shape
+    if N == 0:
+        raise _err(s, f"`{form.data}` has no points: the mixture methods need at least one", s.data[form.data].span)
+    if form.assignment is not None:
+        _check_assignment_size(bound, form, N)
     mshape = tuple(bound.param_shapes[form.means])
     names = {"data": form.data, "means": form.means}
     if form.within is not None:

@@ -51,7 +51,13 @@ def predict_proba(post, X, max_draws: int = 200) -> np.ndarray:
         raise AuguryInferenceError(f"`predict` is for mixture posteriors (em, vi, gibbs, split_merge), and this one "
                                    f"is from `{post.method}`")
     from augury.errors import AuguryInferenceError
-    X = np.asarray(X, float)
+    try:
+        X = np.asarray(X, float)
+    except (TypeError, ValueError) as ex:
+        raise AuguryInferenceError("`predict` takes the new points as an array of numbers (M, D)",
+                                   notes=[str(ex)]) from None
+    if X.size == 0:  # as scikit-learn's predict: no points is a mistake, not an empty answer
+        raise AuguryInferenceError(f"`predict` needs at least one new point, and got an empty array of shape {X.shape}")
     D = _dim(post, meta)
     if X.ndim == 1:
         X = X[:, None] if D == 1 else X[None]

@@ -243,6 +243,18 @@ def check_problem(problem: MixtureProblem, method: str) -> None:
     """Errors a user can cause, with what to do."""
     if problem.K < 1:
         raise AuguryInferenceError(f"`{method}` needs at least one component (K = {problem.K})")
+    if problem.N < 1:
+        raise AuguryInferenceError(f"`{method}` needs at least one point, and the data have none")
+    if problem.K > problem.N:
+        # as scikit-learn's GaussianMixture and BayesianGaussianMixture (n_components > n_samples): the
+        # k-means++ start seeds K centers one after another among N points, O(K N) sequential work
+        # (K = 100000 on 60 points ran for minutes), and at most N components can hold a point
+        raise AuguryInferenceError(
+            f"`{method}` with K = {problem.K} components on {problem.N} points: at most {problem.N} components "
+            f"can hold a point, and its k-means++ start needs a point per component",
+            notes=[f"declare at most {problem.N} components (a Dirichlet process's size is only its truncation, "
+                   f"and K = N already lets every point have a component of its own)",
+                   "gibbs and split_merge take more components than points"])
     lab = np.asarray(problem.labels)
     if lab.shape != (problem.N,):
         raise AuguryInferenceError(f"`{method}`: labels have shape {lab.shape}, expected ({problem.N},)")

@@ -176,3 +176,19 @@ def test_a_closed_pipe_is_not_an_internal_error(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdout", ClosedPipe())
     assert main(["check", str(model)]) == 0
     assert "internal error" not in capsys.readouterr().err
+
+
+def test_a_non_positive_definite_mixture_prior_exits_1_at_its_place(tmp_path, capsys):
+    """`mu[k] ~ mvnormal(m0, -1 * Sigma[k])`: a user error at the factor (exit 1), not a traceback."""
+    model = tmp_path / "mix.aug"
+    model.write_text("const K = 3\ndata X : real[N, D]\nparam w : simplex(K)\nparam mu : real[K, D]\n"
+                     "param Sigma : spd(D)[K]\nparam z : category(K)[N]\nw ~ dirichlet(ones(K))\n"
+                     "Sigma ~ inv_wishart(D + 2, eye(D))\n"
+                     "for k in range(K) { mu[k] ~ mvnormal(zeros(D), -1 * Sigma[k]) }\n"
+                     "for n in range(N) {\n  z[n] ~ categorical(w)\n  X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])\n}\n"
+                     "infer by gibbs(sweeps = 20, warmup = 10, chains = 1)\n")
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps({"X": np.random.default_rng(0).normal(size=(10, 2)).tolist()}))
+    assert main(["run", str(model), "--data", str(data), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{model}:9:48: error: the factor `-1` of the prior covariance") and "Traceback" not in err

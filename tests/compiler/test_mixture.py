@@ -213,3 +213,97 @@ def test_a_non_positive_dirichlet_concentration_is_an_error_at_the_prior():
     with pytest.raises(AuguryError) as e:
         _bind(src, {"X": np.zeros((4, 2))})
     assert "must be positive" in str(e.value) and ":7:" in str(e.value)
+
+
+def _at(src: str, text: str, nth: int = 0) -> str:
+    """`<string>:line:col` of the `nth` occurrence of `text` in the model source (1-based)."""
+    i = -1
+    for _ in range(nth + 1):
+        i = src.index(text, i + 1)
+    line = src.count("\n", 0, i) + 1
+    return f"<string>:{line}:{i - src.rfind(chr(10), 0, i)}"
+
+
+@pytest.mark.parametrize("decl", ["positive[Kmax, D]", "real(lower = 0)[Kmax, D]"])
+def test_means_on_a_restricted_support_are_refused_at_their_declaration(decl):
+    """The declared type wins (the prior is truncated to it) and the conjugate updates draw means
+    on all of R^D: every mixture method refuses, saying where and what samples that support."""
+    src = GCD.replace("param mu : real[Kmax, D]", f"param mu : {decl}")
+    m = augury.compile(src)
+    where = _at(src, "param mu")
+    for meth in MIXTURE_METHODS:
+        reason = m.methods()[meth] or ""
+        assert f"`mu` are declared `{decl}` ({where})" in reason and "nuts or smc" in reason, (meth, reason)
+    with pytest.raises(AuguryError, match="does not apply") as e:
+        m.sample({"X": np.zeros((4, 2)), "z": -np.ones(4, int)})      # its `infer by split_merge`
+    assert where in str(e.value) and "nuts" in str(e.value)
+
+
+def test_ordered_means_are_refused_too():
+    src = KNOWN.replace("data X : real[N, D]", "data X : real[N]").replace("param mu : real[K, D]",
+                                                                            "param mu : ordered(K)")
+    reason = augury.compile(src).methods()["gibbs"]
+    assert f"declared `ordered(K)` ({_at(src, 'param mu')})" in reason
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_an_assignment_sized_unlike_the_data_is_an_error_naming_both(labelled):
+    """`z : category(K)[70]` with 60 points: an error at z's declaration, not z cut to 60."""
+    if labelled:
+        src = GCD.replace("data  z : category(Kmax)[N] missing -1", "data  z : category(Kmax)[70] missing -1")
+        data = {"X": np.zeros((60, 2)), "z": -np.ones(70, int)}
+    else:
+        src = KNOWN.replace("param z : category(K)[N]", "param z : category(K)[70]")
+        data = {"X": np.zeros((60, 2))}
+    with pytest.raises(AuguryError) as e:
+        _bind(src, data)
+    msg = str(e.value)
+    assert f"{_at(src, 'data  z' if labelled else 'param z')}: error:" in msg
+    assert "`z` has shape (70,)" in msg and "`X` has 60 points" in msg
+
+
+NIW_DATA = {"X": np.random.default_rng(0).normal(size=(12, 2)), "z": -np.ones(12, int)}
+
+
+@pytest.mark.parametrize("old, new, data, at, says", [
+    # no points
+    ("", "", {"X": np.zeros((0, 2)), "z": np.zeros(0, int)}, "data  X", "has no points"),
+    # a non-positive factor of the normal–inverse-Wishart prior covariance
+    ("10 * Sigma[k]", "0 * Sigma[k]", NIW_DATA, "0 * Sigma", "must be one positive number"),
+    ("10 * Sigma[k]", "-1 * Sigma[k]", NIW_DATA, "-1 * Sigma", "must be one positive number"),
+    ("10 * Sigma[k]", "Sigma[k] / c", {**NIW_DATA, "c": 0.0}, "c)", "must be one positive number"),
+    # non-positive-definite scales
+    ("inv_wishart(D + 2, eye(D))", "inv_wishart(D + 2, -1 * eye(D))", NIW_DATA, "-1 * eye", "positive definite"),
+    ("inv_wishart(D + 2, eye(D))", "inv_wishart(D + 2, S)", {**NIW_DATA, "S": [[1.0, 2.0], [2.0, 1.0]]}, "S)",
+     "positive definite"),
+    ("inv_wishart(D + 2, eye(D))", "inv_wishart(1, eye(D))", NIW_DATA, "1, eye", "exceed D − 1"),
+    # a DP concentration that is not positive (from data: no constant check catches it)
+    ("dirichlet_process(alpha = 1.0)", "dirichlet_process(alpha = a)", {**NIW_DATA, "a": 0.0}, "a)",
+     "must be one positive number"),
+    ("dirichlet_process(alpha = 1.0)", "dirichlet_process(alpha = a)", {**NIW_DATA, "a": -1.0}, "a)",
+     "must be one positive number"),
+])
+def test_bad_hyperparameters_and_empty_data_are_errors_at_their_place(old, new, data, at, says):
+    src = GCD.replace(old, new) if old else GCD
+    for name in ("c", "S", "a"):
+        if name in data:
+            kind = "real[D, D]" if name == "S" else "real"
+            src = src.replace("data  X : real[N, D]", f"data  X : real[N, D]\ndata {name} : {kind}")
+    with pytest.raises(AuguryError) as e:
+        augury.compile(src).sample(data)          # through the Python API: refused before any sampling
+    msg = str(e.value)
+    assert f"{_at(src, at)}: error:" in msg and says in msg, msg
+
+
+def test_a_known_covariance_that_is_not_positive_definite_is_an_error_at_the_likelihood():
+    src = KNOWN.replace("data X : real[N, D]", "data X : real[N, D]\ndata S : real[D, D]").replace(
+        "X[n] ~ normal(mu[z[n]], 0.5)", "X[n] ~ mvnormal(mu[z[n]], S)")
+    with pytest.raises(AuguryError) as e:
+        _bind(src, {"X": np.zeros((4, 2)), "S": -np.eye(2)})
+    assert f"{_at(src, 'S)')}: error: the component covariance must be symmetric positive definite" in str(e.value)
+
+
+def test_a_dp_alpha_of_zero_is_refused_through_the_python_api():
+    src = GCD.replace("dirichlet_process(alpha = 1.0)", "dirichlet_process(alpha = 0.0)")
+    with pytest.raises(AuguryError, match="alpha"):
+        augury.compile(src).sample(NIW_DATA)

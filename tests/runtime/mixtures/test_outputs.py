@@ -101,6 +101,11 @@ def test_predict_gives_the_exact_responsibilities_of_one_draw():
     from augury.errors import AuguryError
     with pytest.raises(AuguryError, match=r"shape \(M, 2\)"):
         post.predict(np.zeros((3, 3)))
+    for empty in ([], np.zeros((0, 2))):  # no points is a user error (as scikit-learn's), not a shape (1, 0)
+        with pytest.raises(AuguryError, match="at least one new point"):
+            post.predict(empty)
+    with pytest.raises(AuguryError, match="array of numbers"):
+        post.predict([[0.0, 1.0], [2.0]])
 
 
 def test_predict_refuses_a_posterior_that_is_not_a_mixture():

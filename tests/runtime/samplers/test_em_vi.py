@@ -258,3 +258,24 @@ def test_observed_labels_are_kept_in_every_output():
         assert np.all(R[groups[None, :] != labels[seen][:, None]] == 0.0)
         # the unlabelled points of cluster 2 go to class 1, the others to class 0
         assert adjusted_rand_score(cls, groups[out.responsibilities.argmax(1)]) == 1.0
+
+
+# --------------------------------------------------------------------------- more components than points
+
+@pytest.mark.parametrize("K, weights", [(100_000, "dirichlet"), (61, "dirichlet"), (61, "dp")])
+def test_more_components_than_points_is_refused_up_front(K, weights):
+    """As scikit-learn's GaussianMixture (n_components > n_samples): K = 100000 on 60 points ran for
+    minutes in the k-means++ start (K sequential seeding steps over the points); at most N
+    components can hold a point, so em and vi refuse at once and say what to do."""
+    import time
+
+    from augury.errors import AuguryInferenceError
+    X, _, _ = _blobs(SEED, n=60)
+    wp = WeightPrior("dp", K, alpha=1.0) if weights == "dp" else None
+    p = _niw_problem(X, K, wp, psi_scale=1.0)
+    for method in (em, vi):
+        t = time.perf_counter()
+        with pytest.raises(AuguryInferenceError, match=f"K = {K} components on 60 points") as e:
+            method.fit(p, jax.random.PRNGKey(SEED), {})
+        assert time.perf_counter() - t < 2.0
+        assert "at most 60 components" in str(e.value)
