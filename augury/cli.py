@@ -15,6 +15,8 @@ from typing import Optional, Sequence
 
 from augury.errors import AuguryError
 
+_EXIT_AFTER = 3.0  # seconds a Ctrl-C waits for the run to reach a point where it can stop keeping its draws
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="augury", description="Compile and run Augury model files (.aug).")
@@ -102,9 +104,7 @@ def _run(args, parser) -> int:
     if inverse and not args.no_files:
         args.out = args.out or f"{stem}_posterior.npz"
         args.plot = args.plot or f"{stem}.png"
-    if args.out:
-        from augury.runtime.posterior import check_writable
-        check_writable(args.out)  # before sampling, not after
+    _check_outputs(args)  # before sampling, not after
     data = args.data or _default_data(args.file)
     if not args.data and data:
         print(f"using data from {data[0]}", file=sys.stderr)
@@ -113,7 +113,8 @@ def _run(args, parser) -> int:
     print(post)
     if args.out:
         post.save(args.out)
-        print(f"saved posterior to {args.out}", file=sys.stderr)
+        print(f"saved posterior to {args.out}" + (" (partial: interrupted)" if post.interrupted else ""),
+              file=sys.stderr)
     if args.plot:
         _figure(model, post, data, args.plot, inverse)
         print(f"wrote {args.plot}", file=sys.stderr)
@@ -121,7 +122,25 @@ def _run(args, parser) -> int:
     # last, where a user sees them
     for w in post.warnings or []:
         print(("warning: " + w) if ": warning:" not in w else w, file=sys.stderr)
-    return 0
+    return 130 if post.interrupted else 0
+
+
+def _check_outputs(args) -> None:
+    """The posterior file and the figure can be written (user errors, before any sampling)."""
+    from augury.runtime.posterior import check_writable
+    if args.out:
+        check_writable(args.out)
+    if args.plot:
+        check_writable(args.plot, _figure_suffixes(), "a figure")
+
+
+def _figure_suffixes() -> tuple[str, ...]:
+    """The file types matplotlib can write (.png, .svg, .pdf, ...)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise AuguryError("plotting needs matplotlib: `pip install augury[plot]`") from None
+    return tuple(sorted("." + k for k in FigureCanvasBase.get_supported_filetypes()))
 
 
 def _figure(model, post, data, path: str, inverse: bool) -> None:
@@ -169,7 +188,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model.render(out)
             print(f"wrote {out}", file=sys.stderr)
             return 0
-        return _run(args, parser)
+        from augury.runtime import interrupts
+        # Ctrl-C: the run stops between compiled blocks, keeps what is done and exits 130; while
+        # nothing can be kept (binding, compiling), it exits 130 within a few seconds
+        with interrupts.deferred(exit_after=_EXIT_AFTER):
+            return _run(args, parser)
     except AuguryError as e:
         print(str(e), file=sys.stderr)
         return 1

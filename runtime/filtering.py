@@ -367,27 +367,36 @@ def ffbs(ss, theta, particles, log_weights_per_t, key, m: int, *, resample: str 
     (with `resample`); then for t = T−2..0 each path's x_t is drawn from the time-t particles
     with weights ∝ W_t^i f(x_{t+1} | x_t^i) (`transition_log_density`).  O(m·n·T)."""
     T, n = log_weights_per_t.shape
-    k_last, k_back = jax.random.split(key)
-    idx = resample_indices(resample, k_last, jnp.exp(_p.normalize(log_weights_per_t[-1])[0]), m)
-    x_last = particles[-1][idx]
+    x_last, keys = ffbs_start(particles, log_weights_per_t, key, m, resample=resample)
     if T == 1:
         return x_last[:, None]
 
-    dens = jax.vmap(jax.vmap(ss.transition_log_density, (None, 0, None, None)), (0, None, None, None))
-
     def back(x_next, xs):
-        x_t, lw_t, t, k = xs
-        logits = lw_t[None, :] + dens(x_next, x_t, t + 1, theta)  # (m, n)
-        logits = jnp.where(jnp.isnan(logits), -jnp.inf, logits)
-        j = jax.random.categorical(k, logits, axis=-1)
-        x = x_t[j]
+        x = ffbs_step(ss, theta, x_next, *xs)
         return x, x
 
     ts = jnp.arange(T - 1, dtype=jnp.int32)
-    keys = jax.random.split(k_back, T - 1)
     _, path = jax.lax.scan(back, x_last, (particles[:-1], log_weights_per_t[:-1], ts, keys), reverse=True)
     path = jnp.concatenate([path, x_last[None]], 0)
     return jnp.moveaxis(path, 0, 1)
+
+
+def ffbs_start(particles, log_weights_per_t, key, m: int, *, resample: str = "systematic"):
+    """FFBS's start: the m paths' last states (m, *S), drawn from the final weights with
+    `resample`, and the keys of the backward steps t = 0..T−2 (T − 1, ...)."""
+    k_last, k_back = jax.random.split(key)
+    idx = resample_indices(resample, k_last, jnp.exp(_p.normalize(log_weights_per_t[-1])[0]), m)
+    return particles[-1][idx], jax.random.split(k_back, log_weights_per_t.shape[0] - 1)
+
+
+def ffbs_step(ss, theta, x_next, x_t, lw_t, t, key):
+    """One backward step of FFBS: each of the m paths' x_t drawn from the time-t particles x_t
+    (n, *S) with weights ∝ W_t^i f(x_next | x_t^i), given its x_{t+1} = x_next (m, *S)."""
+    dens = jax.vmap(jax.vmap(ss.transition_log_density, (None, 0, None, None)), (0, None, None, None))
+    logits = lw_t[None, :] + dens(x_next, x_t, t + 1, theta)  # (m, n)
+    logits = jnp.where(jnp.isnan(logits), -jnp.inf, logits)
+    j = jax.random.categorical(key, logits, axis=-1)
+    return x_t[j]
 
 
 def genealogy_paths(particles, ancestors, final_log_weights, key, m: int, *, resample: str = "systematic"):

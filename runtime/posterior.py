@@ -90,7 +90,7 @@ class Posterior:
                  log_weights: np.ndarray | None = None, log_evidence: float | None = None,
                  log_evidence_sd: float | None = None, method: str = "", settings: dict | None = None,
                  sample_stats: dict[str, np.ndarray] | None = None, timing: dict[str, float] | None = None,
-                 warnings: list | None = None, kinds: dict[str, str] | None = None):
+                 warnings: list | None = None, kinds: dict[str, str] | None = None, interrupted: bool = False):
         self._draws = {str(k): np.asarray(v) for k, v in draws.items()}
         self._chains = None if chains is None else int(chains)
         lead = None
@@ -126,6 +126,8 @@ class Posterior:
         self.timing = dict(timing or {})
         self.warnings = list(warnings or [])
         self.kinds = dict(kinds or {})
+        # the run was stopped (Ctrl-C) before it was done: the draws are what it had made (partial)
+        self.interrupted = bool(interrupted)
         self._diagnostics: Optional[dict] = None
         self._element_stats: Optional[dict] = None
         self._weights: Optional[np.ndarray] = None
@@ -315,6 +317,8 @@ class Posterior:
             # weighted particles, or independent unweighted draws (prior sampling, guidance samplers)
             size = f"{self._n} particles (weighted)" if self._log_weights is not None else f"{self._n} draws"
         parts = [f"Posterior: {method}, {size}"]
+        if self.interrupted:
+            parts.append("INTERRUPTED (partial)")
         if self.log_evidence is not None:
             parts.append(f"log evidence {self.log_evidence:.4g}" +
                          (f" ± {self.log_evidence_sd:.2g}" if self.log_evidence_sd is not None else ""))
@@ -347,6 +351,7 @@ class Posterior:
             "warnings": [str(w) for w in self.warnings],
             "kinds": dict(self.kinds),
             "names": self.names,
+            "interrupted": self.interrupted,
         }
 
     def _split_stats(self) -> tuple[dict, dict]:
@@ -377,6 +382,7 @@ class Posterior:
         if self._log_weights is not None:
             stats["log_weight"] = self._log_weights[None]
         attrs: dict[str, Any] = {"method": self.method, "settings": json.dumps(_jsonable(self.settings)),
+                                 "interrupted": int(self.interrupted),  # NetCDF has no booleans
                                  _META_KEY: json.dumps(self._meta())}
         if self.log_evidence is not None:
             attrs["log_evidence"] = self.log_evidence
@@ -487,20 +493,30 @@ class Posterior:
         return image_grid(self, name, measurement, path, samples)
 
 
-def check_writable(path: str | Path) -> None:
-    """Refuse, before any sampling, a path a posterior cannot be saved to: an unknown suffix, a
-    missing or read-only folder, or a folder in the way."""
+def check_writable(path: str | Path, suffixes: Sequence[str] = (".nc", ".npz"), what: str = "a posterior") -> None:
+    """Refuse, before any sampling, a path `what` cannot be saved to: a suffix not in `suffixes`,
+    a missing or read-only folder (tried by creating a file there: permissions, read-only or
+    virtual file systems), or a folder in the way."""
     path = Path(path)
-    if path.suffix.lower() not in (".nc", ".npz"):
-        raise AuguryError(f"cannot save a posterior to `{path}`: unknown file type `{path.suffix}`",
-                          notes=["use a `.nc` (NetCDF) or `.npz` path"])
+    if path.suffix.lower() not in suffixes:
+        kinds = ", ".join(f"`{s}`" for s in suffixes)
+        raise AuguryError(f"cannot save {what} to `{path}`: unknown file type `{path.suffix}`",
+                          notes=[f"use a path ending in {kinds}" if len(suffixes) > 2 else
+                                 "use a `.nc` (NetCDF) or `.npz` path"])
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise AuguryError(f"cannot save a posterior to `{path}`: the folder `{folder}` does not exist")
+        raise AuguryError(f"cannot save {what} to `{path}`: the folder `{folder}` does not exist"
+                          + (" (it is a file)" if folder.exists() else ""))
     if path.is_dir():
-        raise AuguryError(f"cannot save a posterior to `{path}`: it is a folder")
+        raise AuguryError(f"cannot save {what} to `{path}`: it is a folder")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise AuguryError(f"cannot save a posterior to `{path}`: permission denied")
+        raise AuguryError(f"cannot save {what} to `{path}`: permission denied")
+    try:  # the saves write a temporary file there and rename it: try that much now
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=str(folder))
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise AuguryError(f"cannot save {what} to `{path}`: {e.strerror or e} (in the folder `{folder}`)") from None
 
 
 def _is_image(shape: tuple) -> bool:
@@ -531,7 +547,8 @@ def _from_meta(meta: dict, draws: dict, log_weights, stats: dict) -> Posterior:
                      log_evidence=meta.get("log_evidence"), log_evidence_sd=meta.get("log_evidence_sd"),
                      method=meta.get("method", ""),
                      settings=meta.get("settings"), sample_stats=stats, timing=meta.get("timing"),
-                     warnings=meta.get("warnings"), kinds=meta.get("kinds"))
+                     warnings=meta.get("warnings"), kinds=meta.get("kinds"),
+                     interrupted=bool(meta.get("interrupted", False)))
 
 
 def _load_npz(path: Path) -> Posterior:

@@ -41,6 +41,7 @@ import numpy as np
 
 from augury.errors import AuguryInferenceError
 
+from . import interrupts
 from .progress import progress_bar
 from .samplers.protocol import Draws, Problem
 
@@ -138,6 +139,7 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
                 infos.append(info)
                 done = b + size
                 bar.update(size)
+                interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
             interrupted = True
     warnings = []
@@ -190,10 +192,14 @@ def finite_checks(x_in, *outputs) -> dict:
     return {"x_in": (x_in * 0).sum(), "net_out": sum((o * 0).sum() for o in outputs)}
 
 
+_MAX_BLOCK = 100  # steps per block at most: Ctrl-C is taken between blocks, so a long run still answers it soon
+
+
 def block_size(n: int) -> int:
-    """Steps per compiled block: the largest divisor of n up to n / 20, so that one program
-    serves every block and the progress bar still moves about twenty times."""
-    cap = max(1, n // 20)
+    """Steps per compiled block: the largest divisor of n up to min(n / 20, 100), so that one
+    program serves every block, the progress bar moves at least twenty times and Ctrl-C (taken
+    between blocks) waits for at most 100 network calls per particle."""
+    cap = max(1, min(n // 20, _MAX_BLOCK))
     return max(d for d in range(1, cap + 1) if n % d == 0)
 
 

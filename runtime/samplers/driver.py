@@ -16,6 +16,7 @@ import numpy as np
 
 from augury.errors import AuguryInferenceError
 
+from .. import interrupts
 from ..posterior import Posterior
 from ..progress import progress_bar
 from . import SAMPLERS
@@ -75,6 +76,7 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
                 infos.append(info)
                 i += 1
                 bar.update(1)
+                interrupts.check()  # Ctrl-C is taken here, between compiled steps
         except KeyboardInterrupt:
             interrupted = True
     out = module.finalize(problem, state, infos, settings)
@@ -82,6 +84,9 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
         out.interrupted = True
         out.warnings.append(f"interrupted after {i} of {total if total is not None else '?'} steps: "
                             "the posterior holds what was done")
+        if out.log_evidence is not None:  # of the data seen or the temperature reached: not the model's evidence
+            out.log_evidence = out.log_evidence_sd = None
+            out.warnings.append("an interrupted run reports no log evidence: it would not be the model's")
     return out
 
 
@@ -103,10 +108,14 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
     module = SAMPLERS[method].load()
     key = seed_key(seed)
     t0 = time.perf_counter()
-    if hasattr(module, "run"):
-        out = module.run(problem, key, settings, method=method, progress=progress)
-    else:
-        out = loop(module, problem, key, settings, method, progress)
+    with interrupts.deferred():  # Ctrl-C stops the run between blocks, never inside JAX
+        if hasattr(module, "run"):
+            out = module.run(problem, key, settings, method=method, progress=progress)
+        else:
+            out = loop(module, problem, key, settings, method, progress)
+        interrupts.settle()
+    if out.interrupted and not out.draws:
+        raise KeyboardInterrupt  # stopped before a draw was made: nothing to keep
     elapsed = time.perf_counter() - t0
     warnings = list(out.warnings)
     with np.errstate(all="ignore"):
@@ -121,7 +130,7 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
     post = Posterior(out.draws, chains=out.chains, log_weights=out.log_weights, log_evidence=out.log_evidence,
                      log_evidence_sd=out.log_evidence_sd,
                      method=method, settings=settings_out, sample_stats=out.sample_stats,
-                     timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds)
+                     timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds, interrupted=out.interrupted)
     # EQUAL_WEIGHTS: independent chains (the diffusion methods), whose uniform weights cannot collapse
     if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False) \
             and not getattr(module, "EQUAL_WEIGHTS", False):

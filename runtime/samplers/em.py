@@ -56,6 +56,7 @@ from ..mixtures.kmeans import kmeans_responsibilities
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.sharding import shard_points
+from .. import interrupts
 from ..progress import progress_bar
 from ..sphere import log_bessel_iv
 
@@ -234,6 +235,7 @@ def run_segments(segment: Callable, carry: dict, total: int, desc: str, progress
                     break
                 carry = segment(carry, jnp.int32(min(it + SEGMENT, total)))
                 bar.update(int(carry["it"]) - it)
+                interrupts.check()  # Ctrl-C is taken here, between segments
         except KeyboardInterrupt:
             interrupted = True
     return carry, interrupted

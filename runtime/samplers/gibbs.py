@@ -79,6 +79,7 @@ from ..mixtures.result import MixtureResult
 from ..mixtures.outputs import split_rhat as _split_rhat
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
+from .. import interrupts
 from ..progress import progress_bar
 
 
@@ -540,6 +541,7 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
                 last = (states, trunc, k_draw)
                 bar.update(min(total, start + length) - done)
                 done = min(total, start + length)
+                interrupts.check()  # Ctrl-C is taken here, between segments
         except KeyboardInterrupt:
             interrupted = True
 

@@ -39,6 +39,7 @@ from numpyro.infer.util import ParamInfo, constrain_fn, find_valid_initial_param
 
 from augury.errors import AuguryInferenceError
 
+from .. import interrupts
 from ..progress import progress_bar
 from .protocol import Draws, Problem
 
@@ -146,6 +147,7 @@ class Programs:
                 done = min(start + self.block, self.total)
                 if on_block is not None:
                     on_block(done)
+                interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
             pass
         return np.asarray(ok), buf, done

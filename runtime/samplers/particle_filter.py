@@ -49,12 +49,17 @@ import numpy as np
 from augury.errors import AuguryInferenceError
 
 from .. import filtering as F
+from .. import interrupts
 from .. import particles as _p
 from ..progress import progress_bar
 from ..sharding import describe, particle_mesh, to_host
 from .protocol import Draws, Problem
 
 _BLOCK = 50  # time steps per compiled block
+# FFBS's backward pass costs paths × particles transition densities per step: a block holds at most
+# this many (and at most _BLOCK steps), so that even 1000 paths of 50 000 particles reach a point
+# where Ctrl-C can stop them every second or so
+_SMOOTH_WORK = 2 ** 25
 OWN_WEIGHT_WARNINGS = True  # the collapse warnings name the time steps; the driver adds none of its own
 _STATS = F.STATS
 _COLLAPSE_SHARE = 0.01  # warn when the ESS at some t fell below this share of the particles (and 1.5)
@@ -94,10 +99,49 @@ class Programs:
                                          resample=resample)
             return F.ffbs(ss, theta, stored["particles"], stored["log_weights"], key, paths, resample=resample)
 
+        sblock = max(1, min(block, _SMOOTH_WORK // max(paths * n, 1)))
+        self.smooth_block = sblock
+
+        def back_block(x_next, particles, log_weights, keys, hi):
+            """FFBS's backward steps t = hi, hi − 1, … down to max(hi − B + 1, 0), B the block: one
+            program for every block (a window of B steps ending at hi; steps past hi leave x as is)."""
+            b = min(sblock, particles.shape[0] - 1)
+            lo = jnp.maximum(hi - b + 1, 0)
+            window = lambda a: jax.lax.dynamic_slice_in_dim(a, lo, b, 0)  # noqa: E731
+
+            def body(x, xs):
+                new = F.ffbs_step(ss, theta, x, *xs)
+                new = jnp.where(xs[2] <= hi, new, x)
+                return new, new
+            ts = lo + jnp.arange(b, dtype=jnp.int32)
+            return jax.lax.scan(body, x_next, (window(particles), window(log_weights), ts, window(keys)), reverse=True)
+
         self.init = jax.jit(init)
         self.advance = jax.jit(advance)
         self.smooth = jax.jit(smooth)
+        self.ffbs_start = jax.jit(lambda p, lw, key: F.ffbs_start(p, lw, key, paths, resample=resample))
+        self.back_block = jax.jit(back_block)
         self.sd = jax.jit(F.log_evidence_sd)
+
+    def smooth_paths(self, stored, final_log_weights, key, on_block=None):
+        """The smoothing paths (m, T, *S); FFBS runs in blocks of time steps with a Ctrl-C check
+        between them (KeyboardInterrupt), and equals `filtering.ffbs` with the same key.
+        `on_block(k)` is told the backward steps done so far."""
+        if self.smoothing != "ffbs":
+            return self.smooth(stored, final_log_weights, key)
+        particles, log_weights = stored["particles"], stored["log_weights"]
+        T = particles.shape[0]
+        x, keys = self.ffbs_start(particles, log_weights, key)
+        pieces = [x[None]]
+        b = min(self.smooth_block, T - 1)
+        for hi in range(T - 2, -1, -b):
+            interrupts.check()
+            x, path = self.back_block(x, particles, log_weights, keys, np.int32(hi))
+            jax.block_until_ready(x)  # one block at a time: a Ctrl-C must not wait for a queue of them
+            pieces.append(path[:hi - max(hi - b + 1, 0) + 1])
+            if on_block is not None:
+                on_block(T - 1 - max(hi - b + 1, 0))
+        return jnp.moveaxis(jnp.concatenate(pieces[::-1], 0), 0, 1)
 
     def run(self, key, on_block=None):
         """(final state, per-step records on the host, stored arrays on the device, steps done);
@@ -122,6 +166,7 @@ class Programs:
                 done = start + count
                 if on_block is not None:
                     on_block(done)
+                interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
             pass
         rec = {k: np.concatenate([r[k] for r in records], 0) for k in _STATS}
@@ -182,13 +227,18 @@ def run(problem: Problem, key, settings: dict, *, method: str = "particle_filter
              "filtering_mean": rec["filtering_mean"], "filtering_sd": np.sqrt(np.maximum(rec["filtering_var"], 0.0))}
     draws: dict = {}
     log_weights = None
-    if smoothing == "none":
+    smoothed = smoothing != "none" and not interrupts.requested()  # Ctrl-C during the filter: no smoothing
+    if smoothed:
+        try:  # (after an interruption the stored arrays are shorter: jit compiles that shape too)
+            with progress_bar(done - 1 if smoothing == "ffbs" else 0, desc=f"{method} smoothing (ffbs)",
+                              enabled=progress and smoothing == "ffbs") as bar:
+                paths_out = progs.smooth_paths(stored, state.log_weights, k_smooth, lambda k: bar.update(k - bar.n))
+            draws[ss.name] = np.asarray(to_host(paths_out))
+        except KeyboardInterrupt:  # Ctrl-C (now or during the filter): keep the filter's results, no paths
+            smoothed = False
+    if not smoothed:
         draws[f"{ss.name}_last"] = np.asarray(to_host(state.particles))
         log_weights = np.asarray(to_host(state.log_weights))
-    else:
-        # (after an interruption the stored arrays are shorter: jit compiles that shape too)
-        paths_out = progs.smooth(stored, state.log_weights, k_smooth)
-        draws[ss.name] = np.asarray(to_host(paths_out))
 
     out_settings = dict(s)
     out_settings.update(proposal=proposal, paths=paths if smoothing != "none" else None, devices=describe(progs.mesh))
@@ -215,6 +265,12 @@ def run(problem: Problem, key, settings: dict, *, method: str = "particle_filter
                             "over a few seeds")
     if done < T:
         out.interrupted = True
-        out.warnings.append(f"interrupted after {done} of {T} time steps: the log evidence, the filtering moments "
-                            f"and the paths cover x[0..{done - 1}] and the data there")
+        out.log_evidence = out.log_evidence_sd = None  # of the data up to done − 1 only: not the model's evidence
+        out.warnings.append(f"interrupted after {done} of {T} time steps: the filtering moments "
+                            + ("and the paths " if smoothed else "") + f"cover x[0..{done - 1}] and the data there; "
+                            "no log evidence is reported (the per-step increments are in sample_stats)")
+    if smoothing != "none" and not smoothed:
+        out.interrupted = True
+        out.warnings.append(f"interrupted before the smoothing paths were drawn: `{ss.name}_last` holds the "
+                            f"filtering particles of x[{done - 1}] (weighted)")
     return out

@@ -38,7 +38,8 @@ stops with an error (data of 1e20 under a unit-scale prior: ℓ ≈ −5e39 at e
 to the last bit).
 
 The run stops at λ = 1, or after `max_temperatures` temperatures (then the draws are from a
-tempered distribution, not the posterior, and a warning says so).  The log evidence is the sum
+tempered distribution, not the posterior, a warning says so, and no log evidence is reported:
+the normalizer of p(z) L(z)^λ at λ < 1 is not the model's).  The log evidence is the sum
 of the step log normalizers; its standard deviation is estimated from the same run after Lee &
 Whiteley (2018, Biometrika 105(3)), from the final weights and Eves (`particles.
 log_evidence_variance`).  It is calibrated for `resample="multinomial"` and biased low for the
@@ -269,16 +270,18 @@ def finalize(problem: Problem, state: SMCState, infos: list, settings: dict) -> 
         if count >= int(settings["max_temperatures"]):
             warnings.append(
                 f"SMC STOPPED BEFORE REACHING THE POSTERIOR: {count} temperatures (`max_temperatures`) took it only "
-                f"to temperature {lam:.3g} of 1, so the draws and the log evidence are for a tempered distribution, "
-                "not the posterior\ntry: a larger `max_temperatures`; a smaller `target_ess` (bigger steps); more "
+                f"to temperature {lam:.3g} of 1, so the draws are for a tempered distribution, not the posterior, "
+                "and no log evidence is reported (the tempered one is not the model's)\ntry: a larger `max_temperatures`; a smaller `target_ess` (bigger steps); more "
                 "`particles`; or a kernel that mixes better (kernel=\"hmc\" or \"nuts\", more `mcmc_steps`)")
         else:
-            warnings.append(f"the run stopped at temperature {lam:.3g} of 1: the draws and the log evidence are for "
-                            "a tempered distribution, not the posterior")
-    if eves < FEW_EVES:
+            warnings.append(f"the run stopped at temperature {lam:.3g} of 1: the draws are for a tempered "
+                            "distribution, not the posterior, and no log evidence is reported")
+    if eves < FEW_EVES and lam >= 1:
         warnings.append(f"only {eves} of {n} initial particles still have descendants, so the estimate of the log "
                         f"evidence's standard deviation ({math.sqrt(var):.3g}) is unreliable\ntry: more `particles`")
     log_z, log_z_sd = float(state.log_evidence), math.sqrt(var)
+    if lam < 1:  # the normalizer of p(z) L(z)^λ, not the evidence of the model
+        log_z = log_z_sd = None
     out_settings = {**settings, "devices": sharding.describe(sharding.particle_mesh(n))}
     out_settings["reference"] = u.reference
     if not u.evidence_defined:  # tempered from a reference around the mode: an improper prior

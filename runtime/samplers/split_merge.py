@@ -88,6 +88,7 @@ from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
+from .. import interrupts
 from ..progress import progress_bar
 
 
@@ -548,6 +549,7 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
                     kept.append({k: v[:, lo:hi] for k, v in recs.items()})
                 bar.update(hi)
                 done = start + hi
+                interrupts.check()  # Ctrl-C is taken here, between segments
         except KeyboardInterrupt:
             interrupted = True
 

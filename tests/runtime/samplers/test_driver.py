@@ -96,6 +96,83 @@ def test_an_interrupt_keeps_the_steps_done(counting, monkeypatch):
     assert any("interrupted after 2 of 10 steps" in w for w in post.warnings)
 
 
+def test_ctrl_c_waits_for_the_point_between_steps_and_the_posterior_says_partial(counting, monkeypatch, tmp_path):
+    """A real SIGINT during a step (here: while a compiled step is being called) only sets a flag:
+    the step finishes and is kept, the run stops at the check after it, and the Posterior says it
+    is partial (header, file).  Python's own handler would raise inside the call and lose it."""
+    import os
+    import signal
+
+    from augury.runtime.posterior import load_posterior
+    CountingSampler.nan_at = 99
+    calls = []
+    real_jit = jax.jit
+
+    def jit(f):
+        g = real_jit(f)
+
+        def step(*a):
+            calls.append(1)
+            if len(calls) == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the third step
+            return g(*a)
+        return step
+    monkeypatch.setattr(driver.jax, "jit", jit)
+    real_finalize = CountingSampler.finalize
+
+    def finalize(problem, state, infos, settings):  # a sampler that reports a log evidence
+        out = real_finalize(problem, state, infos, settings)
+        out.log_evidence = 1.5
+        return out
+    import sys
+    monkeypatch.setattr(sys.modules["augury_test_counting"], "finalize", finalize)
+    try:
+        post = driver.sample("counting", Problem(), {"steps": 10}, seed=1)
+    finally:
+        CountingSampler.nan_at = 3
+    assert post.samples("x").shape == (3,) and post.interrupted
+    assert any("interrupted after 3 of 10 steps" in w for w in post.warnings), post.warnings
+    assert post.log_evidence is None  # of part of the run: not the model's
+    assert "INTERRUPTED (partial)" in str(post).splitlines()[0]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after the run
+    for name in ("p.npz", "p.nc"):
+        post.save(tmp_path / name)
+        again = load_posterior(tmp_path / name)
+        assert again.interrupted and again.samples("x").shape == (3,)
+
+
+def test_a_second_ctrl_c_raises_at_once_and_nothing_made_is_an_interrupt():
+    import os
+    import signal
+
+    from augury.runtime import interrupts
+    with interrupts.deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupts.requested()  # no KeyboardInterrupt here: the flag only
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):  # the handler runs between bytecodes, after the signal
+                pass
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    assert not interrupts.requested()
+
+
+def test_an_interrupt_before_any_draw_is_a_keyboard_interrupt(counting, monkeypatch):
+    """A run stopped before it made a draw (pmmh in its warmup) has nothing to keep: the driver
+    raises KeyboardInterrupt (the CLI exits 130) rather than return an empty posterior."""
+    import sys
+    monkeypatch.setattr(sys.modules["augury_test_counting"], "finalize",
+                        lambda problem, state, infos, settings: Draws({}, chains=2, settings=dict(settings)))
+    monkeypatch.setattr(driver.interrupts, "check", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    CountingSampler.nan_at = 99
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            driver.sample("counting", Problem(), {"steps": 10}, seed=1)
+    finally:
+        CountingSampler.nan_at = 3
+
+
 @pytest.mark.parametrize("seed", [0, 2 ** 40 + 3, 2 ** 64 - 1])
 def test_large_seeds_give_distinct_keys(seed):
     k = driver.seed_key(seed)

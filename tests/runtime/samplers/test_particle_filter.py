@@ -331,12 +331,14 @@ def test_ffbs_a_collapse_warning_and_an_interrupt_that_keeps_the_steps_done(ar1,
     from augury.runtime.samplers import particle_filter as pf
     from augury.runtime.samplers.driver import seed_key
 
-    class Bar:  # Ctrl-C right after the first block of 20 steps
+    class Bar:  # Ctrl-C right after the first block of 20 steps (once: the smoothing's bar goes on)
         n = 0
+        fired = False
 
         def update(self, k):
             self.n += k
-            if self.n > 1:
+            if self.n > 1 and not Bar.fired:
+                Bar.fired = True
                 raise KeyboardInterrupt
 
     class Ctx:
@@ -355,9 +357,43 @@ def test_ffbs_a_collapse_warning_and_an_interrupt_that_keeps_the_steps_done(ar1,
     out = pf.run(Problem(state_space=ss, kinds={"x": "param"}), seed_key(SEED), settings)
     assert out.interrupted and any("interrupted after 21 of 50" in w for w in out.warnings), out.warnings
     assert out.draws["x"].shape == (7, 21) and out.sample_stats["ess"].shape == (21,)
-    np.testing.assert_allclose(out.sample_stats["log_evidence_increment"].sum(), out.log_evidence, atol=1e-9)
+    assert out.log_evidence is None  # of the first 21 observations only: not the model's evidence
     warn = [w for w in out.warnings if "particle weights collapsed at t =" in w]
     assert warn and "proposal=\"optimal\"" in warn[0], out.warnings
+
+
+def test_ffbs_runs_in_blocks_and_ctrl_c_during_smoothing_keeps_the_filter(ar1, monkeypatch):
+    """FFBS's backward pass (paths × particles densities per step) runs in blocks with a Ctrl-C
+    check between them: the blocked paths equal `filtering.ffbs`'s with the same key, and an
+    interrupt during smoothing keeps the finished filter (its log evidence, the final filtering
+    particles) without paths, marked interrupted."""
+    from augury.runtime.samplers import particle_filter as pf
+    from augury.runtime.samplers.driver import seed_key
+
+    monkeypatch.setattr(pf, "_SMOOTH_WORK", 7 * 20 * 4)  # blocks of 4 steps: 49 = 12·4 + 1, a short last one
+    settings = dict(particles=20, resample="systematic", ess_threshold=0.5, proposal="bootstrap",
+                    smoothing="ffbs", paths=7)
+    problem = Problem(state_space=ar1[2], kinds={"x": "param"})
+    full = pf.run(problem, seed_key(SEED), settings)
+    progs = next(p for p in problem.cache.values() if isinstance(p, pf.Programs))  # compiled once, reused
+    assert progs.smooth_block == 4
+    state, _, stored, done = progs.run(key(3))
+    blocked = np.asarray(progs.smooth_paths(stored, state.log_weights, key(4)))
+    whole = np.asarray(F.ffbs(ar1[2], {}, stored["particles"], stored["log_weights"], key(4), 7))
+    assert done == T and blocked.shape == (7, T)
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12, atol=1e-12)
+
+    calls = []
+
+    def check():  # Ctrl-C taken at the third check: the filter's one block passed, then one smoothing block
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(pf.interrupts, "check", check)
+    out = pf.run(problem, seed_key(SEED), settings)
+    assert out.interrupted and "x" not in out.draws and out.draws["x_last"].shape == (20,)
+    assert any("before the smoothing paths were drawn" in w for w in out.warnings), out.warnings
+    assert out.log_evidence == full.log_evidence and out.log_weights.shape == (20,)
 
 
 def test_optimal_proposal_needs_a_linear_gaussian_step(ar1):
