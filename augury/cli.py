@@ -91,6 +91,9 @@ def _run(args, parser) -> int:
     method = model.resolve_method(args.method)  # does it apply? before judging its settings
     consts = {k: v for k, v in sets.items() if k in model.structure.consts}
     settings = {k: v for k, v in sets.items() if k not in consts}
+    if consts:  # compiled with them, as `augury check --set` does: checked (K=2.5 for an int K is an
+        # error naming K), and the `infer` line's settings read them
+        model = augury.compile(_model_path(args.file), consts=consts, allow_python=args.allow_python)
     if method in METHODS:
         unknown = [k for k in settings if k not in METHODS[method].params]
         if unknown:
@@ -109,7 +112,7 @@ def _run(args, parser) -> int:
     if not args.data and data:
         print(f"using data from {data[0]}", file=sys.stderr)
     post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
-                        precision=args.precision, consts=consts, **settings)
+                        precision=args.precision, **settings)
     print(post)
     if args.out:
         post.save(args.out)

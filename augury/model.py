@@ -110,6 +110,7 @@ class Model:
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
         self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
+        self._checked_consts: set = set()  # digests of run-time const overrides the checker accepted
         self._sampler_caches: dict = {}  # data digest without the measurement -> compiled diffusion samplers
         self._methods: Optional[dict] = None
         if self.structure.infer is not None:
@@ -212,7 +213,7 @@ class Model:
         if consts is not None and not isinstance(consts, Mapping):
             raise AuguryError(f"`consts` must be a dict of names to values, not {type(consts).__name__}")
         mapping = _data_mapping(data)
-        consts = {**self.consts, **(consts or {})}
+        consts = self._with_overrides(consts)
         key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}:{inverse}")
         if key is None:
             return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
@@ -222,6 +223,19 @@ class Model:
                           allow_python=self.allow_python, with_prior=with_prior, inverse=inverse)
             self._bound_cache = {key: result}
         return self._bound_cache[key]
+
+    def _with_overrides(self, consts: Optional[Mapping]) -> dict:
+        """The consts with run-time overrides, checked as `compile` checks its own: a const declared
+        int given 2.5 is an error naming the const (binding would truncate it to 2)."""
+        merged = {**self.consts, **(consts or {})}
+        if not consts:
+            return merged
+        key = _fingerprint({}, merged, "consts")
+        if key is None or key not in self._checked_consts:
+            check(self.program, merged, _bound_shapes(self.bound))  # raises AuguryCheckError on an error
+            if key is not None:
+                self._checked_consts.add(key)
+        return merged
 
     def resolve_method(self, method: Optional[str] = None) -> str:
         """The method to run: checked to exist, be implemented and apply to this model."""

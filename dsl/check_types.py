@@ -224,7 +224,8 @@ def _check_override(ck: Checker, name: str):
         _drop_override(ck, sym)
     elif (sym.type is not None and sym.type.base == "int" or _used_as_size(ck, name)) and \
             not _integral(arr):
-        ck.error(f"const `{name}` is used as a size or an integer, but its override {v!r} is not an integer",
+        how = "is declared int" if sym.type is not None and sym.type.base == "int" else "is used as a size or an integer"
+        ck.error(f"const `{name}` {how}, but its override {v!r} is not an integer",
                  ast.NO_SPAN, f"`{name}` is declared at {ck.where(sym.span)}")
         _drop_override(ck, sym)
 

@@ -190,3 +190,28 @@ def test_a_non_positive_definite_mixture_prior_exits_1_at_its_place(tmp_path, ca
     assert main(["run", str(model), "--data", str(data), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"{model}:9:48: error: the factor `-1` of the prior covariance") and "Traceback" not in err
+
+
+def test_an_int_const_set_to_a_fraction_is_an_error_naming_it(tmp_path, capsys):
+    """`--set K=2.5` for a const declared int was truncated to 2 at binding: it is an error naming
+    K, as `augury check --set`, `augury.compile(consts=...)` and `sample(consts=...)` say too; an
+    integral value works, and the `infer` line reads the consts set."""
+    import augury
+    model = tmp_path / "k.aug"
+    model.write_text("const K : int = 3\nconst S = 40\ndata y : real[N]\nparam mu : real[K]\nmu ~ normal(0, 1)\n"
+                     "y ~ normal(sum(mu), 1)\ninfer by prior(samples = S)\n")
+    (tmp_path / "k.json").write_text('{"y": [1.0, 2.0]}')
+    message = "const `K` is declared int, but its override 2.5 is not an integer"
+    for command in ("run", "check"):
+        assert main([command, str(model), "--set", "K=2.5", "--no-progress"][:4 + (command == "run")]) == 1
+        err = capsys.readouterr().err
+        assert message in err and f"`K` is declared at {model}:1:7" in err and "Traceback" not in err, err
+    with pytest.raises(augury.AuguryCheckError, match=message):
+        augury.compile(model, consts={"K": 2.5})
+    with pytest.raises(augury.AuguryCheckError, match=message):
+        augury.compile(model).sample(data={"y": [1.0, 2.0]}, consts={"K": 2.5})
+    assert main(["run", str(model), "--set", "K=2", "--set", "S=25", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Posterior: prior, 25 draws")
+    rows = {ln.split()[0] for ln in lines[2:]}
+    assert {"mu[0]", "mu[1]"} <= rows and "mu[2]" not in rows
