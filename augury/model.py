@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Union
 
 from augury.compiler.graph import build_graph, render, to_dot
 from augury.compiler.methods import (SIMULATES_DATA, STARTS_FROM_PRIOR_GIVEN_DATA, applicable_methods,
-                                     default_method, draws_from_prior)
+                                     default_method, draws_from_prior, settings_conflict)
 from augury.compiler.problem import problem_for
 from augury.runtime.samplers.protocol import Problem
 from augury.compiler.structure import Structure, collect
@@ -114,7 +114,10 @@ class Model:
         self._sampler_caches: dict = {}  # data digest without the measurement -> compiled diffusion samplers
         self._methods: Optional[dict] = None
         if self.structure.infer is not None:
-            self._infer_settings()  # a bad value in the `infer` line is an error at its place
+            written = self._infer_settings()  # a bad value in the `infer` line is an error at its place
+            method = self.structure.infer.method.func
+            if method in METHODS:  # and so are values that do not go together
+                self._check_together(method, {**dict(METHODS[method].defaults), **written}, {})
 
     @property
     def name(self) -> str:
@@ -159,7 +162,24 @@ class Model:
                 settings[k] = check_setting(method, k, v)
             except ValueError as ex:
                 raise AuguryInferenceError(str(ex), notes=[f"settings of `{method}`: {_describe(sig)}"]) from None
+        self._check_together(method, settings, overrides)
         return settings
+
+    def _check_together(self, method: str, settings: dict, overrides: Mapping[str, Any]) -> None:
+        """Settings valid alone but not together (`settings_conflict`): an error at the `infer`
+        line's value when a setting involved was written there (and not overridden), as a bad
+        value alone is."""
+        inf = self.structure.infer
+        written = {k: e for k, e in inf.method.kwargs} if inf is not None and inf.method.func == method else {}
+        conflict = settings_conflict(method, settings, set(written) | set(overrides))
+        if conflict is None:
+            return
+        message, names, notes = conflict
+        where = [written[k] for k in names if k in written and k not in overrides]
+        if where:
+            raise AuguryCheckError(f"bad settings of `{method}`: {message}", where[0].span, notes,
+                                   source=self.program.source)
+        raise AuguryInferenceError(message, notes=notes)
 
     def _check_memory(self, method: str, opts: dict, problem, overrides: Mapping[str, Any]) -> None:
         """Refuse particle counts whose arrays cannot fit in memory (`particles.memory_refusal`)

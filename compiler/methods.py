@@ -6,7 +6,7 @@ check`, the default choice and `Model.sample` all read this one table.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from augury.dsl.signatures import DISTRIBUTIONS, METHODS, TYPES
 from augury.dsl.unparse import unparse
@@ -214,4 +214,32 @@ def default_method(s: Structure) -> Optional[str]:
     for m in ("nuts", "smc", "ensemble", "ddrm", "dps", "split_merge", "particle_filter"):
         if table.get(m) is None:
             return m
+    return None
+
+
+def settings_conflict(method: str, settings: Mapping[str, Any],
+                      given: Iterable[str] = ()) -> Optional[tuple[str, tuple[str, ...], list[str]]]:
+    """The first way `method`'s settings, each valid alone, do not go together: (message, the
+    settings involved, most to blame first, notes), or None.  `given` names the settings the user
+    wrote (in the `infer` line or as overrides), not left at their defaults.  The samplers check
+    the same again for callers of the driver; here the error can point at the `infer` line."""
+    s, given = settings, set(given)
+    for name in ("particles", "state_particles"):
+        if method in ("smc", "particle_filter", "pmmh", "smc2") and name in s and int(s[name]) < 2:
+            return f"`{name}` must be at least 2 for `{method}`, not {int(s[name])}", (name,), []
+    if method == "smc":
+        if int(s["max_mcmc_steps"]) < int(s["mcmc_steps"]):
+            return (f"`max_mcmc_steps` ({s['max_mcmc_steps']}) must be at least `mcmc_steps` ({s['mcmc_steps']})",
+                    ("max_mcmc_steps", "mcmc_steps"), [])
+        p, n = max(int(s["mcmc_steps"]), 2), int(s["particles"])
+        if s["waste_free"] and (n % p or n // p < 2):
+            return (f"waste-free SMC runs `particles` / P chains of P = max(mcmc_steps, 2) = {p} states each, so "
+                    f"`particles` must be a multiple of {p} and at least {2 * p}, not {n}",
+                    ("particles", "mcmc_steps", "waste_free"),
+                    [f"try particles={max(2 * p, round(n / p) * p)}, or change mcmc_steps"])
+    if method == "hmc" and {"num_steps", "trajectory_length"} <= given and s["num_steps"] is not None:
+        return ("`num_steps` and `trajectory_length` both set the length of a trajectory: give one",
+                ("trajectory_length", "num_steps"),
+                ["num_steps: a fixed number of leapfrog steps; trajectory_length: the step count follows the "
+                 "adapted step size"])
     return None

@@ -228,6 +228,31 @@ def test_infer_line_settings_read_consts_and_errors_point_at_the_value():
     assert "<string>:5:24: error: bad setting of `nuts`: `warmup` must be a non-negative integer, not -1" in str(e.value)
 
 
+@pytest.mark.parametrize("line, where, message", [
+    ("smc(particles = 1001, waste_free = true)", "5:26", "must be a multiple of 5 and at least 10, not 1001"),
+    ("smc(mcmc_steps = 7, waste_free = true)", "5:27", "must be a multiple of 7 and at least 14, not 1000"),
+    ("smc(mcmc_steps = 10, max_mcmc_steps = 5)", "5:48", "`max_mcmc_steps` (5) must be at least `mcmc_steps` (10)"),
+    ("smc(particles = 1)", "5:26", "`particles` must be at least 2 for `smc`, not 1"),
+    ("hmc(num_steps = 10, trajectory_length = 3.0)", "5:50", "`num_steps` and `trajectory_length` both set"),
+])
+def test_settings_that_do_not_go_together_in_the_infer_line_are_errors_there(line, where, message):
+    """Settings valid alone but not together (checked by the samplers at run time, with no
+    place) are errors at the `infer` line's value, at compile time, as a bad value alone is."""
+    with pytest.raises(augury.AuguryCheckError) as e:
+        augury.compile(NORMAL + f"infer by {line}\n")
+    assert f"<string>:{where}: error: bad settings of `{line[:3]}`: " in str(e.value) and message in str(e.value)
+
+
+def test_an_override_that_clashes_with_the_infer_line_points_at_the_line():
+    model = augury.compile(NORMAL + "infer by smc(mcmc_steps = 10)\n")
+    with pytest.raises(augury.AuguryCheckError, match="<string>:5:27: error: bad settings of `smc`: `max_mcmc_steps` "
+                                                      r"\(5\) must be at least `mcmc_steps` \(10\)"):
+        model.sample(data={"y": np.zeros(3)}, max_mcmc_steps=5)
+    with pytest.raises(augury.AuguryInferenceError, match=r"`max_mcmc_steps` \(2\) must be at least") as e:
+        model.sample(data={"y": np.zeros(3)}, mcmc_steps=3, max_mcmc_steps=2)  # the line is not involved
+    assert not isinstance(e.value, augury.AuguryCheckError)
+
+
 @pytest.mark.parametrize("source, msg", [(None, "not NoneType"), (42, "not int"),
                                          (b"param mu : real\nmu ~ normal(0, \xff)\n", "not UTF-8")])
 def test_compile_refuses_what_is_not_model_text(source, msg):
