@@ -36,6 +36,7 @@ def _chain(logpred, X):
     return total
 
 
+@pytest.mark.slow
 def test_niw_marginal_is_the_product_of_its_predictives_and_the_predictive_is_scipys_t():
     rng = np.random.default_rng(SEED)
     d = 3

@@ -109,6 +109,7 @@ def test_em_with_too_many_components_reports_empty_ones_at_their_prior_mode():
 
 # --------------------------------------------------------------------------- iris and wine
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["iris", "wine"])
 def test_em_and_vi_on_iris_and_wine_match_sklearn_gaussian_mixture(dataset):
     """ARI against the true classes ≥ GaussianMixture(3, n_init=4)'s − 0.05. The margin: the
@@ -187,6 +188,7 @@ def _vmf_problem(X, D, kappa=None, prior_mean=None, shared=False):
                                        kappa_rate=None if prior_mean is None else 2.0 / prior_mean, kappa_shared=shared))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shared", [False, True])
 def test_vmf_em_and_vi_recover_directions_and_the_concentration(shared):
     """3 vMF components on S^9 (κ = 50, 300 points each). κ's standard error: the Fisher
@@ -210,6 +212,7 @@ def test_vmf_em_and_vi_recover_directions_and_the_concentration(shared):
         assert _monotone(trace, abs(trace[-1]))
 
 
+@pytest.mark.slow
 def test_vmf_high_dimension_high_concentration():
     """D = 256, κ = 2000 (|r| ~ 10⁵ in the log normalizers): EM with κ ~ Gamma, VI with κ known.
     Directions are recovered and EM's κ̂ lands within 5 sd (sd ≈ κ √(2/((D − 1) n)) = 25 at
@@ -230,6 +233,7 @@ def test_vmf_high_dimension_high_concentration():
 
 # --------------------------------------------------------------------------- labels
 
+@pytest.mark.slow
 def test_observed_labels_are_kept_in_every_output():
     """A fifth of the points labelled (some deliberately against their cluster), and prototypes:
     2 classes × 2 components, labels naming classes."""

@@ -96,6 +96,7 @@ def test_collapsed_dp_known_covariance_matches_the_enumerated_posterior():
     _compare_to_exact(prob, res)
 
 
+@pytest.mark.slow
 def test_collapsed_dp_niw_matches_the_enumerated_posterior():
     N = X1.shape[0]
     prob = MixtureProblem(X=X1, labels=_unlabelled(N), K=N, family="gaussian",
@@ -115,6 +116,7 @@ def _sphere_points():
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
+@pytest.mark.slow
 def test_collapsed_dp_vmf_fixed_kappa_matches_the_enumerated_posterior():
     X = _sphere_points()
     N = X.shape[0]
@@ -150,6 +152,7 @@ def test_collapsed_dp_weights_match_the_exact_posterior_weight_of_a_points_clust
     _assert_mean(empty, alpha / (N + alpha), float(empty.std()), "E[mass of the empty slots]")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("collapsed", [True, False])
 def test_finite_dirichlet_with_observed_labels_matches_the_enumerated_posterior(collapsed):
     """Collapsed, and blocked on the same conjugate problem (`collapsed: False`: labels given the
@@ -238,6 +241,7 @@ def _vmf_clouds(rng):
 KAPPA_GRID = np.linspace(1e-3, 80.0, 40001)
 
 
+@pytest.mark.slow
 def test_blocked_vmf_gamma_kappa_matches_the_exact_posterior_of_kappa():
     """Two components with observed labels, one κ each: the blocked chain alternates μ_k | κ_k and
     the slice step on κ_k | μ_k.  μ_k ~ vMF(m0, τ0) integrates out, so

@@ -41,6 +41,7 @@ def _ari(a, b):
     return adjusted_rand_score(a, b)
 
 
+@pytest.mark.slow
 def test_the_gcd_example_keeps_the_labels_and_finds_the_new_classes():
     from scipy.optimize import linear_sum_assignment
     m = augury.compile(EXAMPLES / "gcd.aug")
@@ -64,6 +65,7 @@ def test_the_gcd_example_keeps_the_labels_and_finds_the_new_classes():
     assert np.mean([final[i] not in (0, 1, 2) for i in np.where(new)[0]]) > 0.95
 
 
+@pytest.mark.slow
 def test_gibbs_summaries_are_relabelled_and_recover_the_means():
     rng = np.random.default_rng(SEED)
     centers = np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
@@ -77,6 +79,7 @@ def test_gibbs_summaries_are_relabelled_and_recover_the_means():
     assert post.diagnostics["max_rhat"] < 1.1
 
 
+@pytest.mark.slow
 def test_the_directions_example_recovers_its_components():
     m = augury.compile(EXAMPLES / "directions.aug")
     truth = np.asarray(json.loads((EXAMPLES / "directions_truth.json").read_text())["component"])
@@ -87,6 +90,7 @@ def test_the_directions_example_recovers_its_components():
     np.testing.assert_allclose(kappa, [30, 60, 120], rtol=0.4)
 
 
+@pytest.mark.slow
 def test_the_iris_example_finds_two_or_three_components():
     post = augury.compile(EXAMPLES / "iris.aug").sample(EXAMPLES / "iris.json", seed=SEED)
     big = (post.mean("w") > 0.05).sum()

@@ -57,6 +57,7 @@ def test_the_points_are_split_over_every_device():
     assert len(x.sharding.device_set) == jax.device_count()
 
 
+@pytest.mark.slow
 def test_blocked_gibbs_with_labels_matches_the_enumeration():
     prob = _problem(WeightPrior("dirichlet", 3, concentration=np.array([0.7, 1.0, 1.5])))
     res = gibbs.fit(prob, jax.random.PRNGKey(SEED), {"sweeps": 1500, "warmup": 100, "chains": 4, "collapsed": False})
@@ -64,6 +65,7 @@ def test_blocked_gibbs_with_labels_matches_the_enumeration():
     _compare(prob, res)
 
 
+@pytest.mark.slow
 def test_split_merge_with_labels_matches_the_enumeration():
     prob = _problem(WeightPrior("dp", 8, alpha=1.0))
     res = split_merge.fit(prob, jax.random.key(SEED), {"sweeps": 1500, "warmup": 100, "chains": 2})

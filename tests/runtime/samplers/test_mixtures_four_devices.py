@@ -3,6 +3,7 @@
 gibbs and split_merge (test_mixtures_exact_sharded.py) pass there too; EM gives the same fit as on one device, and the
 data really were split across the devices."""
 
+import pytest
 from __future__ import annotations
 
 import json
@@ -60,6 +61,7 @@ def _result(res) -> dict:
     return json.loads(line[len("RESULT"):])
 
 
+@pytest.mark.slow
 def test_em_fits_the_same_on_one_and_four_devices():
     one, four = _result(_child(SAME_ANSWER, 1)), _result(_child(SAME_ANSWER, 4))
     assert one["devices"] == 1 and four["devices"] == 4
@@ -78,6 +80,7 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {ro
 """
 
 
+@pytest.mark.slow
 def test_the_exact_tests_of_gibbs_and_split_merge_pass_on_four_devices():
     code = EXACT.format(root=str(ROOT), target=str(HERE / "test_mixtures_exact_sharded.py"))
     res = _child(code, 4)

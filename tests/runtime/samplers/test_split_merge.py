@@ -82,6 +82,7 @@ def _niw(K, X, labels=None):
         gaussian=GaussianPrior("niw", m0=np.zeros(2), kappa0=0.5, nu0=4.0, Psi0=0.5 * np.eye(2)), dtype=jnp.float64)
 
 
+@pytest.mark.slow
 def test_niw_gaussian_matches_the_exact_dp_posterior():
     X = _two_groups(np.random.default_rng(SEED))
     prob = _niw(8, X)
@@ -106,6 +107,7 @@ def test_observed_labels_on_two_points_match_the_exact_posterior():
     _compare(_niw(8, X, labels), sweeps=1500)
 
 
+@pytest.mark.slow
 def test_known_covariance_gaussian_matches_the_exact_dp_posterior():
     X = _two_groups(np.random.default_rng(SEED + 20))
     K = 6
@@ -117,6 +119,7 @@ def test_known_covariance_gaussian_matches_the_exact_dp_posterior():
     _compare(prob, sweeps=1500)
 
 
+@pytest.mark.slow
 def test_vmf_fixed_concentration_matches_the_exact_dp_posterior():
     rng = np.random.default_rng(SEED + 30)
     ang = np.concatenate([rng.normal(0.0, 0.4, 3), rng.normal(1.6, 0.4, 3)])
@@ -144,6 +147,7 @@ def six_blobs():
     return truth, res
 
 
+@pytest.mark.slow
 def test_recovers_six_well_separated_components(six_blobs):
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
     truth, res = six_blobs
@@ -159,6 +163,7 @@ def test_recovers_six_well_separated_components(six_blobs):
     assert normalized_mutual_info_score(truth, z) > 0.99
 
 
+@pytest.mark.slow
 def test_splits_and_merges_are_accepted_from_one_component(six_blobs):
     _, res = six_blobs
     # all points start in one component: reaching six needs accepted splits
