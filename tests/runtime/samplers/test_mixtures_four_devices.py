@@ -3,7 +3,6 @@
 gibbs and split_merge (test_mixtures_exact_sharded.py) pass there too; EM gives the same fit as on one device, and the
 data really were split across the devices."""
 
-import pytest
 from __future__ import annotations
 
 import json
@@ -11,6 +10,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
