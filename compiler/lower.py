@@ -417,6 +417,9 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         tgt = ast.Name(st.target.name, st.target.span) if not st.target.indices else \
             ast.Index(ast.Name(st.target.name, st.target.span), st.target.indices, st.target.span)
         value = evaluate(tgt, env)
+        count = self._finite_values(st.target.name, env) if st.dist.func == "flat" else None
+        if count is not None:  # flat() on bool, category(K) or a bounded int: the uniform distribution, 1 / count
+            return jnp.sum(jnp.broadcast_to(-jnp.log(jnp.asarray(count, self.dtype)), jnp.shape(value)))
         try:
             lp = dist.log_prob(jnp.asarray(value))
         except (TypeError, ValueError) as ex:
@@ -427,6 +430,19 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         if mask_target is not None:
             lp = jnp.where(dist.support(value), lp, -jnp.inf)
         return jnp.sum(lp)
+
+    def _finite_values(self, name: str, env: Env):
+        """How many values a param declared `bool`, `category(K)` or `int(lower, upper)` takes
+        (where `flat()` is a proper uniform distribution); None for any other declaration."""
+        t = self.s.declared_type(name) if name in self.s.params else None
+        if t is None or t.base not in ("bool", "category", "int"):
+            return None
+        if t.base == "bool":
+            return 2
+        if t.base == "category":
+            return evaluate(t.args[0], env)
+        lo, hi = t.kwarg("lower"), t.kwarg("upper")
+        return None if lo is None or hi is None else evaluate(hi, env) - evaluate(lo, env) + 1
 
     def _sample_logp(self, loc: Located, env: Env):
         st = loc.stmt

@@ -49,10 +49,11 @@ def _needs_gradients(s: Structure) -> Optional[str]:
 
 def flat_is_proper(s: Structure, name: str) -> bool:
     """`flat()` on a compact support (a simplex, `unit`, a sphere, `cholesky_corr`, a real with
-    both bounds) is the uniform distribution there: proper, and drawn as such."""
+    both bounds) or a finite one (`bool`, `category(K)`, an int with both bounds) is the uniform
+    distribution there: proper, and drawn as such."""
     t = s.declared_type(name)
-    return t is not None and (t.base in _COMPACT or (t.base == "real" and t.kwarg("lower") is not None
-                                                      and t.kwarg("upper") is not None))
+    return t is not None and (t.base in _COMPACT or t.base in ("bool", "category") or (
+        t.base in ("real", "int") and t.kwarg("lower") is not None and t.kwarg("upper") is not None))
 
 
 def _needs_proper_prior(s: Structure) -> Optional[str]:

@@ -76,6 +76,10 @@ def prior_structure(s: Structure, shapes: dict[str, tuple], simulate: set[str]) 
                                 declared_support_narrower(s, name, st.dist.func),
                                 bool(tsig and tsig.discrete) or bool(sig and sig.discrete), st.span)
         lo, hi = declared_bounds(decl.type)
+        if st.dist.func == "flat" and decl.type.base == "category":  # uniform on its values 0 … K − 1
+            lo, hi = ast.Num(0, True), ast.BinOp("-", decl.type.args[0], ast.Num(1, True), st.span)
+        elif st.dist.func == "flat" and decl.type.base == "bool":
+            lo, hi = ast.Num(0, True), ast.Num(1, True)
         kwargs = tuple((k, v) for k, v in (("lower", lo), ("upper", hi)) if v is not None)
         # the element's indices key its draw (each element is drawn once) and select its bounds
         args = (ast.Name(KEY, st.span), ast.Num(ident, True), st.dist) + tuple(st.target.indices)
@@ -186,6 +190,8 @@ def _iid(dist) -> bool:
 def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
     """A draw of `dist` restricted to the site's declared support (exact)."""
     shape = site.shape
+    if isinstance(dist, dists.Flat) and site.discrete:  # bool, category(K), int(lower, upper)
+        return _uniform_integers(key, shape, lower, upper)
     if isinstance(dist, dists.Flat):
         event = shape[len(shape) - TYPES[site.base].event_rank:]
         return dists.draw(dists.uniform_on(TYPES[site.base].support, event, lower, upper), key, shape).astype(dtype)
@@ -209,6 +215,18 @@ def draw_on_support(dist, key, site: DrawSite, lower, upper, dtype):
                          f"`{site.base}` support; give it a distribution on that support")
     x, ok = _truncated(dist, key, shape, lower, upper)
     return jnp.where(ok, x, jnp.nan).astype(dtype)
+
+
+def _uniform_integers(key, shape, lower, upper):
+    """`flat()` on a finite discrete support: every integer in [lower, upper] equally likely
+    (INT_NAN where the interval is empty)."""
+    if lower is None or upper is None:
+        raise ValueError("`flat()` on an integer without both bounds is improper (its support is infinite): "
+                         "there is no uniform distribution to draw from")
+    lo = jnp.broadcast_to(jnp.asarray(lower).astype(jnp.int32), shape)
+    hi = jnp.broadcast_to(jnp.asarray(upper).astype(jnp.int32), shape)
+    x = jax.random.randint(key, shape, lo, hi + 1, jnp.int32)
+    return jnp.where(lo <= hi, x, INT_NAN)
 
 
 def _ordered_by_rejection(dist, key, shape, positive: bool):

@@ -297,7 +297,7 @@ def test_data_shape_error_names_the_declaration():
 def test_const_override_and_unknown_const():
     src = "const K = 2\nparam mu : real[K]\nmu ~ normal(0, 1)"
     assert lower(src, {}, consts={"K": 4}).param_shapes["mu"] == (4,)
-    with pytest.raises(AuguryError, match="not a `const`"):
+    with pytest.raises(AuguryError, match="cannot override `KK`: the model has no const `KK`"):  # as compile says
         lower(src, {}, consts={"KK": 4})
 
 

@@ -32,6 +32,21 @@ def test_flat_on_a_compact_support_is_proper():
         assert run(f"param w : {ty}\nw ~ flat()\n") == [], ty
 
 
+@pytest.mark.parametrize("ty", ["bool", "category(3)", "category(3)[2]", "int(lower = 1, upper = 4)",
+                                "int(lower = -2, upper = 2)[3]"])
+def test_flat_on_a_finite_discrete_support_is_proper(ty):
+    """`flat()` on bool, category(K) or an int with both bounds is the uniform distribution on
+    finitely many values: neither flagged by the checker nor refused by the methods that draw
+    from the prior (the method table called it "a flat prior on an unbounded support")."""
+    import augury
+    src = f"param k : {ty}\nk ~ flat()\n"
+    assert run(src) == [], ty
+    assert augury.compile(src).methods()["prior"] is None, ty
+    unbounded = "param k : int(lower = 0)\nk ~ flat()\n"  # one bound: infinitely many values
+    assert "improper" in run(unbounded)[0].message
+    assert "unbounded support" in augury.compile(unbounded).methods()["prior"]
+
+
 def test_flat_on_an_unbounded_support_warns():
     src = "data y : real[N]\nparam mu : real\nmu ~ flat()\ny ~ normal(mu, 1)\n"
     (w,) = run(src)
