@@ -4,7 +4,9 @@ log evidence and smoothing paths (`augury.runtime.filtering` does the work).
 Shape: a module-level `run` that owns its loop, not the driver's `build`/`step` loop.  The
 filter runs in blocks of `_BLOCK` time steps, each block one compiled `lax.scan` (the same
 program for every block: a block that runs past T leaves the state unchanged there), so the
-progress bar moves between blocks and Ctrl-C stops the run there keeping the steps done.  A
+progress bar moves between blocks and Ctrl-C stops the run there keeping the steps done (with
+no smoothing then: the filtering particles of the last step done come back as `{x}_last`, and
+no log evidence, which would be that of part of the data; FFBS runs in blocks too).  A
 module `run` is used because smoothing needs the stored particle system of every step kept on
 the device (particles and ancestors, or filtering weights for FFBS) and one more compiled
 program after the loop; the driver's loop would pull every step's infos to the host and has
