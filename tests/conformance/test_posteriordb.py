@@ -17,7 +17,7 @@ repository.  Without that folder every test here is skipped, except under `CI=tr
 skip is a failure (tests/conftest.py).
 
 `pytest tests/conformance -s` prints a table of the worst errors and the warnings of each run.
-The default tier runs six of the thirteen; the seven that take longest, and the six default ones
+The default tier runs three of the thirteen; the ten others, and six of them
 through adaptive tempered SMC (`test_posteriordb_smc`, means within 0.2 reference sd), are marked
 `slow` (`pytest -m slow`, run by .ci/run).
 `AUGURY_SEED=N` runs them at another seed: the settings hold at any seed, not one tuned seed.
@@ -228,7 +228,11 @@ def test_ess_bulk_iid_and_correlated():
     assert ess_bulk(ar) < 600  # AR(1) with phi 0.9: about n (1 - phi) / (1 + phi) = 210
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# three of the six run in the default tier; the others (5-11 s each) with the slow ones
+HEAVIER = {"arK-arK", "low_dim_gauss_mix-low_dim_gauss_mix", "hmm_example-hmm_example"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVIER else n for n in CASES])
 def test_posteriordb(name):
     _check(name, CASES[name])
 

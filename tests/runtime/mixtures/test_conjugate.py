@@ -107,6 +107,7 @@ def test_inverse_wishart_draws_have_the_right_mean_and_the_niw_draws_the_right_m
     assert np.all(np.abs(draws.mean(axis=0) - mean[None]) < 5 * se[None])
 
 
+@pytest.mark.slow
 def test_weights_dirichlet_and_stick_breaking_expectations_and_draws():
     key = jax.random.PRNGKey(SEED)
     counts = jnp.array([3.0, 0.0, 7.5, 1.0])
@@ -127,6 +128,7 @@ def test_weights_dirichlet_and_stick_breaking_expectations_and_draws():
     np.testing.assert_allclose(crp, np.log([3.0, 1.5, 7.5, 1.0]))
 
 
+@pytest.mark.slow
 def test_prototype_weights_factorize_into_class_and_within_class():
     prior = WeightPrior("dirichlet", 2, concentration=np.array([1.0, 2.0]), groups=np.array([0, 0, 1, 1, 1]),
                         within=np.full(5, 0.5))

@@ -187,6 +187,7 @@ def test_bad_seeds_are_refused(seed):
         driver.seed_key(seed)
 
 
+@pytest.mark.slow
 def test_auto_precision_is_float64_for_nuts_and_leaves_the_callers_jax_alone():
     before = jnp.ones(2).dtype
     model = augury.compile(NORMAL)

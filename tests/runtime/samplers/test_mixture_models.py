@@ -99,6 +99,7 @@ def test_the_iris_example_finds_two_or_three_components():
     assert _ari(post.predict(np.asarray(json.loads((EXAMPLES / "iris.json").read_text())["X"])), truth) > 0.5
 
 
+@pytest.mark.slow
 def test_the_cli_runs_a_mixture_example():
     res = subprocess.run([sys.executable, "-m", "augury.cli", "run", str(EXAMPLES / "directions.aug"),
                           "--no-progress", "--no-files"], capture_output=True, text=True, timeout=600, cwd=str(ROOT))

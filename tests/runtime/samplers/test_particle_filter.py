@@ -184,6 +184,7 @@ def test_single_run_log_evidence_sd_is_in_the_right_range(ar1):
 
 # ------------------------------------------------------------------ 2. 2-D, bootstrap and optimal
 
+@pytest.mark.slow
 def test_2d_bootstrap_and_optimal_match_kalman_and_optimal_is_better():
     """A rotation (0.3 rad, damped by 0.95) observed through its first coordinate.  The second
     coordinate is seen only through the rotation, and there the bootstrap filter's O(1/n) bias
@@ -430,6 +431,7 @@ with jax.enable_x64(True):
 """
 
 
+@pytest.mark.slow
 def test_sharded_filter_equals_one_device():
     here = os.path.dirname(os.path.abspath(__file__))
     tests = os.path.dirname(here)

@@ -241,6 +241,7 @@ def test_a_log_likelihood_beyond_float_resolution_is_refused(y, x64):
     assert ("try precision" in str(e.value)) == (not x64)  # float32 runs are told to try float64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["hmc", "nuts"])
 def test_gradient_kernels(nn, kernel):
     problem, log_z, mean, var = nn

@@ -100,6 +100,7 @@ def test_niw_gaussian_matches_the_exact_dp_posterior():
         assert abs(float(x.mean()) - want) <= 5 * se, f"{what}: sampler {x.mean():.4f}, exact {want:.4f}, se {se:.4f}"
 
 
+@pytest.mark.slow
 def test_observed_labels_on_two_points_match_the_exact_posterior():
     X = _two_groups(np.random.default_rng(SEED + 10))
     labels = -np.ones(6, np.int32)
