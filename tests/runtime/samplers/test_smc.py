@@ -377,7 +377,8 @@ print(json.dumps({"devices": len(jax.devices()), "log_z": out.log_evidence, "sd"
 """
 
 
-@pytest.mark.parametrize("kernel", ["rw", pytest.param("nuts", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", ["rw", "nuts"])
 def test_same_results_on_one_and_four_devices(kernel):
     """The particle axis sharded over 4 (forced host) devices gives the same run: random numbers
     do not depend on the sharding (threefry is partitionable), and only reductions are reordered."""
