@@ -127,12 +127,12 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
     settings_out = dict(out.settings)
     settings_out["seed"] = int(seed)
     kinds = {n: problem.kinds.get(n, "param") for n in out.draws}
-    post = Posterior(out.draws, chains=out.chains, log_weights=out.log_weights, log_evidence=out.log_evidence,
+    equal = getattr(module, "EQUAL_WEIGHTS", False)  # independent chains (the diffusion methods): no weights
+    post = Posterior(out.draws, chains=out.chains, log_weights=None if equal else out.log_weights,
+                     log_evidence=out.log_evidence,
                      log_evidence_sd=out.log_evidence_sd,
                      method=method, settings=settings_out, sample_stats=out.sample_stats,
                      timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds, interrupted=out.interrupted)
-    # EQUAL_WEIGHTS: independent chains (the diffusion methods), whose uniform weights cannot collapse
-    if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False) \
-            and not getattr(module, "EQUAL_WEIGHTS", False):
+    if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False) and not equal:
         post.warnings.extend(_run_warnings(post, out, method))
     return post

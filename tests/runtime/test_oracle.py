@@ -162,6 +162,7 @@ def test_bad_shapes_raise():
         sliced_wasserstein(np.ones((5, 2)), np.ones((5, 3)), key(0))
 
 
+@pytest.mark.slow
 def test_sliced_wasserstein():
     r = rng(6)
     n, d = 2000, 3

@@ -89,6 +89,7 @@ def test_vmf_marginal_is_the_product_of_its_predictives(tau0):
         assert one == pytest.approx(-float(np.log(2) + d / 2 * np.log(np.pi) - __import__("math").lgamma(d / 2)), abs=1e-10)
 
 
+@pytest.mark.slow
 def test_inverse_wishart_draws_have_the_right_mean_and_the_niw_draws_the_right_mean():
     rng = np.random.default_rng(SEED + 3)
     d, K, n = 3, 2, 20000

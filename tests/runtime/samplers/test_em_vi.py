@@ -154,6 +154,7 @@ def test_vi_known_covariance_single_component_is_the_exact_posterior():
     assert out.draws["means"].shape == (20, 1, D) and "covariances" not in out.draws
 
 
+@pytest.mark.slow
 def test_vi_dp_prunes_to_three_components_with_a_non_decreasing_elbo():
     X, z, _ = _blobs(SEED)
     K = 10

@@ -191,6 +191,7 @@ def _assert_mean(x: np.ndarray, mean: float, sd: float, what: str) -> None:
     assert abs(float(x.mean()) - mean) <= Z * se, f"{what}: sampler {x.mean():.4f}, exact {mean:.4f}, se {se:.4f}"
 
 
+@pytest.mark.slow
 def test_blocked_gaussian_mu_sigma_gibbs_matches_the_exact_posterior_moments():
     """K = 1, labels observed: the blocked chain alternates μ | σ² and σ² | μ.  With μ ~ N(m0, s0²)
     and σ² ~ InvWishart(ν0, ψ0) = InvGamma(ν0/2, ψ0/2), μ integrates out in closed form, so

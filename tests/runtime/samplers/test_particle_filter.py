@@ -165,6 +165,7 @@ def test_ar1_log_evidence_filtering_and_smoothing_match_kalman(ar1):
     assert_means(back.var(1, ddof=1), exact.smoothed_cov[:, 0, 0])
 
 
+@pytest.mark.slow
 def test_single_run_log_evidence_sd_is_in_the_right_range(ar1):
     """Lee & Whiteley's single-run sd against the spread of log Ẑ over 32 runs.  Calibrated for
     multinomial resampling (ratio ≈ 1; 32 runs know the spread to ±13%, so [0.6, 1.6] is more
@@ -232,6 +233,7 @@ def test_optimal_proposal_with_nearly_exact_observations_matches_kalman(sd):
 
 # ------------------------------------------------------------------ 3. missing observations
 
+@pytest.mark.slow
 def test_missing_observations_contribute_nothing():
     observed = np.ones(T, bool)
     observed[10:20] = False
@@ -252,6 +254,7 @@ def test_missing_observations_contribute_nothing():
 
 # ------------------------------------------------------------------ 4. resampling schemes, thresholds
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["systematic", "multinomial", "stratified", "residual"])
 def test_every_resampling_scheme_matches_kalman(ar1, scheme):
     y, exact, ss = ar1
@@ -293,6 +296,7 @@ def test_fast_systematic_resampling_equals_blackjax():
 
 # ------------------------------------------------------------------ 5. through the driver
 
+@pytest.mark.slow
 def test_sample_through_the_driver(ar1):
     from augury.dsl.signatures import METHODS
     from augury.runtime.samplers.driver import sample, seed_key

@@ -174,6 +174,7 @@ for i in range(3) { c[i] ~ normal(0, 1) }
     assert normalized == pytest.approx(want_plain - log_zb - log_ztau, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_ordered_vectors_are_sorted_whatever_the_distributions_support():
     for t, d in [("positive_ordered", "exponential(1)"), ("positive_ordered", "lognormal(0, 1)"),
                  ("positive_ordered", "normal(0, 1)"), ("ordered", "normal(0, 1)")]:

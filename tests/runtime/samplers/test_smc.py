@@ -274,6 +274,7 @@ def test_waste_free_needs_a_multiple_of_the_chain_length(nn):
         smc.build(nn[0], settings(waste_free=True, particles=1001))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["systematic", "stratified", "residual", "multinomial"])
 def test_resampling_schemes_and_step_records(nn, scheme):
     problem, log_z, mean, var = nn
