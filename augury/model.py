@@ -307,6 +307,7 @@ class Model:
                                                    with_prior=method in STARTS_FROM_PRIOR_GIVEN_DATA)
                 problem = problem_for(method, lowered, opts)
                 self._check_memory(method, opts, problem, settings)
+                data_warnings = list(data_warnings) + truncation_warnings(lowered, method)
             post = driver.sample(method, problem, opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
@@ -452,4 +453,21 @@ def compile(source: Union[str, Path], consts: Optional[dict] = None, bind: Optio
     paths resolve (as `trust_remote_code` elsewhere); without it, binding refuses them."""
     text, file = _read_source(source)
     return Model(parse(text, file), consts, bind, allow_python)
+
+
+def truncation_warnings(lowered, method: str) -> list[str]:
+    """Where this method's target departs from the truncated model (docs/language.md, "Truncation:
+    the two exceptions"): say which density it samples."""
+    listed = lambda names: ", ".join(f"`{n}`" for n in dict.fromkeys(names))  # noqa: E731
+    see = "see docs/language.md, \"Truncation: the two exceptions\""
+    out = []
+    if lowered.restricted_truncations and method in ("nuts", "hmc"):
+        out.append(f"the prior of {listed(lowered.restricted_truncations)} is truncated by its declared support "
+                   "with a normalizer that reads another unknown and has no exact gradient here: this run samples "
+                   f"the restricted, unnormalized density (as Stan does), smc the truncated distribution; {see}")
+    if lowered.joint_flat and method in ("nuts", "hmc", "smc"):
+        reading = "uniform over the joint region (as Stan)" if method != "smc" else "uniform given the other params"
+        out.append(f"flat() on {listed(lowered.joint_flat)}, whose bounds read another param, is {reading} in "
+                   f"this run; {see}")
+    return out
 

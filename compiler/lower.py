@@ -116,6 +116,21 @@ class RunResult:
     log_likelihood: Any
 
 
+# Scalar families whose truncation normalizer log P(lower < X < upper) is exact (runtime/cdf.py);
+# the arguments named here reach it only through the incomplete beta function, which JAX cannot
+# differentiate in its shape parameters, so a gradient method cannot follow them.
+NORMALIZER_FAMILIES = {"normal", "lognormal", "half_normal", "cauchy", "half_cauchy", "student_t", "laplace",
+                       "exponential", "gamma", "inv_gamma", "beta", "uniform"}
+_NO_CDF_GRADIENT = {"student_t": ("df",), "beta": ("a", "b")}
+
+
+def _no_gradient_args(dist: ast.Call) -> list:
+    """The arguments of a distribution call that its normalizer cannot be differentiated in."""
+    names = _NO_CDF_GRADIENT.get(dist.func, ())
+    params = DISTRIBUTIONS[dist.func].params
+    return [a for i, a in enumerate(dist.args) if params[i] in names] + [v for k, v in dist.kwargs if k in names]
+
+
 class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
     """A model with its consts and data bound: pure functions for the samplers."""
 
@@ -130,6 +145,9 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         self.unknowns = self._unknowns()
         self.order = self._order()
         self.reported_lets = [n for n in s.lets if self._depends_on_unknown(n)]
+        # params whose varying truncation normalizer has no exact gradient (docs/language.md, "Truncation")
+        self.restricted_truncations: list[str] = []
+        self.joint_flat: list[str] = []  # flat() on bounds that read another unknown (the same section)
         self._varying_normalizers = {id(loc) for loc in s.samples if self._normalizer_varies(loc)}
         self._static_lets = self._compute_static_lets()
         self._prepare_global_enumeration()
@@ -252,12 +270,23 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         constant one matters only to the evidence.  `flat()` is a constant density (on chained
         bounds: uniform over the joint region, as in Stan), never renormalized here."""
         name, func = loc.stmt.target.name, loc.stmt.dist.func
-        if name not in self.s.params or func == "flat" or not declared_support_narrower(self.s, name, func):
+        if name not in self.s.params:
             return False
-        bounds = [b for b in declared_bounds(self.s.params[name].type) if b is not None]
-        names = located_reads(loc).union(*(reads(b) for b in bounds))
         unknown = {u.name for u in self.unknowns} | set(self.plans)
-        return any(r in unknown or (r in self.s.lets and self._depends_on_unknown(r)) for r in names - {name})
+        is_unknown = lambda r: r != name and (r in unknown or (r in self.s.lets and self._depends_on_unknown(r)))  # noqa: E731
+        bounds = [b for b in declared_bounds(self.s.params[name].type) if b is not None]
+        if func == "flat":
+            if any(is_unknown(r) for b in bounds for r in reads(b)):
+                self.joint_flat.append(name)  # uniform over the joint region for MCMC, given the others for smc
+            return False
+        if not declared_support_narrower(self.s, name, func) or \
+                not any(is_unknown(r) for r in located_reads(loc).union(*(reads(b) for b in bounds))):
+            return False
+        if func not in NORMALIZER_FAMILIES or any(
+                is_unknown(r) for a in _no_gradient_args(loc.stmt.dist) for r in reads(a)):
+            self.restricted_truncations.append(name)  # no exact, differentiable normalizer: Stan's restriction
+            return False
+        return True
 
     def _compute_static_lets(self) -> dict[str, Any]:
         """Lets of consts and data alone (transformed data), computed once."""

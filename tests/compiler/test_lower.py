@@ -97,6 +97,44 @@ def test_a_truncation_normalizer_that_reads_a_param_is_in_every_log_prior(src, w
     assert np.ptp(gaps) < 1e-9
 
 
+@pytest.mark.parametrize("src, name, want", [
+    # student_t's df reaches its CDF only through the incomplete beta function: no gradient in it
+    ("param nu : positive\nparam s : positive\nnu ~ gamma(2, 0.5)\ns ~ student_t(nu, 0, 1)", "s",
+     lambda v: stats.gamma(2, scale=2).logpdf(v["nu"]) + stats.t(v["nu"]).logpdf(v["s"])),
+    ("param a : positive\nparam p : real(lower = 0.1, upper = 0.9)\na ~ gamma(2, 1)\np ~ beta(a, 2)", "p",
+     lambda v: stats.gamma(2).logpdf(v["a"]) + stats.beta(v["a"], 2).logpdf(v["p"])),
+    # a multivariate distribution has no truncation normalizer here
+    ("param mu : real[2]\nparam b : positive[2]\nmu ~ normal(0, 1)\nb ~ mvnormal(mu, [[1, 0], [0, 1]])", "b",
+     lambda v: stats.norm.logpdf(v["mu"]).sum() + stats.multivariate_normal(v["mu"]).logpdf(v["b"])),
+])
+def test_a_varying_normalizer_without_a_gradient_leaves_mcmc_stans_restriction_and_says_so(src, name, want):
+    """NUTS ran these before the truncation normalizers that read a param entered its density;
+    they have no exact gradient, so MCMC keeps Stan's restricted density (finite gradient) and
+    the run's warning names the param (docs/language.md, "Truncation: the two exceptions")."""
+    import jax
+    from augury.model import precision_scope, truncation_warnings
+    with precision_scope("float64"):
+        low, _ = augury.compile(src).bind({}, precision="float64")
+        assert low.restricted_truncations == [name] and truncation_warnings(low, "smc") == []
+        assert f"`{name}`" in truncation_warnings(low, "nuts")[0]
+        v = {"nu": 3.0, "s": 0.7, "a": 1.5, "p": 0.4, "mu": np.array([0.3, -0.2]), "b": np.array([0.5, 1.1])}
+        v = {u.name: jax.numpy.asarray(v[u.name], jax.numpy.float64) for u in low.unknowns}
+        log_prior = lambda v: low.run(lambda u, c, env: v[u.name]).log_prior  # noqa: E731
+        assert float(log_prior(v)) == pytest.approx(want({k: np.asarray(x) for k, x in v.items()}), abs=1e-9)
+        grads = jax.grad(log_prior)(v)
+        assert all(np.isfinite(np.asarray(g)).all() for g in grads.values())
+
+
+def test_flat_on_bounds_that_read_a_param_says_which_uniform_each_method_takes():
+    from augury.model import precision_scope, truncation_warnings
+    with precision_scope("float64"):
+        low, _ = augury.compile("param a : unit\nparam b : real(lower = 0, upper = 1 - a)\na ~ beta(2, 2)\n"
+                                "b ~ flat()").bind({}, precision="float64")
+    assert low.joint_flat == ["b"] and low.restricted_truncations == []
+    assert "joint region" in truncation_warnings(low, "nuts")[0]
+    assert "given the other params" in truncation_warnings(low, "smc")[0]
+
+
 def test_bounds_that_read_other_parameters():
     low = lower("param a : unit\nparam b : real(lower = 0, upper = 1 - a)\na ~ beta(2, 2)\nb ~ uniform(0, 1)", {})
     order = [k for kind, k in low.order if kind == "unknown"]
