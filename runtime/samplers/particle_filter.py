@@ -135,7 +135,7 @@ class Programs:
         T = particles.shape[0]
         x, keys = self.ffbs_start(particles, log_weights, key)
         pieces = [x[None]]
-        b = min(self.smooth_block, T - 1)
+        b = max(1, min(self.smooth_block, T - 1))  # T = 1: no backward step
         for hi in range(T - 2, -1, -b):
             interrupts.check()
             x, path = self.back_block(x, particles, log_weights, keys, np.int32(hi))

@@ -453,3 +453,24 @@ def test_sharded_filter_equals_one_device():
         # the same draws; only the order of the sums across devices differs (rounding)
         assert got[proposal][0] == pytest.approx(float(r.log_evidence), rel=1e-8)
         np.testing.assert_allclose(got[proposal][1], r.filtering_mean, rtol=1e-8, atol=1e-10)
+
+
+def test_ffbs_on_a_single_observation_is_the_filtering_draw(ar1):
+    """T = 1: no backward step (the blocked FFBS divided its range by a block of 0 steps, an
+    internal error); the paths are draws of the one filtering distribution, whose mean is
+    Kalman's (the prior N(m0, P0) updated by y[0])."""
+    from augury.runtime.samplers import particle_filter as pf
+    from augury.runtime.samplers.driver import seed_key
+
+    y0 = ar1[0][:1]
+    with jax.enable_x64(True):
+        ss = lgss(y0, **AR1, scalar=True, linear_gaussian=False)
+    settings = dict(particles=2000, resample="systematic", ess_threshold=0.5, proposal="bootstrap",
+                    smoothing="ffbs", paths=400)
+    out = pf.run(Problem(state_space=ss, kinds={"x": "param"}), seed_key(SEED), settings)
+    exact = kalman(y0, AR1["A"], AR1["Q"], AR1["H"], AR1["Rn"], AR1["m0"], AR1["P0"])
+    paths = np.asarray(out.draws["x"])
+    assert paths.shape == (400, 1)
+    mean, var = float(np.ravel(exact.filtered_mean)[0]), float(np.ravel(exact.filtered_cov)[0])
+    # 400 paths resampled from 2000 weighted particles (ESS > 400 here): se <= sqrt(2 var / 400); 5 se
+    assert abs(paths.mean() - mean) < 5 * np.sqrt(2 * var / 400), (paths.mean(), mean, var)
