@@ -87,13 +87,17 @@ def _run(args, parser) -> int:
     from augury.dsl.signatures import METHODS
 
     sets = _pairs(args.set, parser)
-    model = augury.compile(_model_path(args.file), allow_python=args.allow_python)
-    method = model.resolve_method(args.method)  # does it apply? before judging its settings
-    consts = {k: v for k, v in sets.items() if k in model.structure.consts}
+    from augury.dsl.ast import ConstDecl
+    from augury.dsl.parser import parse
+    from augury.model import _read_source
+    # compiled with the consts among them, as `augury check --set` does: checked (K=2.5 for an int K
+    # is an error naming K), and the `infer` line's settings read them (never its defaults' clash)
+    program = parse(*_read_source(_model_path(args.file)))
+    declared = {st.name for st in program.statements if isinstance(st, ConstDecl)}
+    consts = {k: v for k, v in sets.items() if k in declared}
     settings = {k: v for k, v in sets.items() if k not in consts}
-    if consts:  # compiled with them, as `augury check --set` does: checked (K=2.5 for an int K is an
-        # error naming K), and the `infer` line's settings read them
-        model = augury.compile(_model_path(args.file), consts=consts, allow_python=args.allow_python)
+    model = augury.compile(_model_path(args.file), consts=consts or None, allow_python=args.allow_python)
+    method = model.resolve_method(args.method)  # does it apply? before judging its settings
     if method in METHODS:
         unknown = [k for k in settings if k not in METHODS[method].params]
         if unknown:

@@ -460,14 +460,15 @@ def truncation_warnings(lowered, method: str) -> list[str]:
     the two exceptions"): say which density it samples."""
     listed = lambda names: ", ".join(f"`{n}`" for n in dict.fromkeys(names))  # noqa: E731
     see = "see docs/language.md, \"Truncation: the two exceptions\""
-    out = []
-    if lowered.restricted_truncations and method in ("nuts", "hmc"):
-        out.append(f"the prior of {listed(lowered.restricted_truncations)} is truncated by its declared support "
+    restricted, joint = getattr(lowered, "restricted_truncations", ()), getattr(lowered, "joint_flat", ())
+    out = []  # (prior sampling's program has neither: it draws the truncated model exactly)
+    if restricted and method in ("nuts", "hmc"):
+        out.append(f"the prior of {listed(restricted)} is truncated by its declared support "
                    "with a normalizer that reads another unknown and has no exact gradient here: this run samples "
                    f"the restricted, unnormalized density (as Stan does), smc the truncated distribution; {see}")
-    if lowered.joint_flat and method in ("nuts", "hmc", "smc"):
+    if joint and method in ("nuts", "hmc", "smc"):
         reading = "uniform over the joint region (as Stan)" if method != "smc" else "uniform given the other params"
-        out.append(f"flat() on {listed(lowered.joint_flat)}, whose bounds read another param, is {reading} in "
+        out.append(f"flat() on {listed(joint)}, whose bounds read another param, is {reading} in "
                    f"this run; {see}")
     return out
 

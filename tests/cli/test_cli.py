@@ -215,3 +215,14 @@ def test_an_int_const_set_to_a_fraction_is_an_error_naming_it(tmp_path, capsys):
     assert lines[0].startswith("Posterior: prior, 25 draws")
     rows = {ln.split()[0] for ln in lines[2:]}
     assert {"mu[0]", "mu[1]"} <= rows and "mu[2]" not in rows
+
+
+def test_set_overrides_a_const_whose_default_clashes_in_the_infer_line(tmp_path, capsys):
+    """`--set S=30` overrides a const the `infer` line reads even where its default value clashes
+    there (`prior(samples = S)` with S = 0): the model is compiled once, with the consts set."""
+    model = tmp_path / "s.aug"
+    model.write_text("const S = 0\nparam mu : real\nmu ~ normal(0, 1)\ninfer by prior(samples = S)\n")
+    assert main(["run", str(model), "--no-progress"]) == 1  # the default clashes: an error at its place
+    assert f"{model}:4:" in capsys.readouterr().err
+    assert main(["run", str(model), "--set", "S=30", "--no-progress"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.splitlines()[0].startswith("Posterior: prior, 30 draws")
