@@ -153,7 +153,7 @@ def check_particle_counts(settings: dict, method: str) -> None:
             raise AuguryInferenceError(f"`{name}` must be at least 2 for `{method}`, not {int(settings[name])}")
 
 
-_PMMH_STARTS = 8  # pmmh runs chains × this many filters at once when it picks its starting points
+PMMH_STARTS = 8  # pmmh runs chains × this many filters at once when it picks its starting points
 
 
 def memory_floor(method: str, settings: dict, problem) -> int:
@@ -188,7 +188,7 @@ def memory_floor(method: str, settings: dict, problem) -> int:
             total += n * stored + (m * n * b if settings["smoothing"] == "ffbs" else 0)
         return total
     if method == "pmmh":
-        return int(settings["chains"]) * _PMMH_STARTS * n * (step + stored)
+        return int(settings["chains"]) * PMMH_STARTS * n * (step + stored)
     if method == "smc2":
         d = int(problem.static.dimension) if problem.static is not None else 0
         return n * int(settings["state_particles"]) * step + n * (4 * d + 6) * b

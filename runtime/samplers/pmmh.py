@@ -35,7 +35,7 @@ from .. import particles as P
 from .protocol import Draws, Problem
 
 BLOCK = 25  # iterations per driver step
-STARTS = 8  # prior draws tried per chain for its starting point
+STARTS = P.PMMH_STARTS  # prior draws tried per chain for its starting point (the memory floor counts them)
 NAN_NOTE = ("the particle filter's log-likelihood estimate or the prior is NaN there; check the model's scales, "
             "or give the static parameters tighter priors")
 
