@@ -116,21 +116,6 @@ class RunResult:
     log_likelihood: Any
 
 
-# Scalar families whose truncation normalizer log P(lower < X < upper) is exact (runtime/cdf.py);
-# the arguments named here reach it only through the incomplete beta function, which JAX cannot
-# differentiate in its shape parameters, so a gradient method cannot follow them.
-NORMALIZER_FAMILIES = {"normal", "lognormal", "half_normal", "cauchy", "half_cauchy", "student_t", "laplace",
-                       "exponential", "gamma", "inv_gamma", "beta", "uniform"}
-_NO_CDF_GRADIENT = {"student_t": ("df",), "beta": ("a", "b")}
-
-
-def _no_gradient_args(dist: ast.Call) -> list:
-    """The arguments of a distribution call that its normalizer cannot be differentiated in."""
-    names = _NO_CDF_GRADIENT.get(dist.func, ())
-    params = DISTRIBUTIONS[dist.func].params
-    return [a for i, a in enumerate(dist.args) if params[i] in names] + [v for k, v in dist.kwargs if k in names]
-
-
 class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
     """A model with its consts and data bound: pure functions for the samplers."""
 
@@ -262,31 +247,6 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
                 if r in unknown or (r in self.s.lets and self._depends_on_unknown(r, seen)):
                     return True
         return False
-
-    def _normalizer_varies(self, loc: Located) -> bool:
-        """Whether a param's prior statement has a truncation normalizer that reads an unknown:
-        its arguments or its declared bounds do (`b ~ normal(mu, 1)` on `positive`, `real(upper
-        = 1 - a)`).  Such a normalizer is part of every method's target, MCMC's included; a
-        constant one matters only to the evidence.  `flat()` is a constant density (on chained
-        bounds: uniform over the joint region, as in Stan), never renormalized here."""
-        name, func = loc.stmt.target.name, loc.stmt.dist.func
-        if name not in self.s.params:
-            return False
-        unknown = {u.name for u in self.unknowns} | set(self.plans)
-        is_unknown = lambda r: r != name and (r in unknown or (r in self.s.lets and self._depends_on_unknown(r)))  # noqa: E731
-        bounds = [b for b in declared_bounds(self.s.params[name].type) if b is not None]
-        if func == "flat":
-            if any(is_unknown(r) for b in bounds for r in reads(b)):
-                self.joint_flat.append(name)  # uniform over the joint region for MCMC, given the others for smc
-            return False
-        if not declared_support_narrower(self.s, name, func) or \
-                not any(is_unknown(r) for r in located_reads(loc).union(*(reads(b) for b in bounds))):
-            return False
-        if func not in NORMALIZER_FAMILIES or any(
-                is_unknown(r) for a in _no_gradient_args(loc.stmt.dist) for r in reads(a)):
-            self.restricted_truncations.append(name)  # no exact, differentiable normalizer: Stan's restriction
-            return False
-        return True
 
     def _compute_static_lets(self) -> dict[str, Any]:
         """Lets of consts and data alone (transformed data), computed once."""
@@ -459,19 +419,6 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         if mask_target is not None:
             lp = jnp.where(dist.support(value), lp, -jnp.inf)
         return jnp.sum(lp)
-
-    def _finite_values(self, name: str, env: Env):
-        """How many values a param declared `bool`, `category(K)` or `int(lower, upper)` takes
-        (where `flat()` is a proper uniform distribution); None for any other declaration."""
-        t = self.s.declared_type(name) if name in self.s.params else None
-        if t is None or t.base not in ("bool", "category", "int"):
-            return None
-        if t.base == "bool":
-            return 2
-        if t.base == "category":
-            return evaluate(t.args[0], env)
-        lo, hi = t.kwarg("lower"), t.kwarg("upper")
-        return None if lo is None or hi is None else evaluate(hi, env) - evaluate(lo, env) + 1
 
     def _sample_logp(self, loc: Located, env: Env):
         st = loc.stmt

@@ -1,7 +1,8 @@
 """The normalizing constants of priors, for methods that estimate the evidence
 (`LoweredModel.run(..., normalize_truncation=True)`): a prior truncated by its declared support,
 `flat()` on a compact support (the uniform distribution there), and a `sphere(D)` unknown's
-auxiliary Gaussian radius."""
+auxiliary Gaussian radius; and which truncation normalizers read an unknown, so that every
+method's density has them (docs/language.md, "Distributions and supports")."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import numpy as np
 
 from augury.compiler.evaluate import Env, EvalError, evaluate, evaluate_distribution
 from augury.dsl import ast
-from augury.dsl.signatures import TYPES
+from augury.dsl.signatures import DISTRIBUTIONS, TYPES
 from augury.dsl.unparse import unparse
 from augury.runtime.distributions import truncate
 
+from .analysis import located_reads, reads
 from .structure import Located
 
 
@@ -28,8 +30,63 @@ def sphere_radius_log_normalizer(shape: tuple) -> float:
     return count * ((d / 2 - 1) * math.log(2.0) + math.lgamma(d / 2))
 
 
+# Scalar families whose truncation normalizer log P(lower < X < upper) is exact (runtime/cdf.py);
+# the arguments named here reach it only through the incomplete beta function, which JAX cannot
+# differentiate in its shape parameters, so a gradient method cannot follow them.
+NORMALIZER_FAMILIES = {"normal", "lognormal", "half_normal", "cauchy", "half_cauchy", "student_t", "laplace",
+                       "exponential", "gamma", "inv_gamma", "beta", "uniform"}
+_NO_CDF_GRADIENT = {"student_t": ("df",), "beta": ("a", "b")}
+
+
+def _no_gradient_args(dist: ast.Call) -> list:
+    """The arguments of a distribution call that its normalizer cannot be differentiated in."""
+    names = _NO_CDF_GRADIENT.get(dist.func, ())
+    params = DISTRIBUTIONS[dist.func].params
+    return [a for i, a in enumerate(dist.args) if params[i] in names] + [v for k, v in dist.kwargs if k in names]
+
+
 class PriorNormalizers:
-    """Normalizer methods of `LoweredModel` (which provides `s`, `over_loops` and `_wrap`)."""
+    """Normalizer methods of `LoweredModel` (which provides `s`, `unknowns`, `plans`,
+    `_depends_on_unknown`, `over_loops` and `_wrap`)."""
+
+    def _normalizer_varies(self, loc: Located) -> bool:
+        """Whether a param's prior statement has a truncation normalizer that reads an unknown:
+        its arguments or its declared bounds do (`b ~ normal(mu, 1)` on `positive`, `real(upper
+        = 1 - a)`).  Such a normalizer is part of every method's target, MCMC's included; a
+        constant one matters only to the evidence.  `flat()` is a constant density (on chained
+        bounds: uniform over the joint region, as in Stan), never renormalized here."""
+        from .lower import declared_bounds, declared_support_narrower  # lower.py imports this module
+        name, func = loc.stmt.target.name, loc.stmt.dist.func
+        if name not in self.s.params:
+            return False
+        unknown = {u.name for u in self.unknowns} | set(self.plans)
+        is_unknown = lambda r: r != name and (r in unknown or (r in self.s.lets and self._depends_on_unknown(r)))  # noqa: E731
+        bounds = [b for b in declared_bounds(self.s.params[name].type) if b is not None]
+        if func == "flat":
+            if any(is_unknown(r) for b in bounds for r in reads(b)):
+                self.joint_flat.append(name)  # uniform over the joint region for MCMC, given the others for smc
+            return False
+        if not declared_support_narrower(self.s, name, func) or \
+                not any(is_unknown(r) for r in located_reads(loc).union(*(reads(b) for b in bounds))):
+            return False
+        if func not in NORMALIZER_FAMILIES or any(
+                is_unknown(r) for a in _no_gradient_args(loc.stmt.dist) for r in reads(a)):
+            self.restricted_truncations.append(name)  # no exact, differentiable normalizer: Stan's restriction
+            return False
+        return True
+
+    def _finite_values(self, name: str, env: Env):
+        """How many values a param declared `bool`, `category(K)` or `int(lower, upper)` takes
+        (where `flat()` is a proper uniform distribution); None for any other declaration."""
+        t = self.s.declared_type(name) if name in self.s.params else None
+        if t is None or t.base not in ("bool", "category", "int"):
+            return None
+        if t.base == "bool":
+            return 2
+        if t.base == "category":
+            return evaluate(t.args[0], env)
+        lo, hi = t.kwarg("lower"), t.kwarg("upper")
+        return None if lo is None or hi is None else evaluate(hi, env) - evaluate(lo, env) + 1
 
     def _truncation_log_normalizer(self, loc: Located, env: Env):
         """Σ over the statement's elements of log P(lower < X < upper) for its distribution."""
