@@ -295,7 +295,8 @@ class Model:
                 problem.inverse = inverse_problem(bound, method, opts, self.allow_python)
                 problem.cache = self._shared_sampler_cache(data, consts, prec, problem.cache)
             elif METHODS[method].family == "mixture":
-                from augury.compiler.mixture import mixture_problem, recognize
+                from augury.compiler.mixture import recognize
+                from augury.compiler.mixture_binding import mixture_problem
                 bound, data_warnings = self.bind(data, consts, prec, inverse=True)
                 problem = bound.compiled_runs.setdefault(("problem", "mixture"), Problem())
                 if problem.mixture is None:

@@ -95,11 +95,9 @@ class Programs:
             return F.scan_steps(ss, theta, state, key, ts, resample=resample, ess_threshold=ess_threshold,
                                 proposal=proposal, keep=_STATS + keep, mesh=mesh, active=ts < T)
 
-        def smooth(stored, final_log_weights, key):
-            if smoothing == "genealogy":
-                return F.genealogy_paths(stored["particles"], stored["ancestors"], final_log_weights, key, paths,
-                                         resample=resample)
-            return F.ffbs(ss, theta, stored["particles"], stored["log_weights"], key, paths, resample=resample)
+        def smooth(stored, final_log_weights, key):  # genealogy; FFBS runs in blocks (`smooth_paths`)
+            return F.genealogy_paths(stored["particles"], stored["ancestors"], final_log_weights, key, paths,
+                                     resample=resample)
 
         sblock = max(1, min(block, _SMOOTH_WORK // max(paths * n, 1)))
         self.smooth_block = sblock

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import augury
-from augury.compiler.mixture import mixture_problem, recognize
+from augury.compiler.mixture import recognize
+from augury.compiler.mixture_binding import mixture_problem
 from augury.errors import AuguryError
 
 GCD = """

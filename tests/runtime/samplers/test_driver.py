@@ -73,8 +73,12 @@ def test_the_driver_stops_on_nan_naming_the_step_and_the_quantity(counting):
     assert post.settings["seed"] == 0 and post.method == "counting"
 
 
-def test_an_interrupt_keeps_the_steps_done(counting, monkeypatch):
-    CountingSampler.nan_at = 99
+def _raise_keyboard_interrupt():
+    raise KeyboardInterrupt
+
+
+def _on_third_step(monkeypatch, action):
+    """The driver's compiled step calls `action()` when it is called the third time."""
     calls = []
     real_jit = jax.jit
 
@@ -84,10 +88,15 @@ def test_an_interrupt_keeps_the_steps_done(counting, monkeypatch):
         def step(*a):
             calls.append(1)
             if len(calls) == 3:
-                raise KeyboardInterrupt
+                action()
             return g(*a)
         return step
     monkeypatch.setattr(driver.jax, "jit", jit)
+
+
+def test_an_interrupt_keeps_the_steps_done(counting, monkeypatch):
+    CountingSampler.nan_at = 99
+    _on_third_step(monkeypatch, _raise_keyboard_interrupt)
     try:
         post = driver.sample("counting", Problem(), {"steps": 10}, seed=1)
     finally:
@@ -105,19 +114,7 @@ def test_ctrl_c_waits_for_the_point_between_steps_and_the_posterior_says_partial
 
     from augury.runtime.posterior import load_posterior
     CountingSampler.nan_at = 99
-    calls = []
-    real_jit = jax.jit
-
-    def jit(f):
-        g = real_jit(f)
-
-        def step(*a):
-            calls.append(1)
-            if len(calls) == 3:
-                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the third step
-            return g(*a)
-        return step
-    monkeypatch.setattr(driver.jax, "jit", jit)
+    _on_third_step(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGINT))  # Ctrl-C during the third step
     real_finalize = CountingSampler.finalize
 
     def finalize(problem, state, infos, settings):  # a sampler that reports a log evidence
