@@ -165,38 +165,37 @@ class Model:
         self._check_together(method, settings, overrides)
         return settings
 
-    def _check_together(self, method: str, settings: dict, overrides: Mapping[str, Any]) -> None:
-        """Settings valid alone but not together (`settings_conflict`): an error at the `infer`
-        line's value when a setting involved was written there (and not overridden), as a bad
-        value alone is."""
+    def _written_settings(self, method: str) -> dict:
+        """The settings the `infer` line writes for `method`: name -> expression."""
         inf = self.structure.infer
-        written = {k: e for k, e in inf.method.kwargs} if inf is not None and inf.method.func == method else {}
-        conflict = settings_conflict(method, settings, set(written) | set(overrides))
-        if conflict is None:
-            return
-        message, names, notes = conflict
+        return {k: e for k, e in inf.method.kwargs} if inf is not None and inf.method.func == method else {}
+
+    def _settings_error(self, method: str, message: str, names, notes, overrides: Mapping[str, Any]):
+        """A bad combination or count of settings: an error at the `infer` line's value when one of
+        `names` was written there (and not overridden), as a bad value alone is; else a run error."""
+        written = self._written_settings(method)
         where = [written[k] for k in names if k in written and k not in overrides]
         if where:
-            raise AuguryCheckError(f"bad settings of `{method}`: {message}", where[0].span, notes,
-                                   source=self.program.source)
-        raise AuguryInferenceError(message, notes=notes)
+            return AuguryCheckError(f"bad settings of `{method}`: {message}", where[0].span, notes,
+                                    source=self.program.source)
+        return AuguryInferenceError(message, notes=notes)
+
+    def _check_together(self, method: str, settings: dict, overrides: Mapping[str, Any]) -> None:
+        """Settings valid alone but not together (`settings_conflict`)."""
+        conflict = settings_conflict(method, settings, set(self._written_settings(method)) | set(overrides))
+        if conflict is not None:
+            message, names, notes = conflict
+            raise self._settings_error(method, message, names, notes, overrides)
 
     def _check_memory(self, method: str, opts: dict, problem, overrides: Mapping[str, Any]) -> None:
         """Refuse particle counts whose arrays cannot fit in memory (`particles.memory_refusal`)
-        before anything runs: at the count's place in the `infer` line when it was written there."""
+        before anything runs."""
         from augury.runtime.particles import MEMORY_SETTINGS, memory_refusal
         reason = memory_refusal(method, opts, problem)
-        if reason is None:
-            return
-        notes = ["try fewer particles: the estimate counts the particle arrays alone (the model's own work per "
-                 "particle comes on top), so this run could not have fitted"]
-        inf = self.structure.infer
-        written = {k: e for k, e in inf.method.kwargs} if inf is not None and inf.method.func == method else {}
-        where = [written[k] for k in MEMORY_SETTINGS[method] if k in written and k not in overrides]
-        if where:
-            raise AuguryCheckError(f"bad setting of `{method}`: {reason}", where[0].span, notes,
-                                   source=self.program.source)
-        raise AuguryInferenceError(reason, notes=notes)
+        if reason is not None:
+            notes = ["try fewer particles: the estimate counts the particle arrays alone (the model's own work per "
+                     "particle comes on top), so this run could not have fitted"]
+            raise self._settings_error(method, reason, MEMORY_SETTINGS[method], notes, overrides)
 
     def _infer_settings(self) -> dict[str, Any]:
         """The settings written in the `infer` line, evaluated (consts allowed) and checked;
