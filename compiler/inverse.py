@@ -36,7 +36,8 @@ from .structure import Structure
 
 PRIORS = ("diffusion", "gaussian", "gmm")
 DEFAULT_SDE = ("vp", (0.1, 20.0), ())
-SPECTRAL = ("ddrm", "pigdm", "pc")  # the methods that work in the operator's SVD basis
+SPECTRAL = ("ddrm", "pigdm", "pc", "mcgdiff")  # the methods that work in the operator's SVD basis
+USES_SVD = ("ensemble",)  # the methods that use an SVD where the operator has one (its exact start)
 BOXES = ("real", "positive", "unit")  # the parameter types whose support is a box the draws are projected onto
 
 
@@ -364,7 +365,7 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
             raise at_net(str(ex)) from None
     try:
         meas = make_measurement(op, shape, y, float(sigma), backend, scale_shift,
-                                need_svd=method in SPECTRAL, want_svd=settings.get("teleport", 0.0) > 0,
+                                need_svd=method in SPECTRAL, want_svd=_wants_svd(method, settings),
                                 family=form.family)
     except ValueError as ex:
         span = form.likelihood.dist.args[0].span if form.likelihood.dist.args else form.likelihood.span
@@ -378,9 +379,13 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
                           f"the network `net = {unparse(net_e)}` ({prior.network.description})", (net_e.span, s.source))
 
 
+def _wants_svd(method: str, settings: dict) -> bool:
+    return settings.get("teleport", 0.0) > 0 or method in USES_SVD
+
+
 def inverse_problem(bound, method: str, settings: dict, allow_python: bool):
     """`build_inverse_problem`, cached on the bound model (a rerun with another seed rebuilds nothing)."""
-    key = ("inverse", method in SPECTRAL, settings.get("teleport", 0.0) > 0)
+    key = ("inverse", method in SPECTRAL, _wants_svd(method, settings))
     if key not in bound.compiled_runs:
         form = recognize(bound.s)
         if isinstance(form, str):

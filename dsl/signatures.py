@@ -267,9 +267,13 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
        + _DIFF, "float32"),
     _m("pc", "diffusion", (("particles", 16, "count"), ("steps", 1000, "count"), ("snr", 0.16, "positive"))
        + _DIFF, "float32"),
-    _m("tds", "diffusion", (("particles", 16, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
-    _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count")) + _DIFF, "float32"),
-    _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count")) + _DIFF, "float32"),
+    _m("tds", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE,
+                            ("ess_threshold", 0.5, "prob")) + _DIFF, "float32"),
+    _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE) + _DIFF, "float32"),
+    _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count"), ("variant", "sde", ("sde", "ode")),
+                                 _RESAMPLE, ("ess_threshold", 0.5, "prob"), ("tempering", "none", ("none", "linear")),
+                                 ("probes", 1, "count"), ("snr", 0.16, "positive"), ("best", False, "bool"))
+       + _DIFF, "float32"),
     _m("tweedie", "diffusion", _DIFF, "float32"),
     _m("em", "mixture", (("iterations", 200, "count"), ("tol", 1e-6, "positive"), ("restarts", 1, "count"))),
     _m("vi", "mixture", (("iterations", 500, "count"), ("tol", 1e-6, "positive"), ("samples", 200, "count"))),

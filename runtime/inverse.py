@@ -34,6 +34,7 @@ class Measurement:
     D: int = 0
     family: str = "normal"
     weights: Any = None         # (out_shape) 1 / Λ for Poisson counts, else None
+    log_norm: Any = None        # the likelihood's constant: −M/2 log 2πσ², or −Σ log y_j! for counts
 
     @property
     def svd(self):
@@ -44,10 +45,27 @@ class Measurement:
         return data["y"][None] - self.maps.apply(x0)
 
     def data(self) -> dict:
-        """The arrays that change with the data (y, ȳ, the Poisson weights): the samplers take
-        them as arguments, so that one compiled program serves every measurement of a model."""
-        out = {"y": self.y, "ybar_full": self.ybar_full, "weights": self.weights}
+        """The arrays that change with the data (y, ȳ, the Poisson weights, the likelihood's
+        constant): the samplers take them as arguments, so that one compiled program serves
+        every measurement of a model."""
+        out = {"y": self.y, "ybar_full": self.ybar_full, "weights": self.weights, "log_norm": self.log_norm}
         return {k: v for k, v in out.items() if v is not None}
+
+    def log_likelihood(self, x0, data: dict):
+        """log p(y | x) up to `log_norm`, for a batch x (P, *shape), shape (P,): −μ_y(x) with
+        μ_y = ‖y − A(x)‖² / 2σ_y² (Gaussian) or Σ_j (λ_j − y_j log λ_j), λ = A(x) (Poisson; a
+        rate ≤ 0 has likelihood 0 where a count is positive).  Plain arithmetic: JAX and PyTorch."""
+        if self.family == "poisson":
+            lam = self.maps.apply(x0)
+            y = data["y"][None]
+            tiny = 1e-30
+            safe = lam * (lam > tiny) + tiny * (lam <= tiny)
+            per = y * _log(safe) - lam
+            # λ ≤ 0 with y > 0: no likelihood (−inf); with y = 0 the term is −λ, finite
+            per = per - (lam <= 0) * (y > 0) * 1e30
+            return per.reshape(per.shape[0], -1).sum(1)
+        r = self.residual(x0, data)
+        return -(r * r).reshape(r.shape[0], -1).sum(1) / (2 * self.sigma ** 2)
 
 
 @dataclass(frozen=True)
@@ -146,10 +164,13 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
             maps = replace(maps, apply=lambda u: inner((u - b) / a))
     yb = backend.asarray(y)
     if family == "poisson":
+        from scipy.special import gammaln
         return Measurement(yb, float(sigma), maps, family="poisson",
-                                   weights=backend.asarray(1.0 / (2.0 * np.maximum(y, 1.0))))
+                           weights=backend.asarray(1.0 / (2.0 * np.maximum(y, 1.0))),
+                           log_norm=backend.asarray(-np.sum(gammaln(y + 1.0))))
+    log_norm = backend.asarray(-0.5 * y.size * np.log(2 * np.pi * float(sigma) ** 2))
     if maps.svd is None:
-        return Measurement(yb, float(sigma), maps)
+        return Measurement(yb, float(sigma), maps, log_norm=log_norm)
     svd = maps.svd
     ut_y = np.asarray(backend.to_numpy(svd.Ut(yb[None]))[0], np.float64)
     s = np.asarray(backend.to_numpy(svd.singular_values) if not isinstance(svd.singular_values, np.ndarray)
@@ -159,4 +180,13 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
     s_full[:R], ybar[:R] = s, ut_y / s
     measured = np.arange(D) < R
     return Measurement(yb, float(sigma), maps, backend.asarray(s_full), backend.asarray(ybar),
-                               backend.asarray(measured.astype(np.float64)) > 0.5, R, D)
+                       backend.asarray(measured.astype(np.float64)) > 0.5, R, D, log_norm=log_norm)
+
+
+def _log(v):
+    """log on a JAX or a PyTorch array."""
+    if type(v).__module__.startswith("torch"):
+        import torch
+        return torch.log(v)
+    import jax.numpy as jnp
+    return jnp.log(v)

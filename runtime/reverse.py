@@ -74,7 +74,7 @@ def per_particle(v, like):
     return v.reshape((v.shape[0],) + (1,) * (like.ndim - 1))
 
 
-def _start(inverse, particles: int, c: dict, teleport: bool, rng):
+def start_draw(inverse, particles: int, c: dict, teleport: bool, rng):
     """x at the first step's time: the noised prior (or its Gaussian approximation) or, with
     teleport, the noised closed-form posterior of that approximation."""
     bk, prior, meas = inverse.backend, inverse.prior, inverse.measurement
@@ -121,12 +121,12 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
     cache_key = (method, "reverse", size) + tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))
     run_block = problem.cache.get(cache_key)
     if run_block is None:
-        run_block = problem.cache[cache_key] = bk.compile_steps(make_step(inv, settings))
+        run_block = problem.cache[cache_key] = bk.compile_steps(make_step(inv, settings), particles=particles)
     import jax
     k_start, k_run = jax.random.split(key)
     rng = bk.rng(k_run)
     with bk.no_grad():
-        x, rng = _start(inv, particles, coeffs[first], first > 0, bk.rng(k_start))
+        x, rng = start_draw(inv, particles, coeffs[first], first > 0, bk.rng(k_start))
     infos, interrupted, done = [], False, first
     data = inv.measurement.data()
     with progress_bar(n, desc=method, enabled=progress) as bar:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 
 
 class JaxBackend:
@@ -53,15 +54,44 @@ class JaxBackend:
     def value_and_vjp(self, f: Callable, x) -> tuple:
         return jax.vjp(f, x)
 
-    def compile_steps(self, step: Callable) -> Callable:
+    def logsumexp(self, v) -> jax.Array:
+        return logsumexp(v)
+
+    def exp(self, v):
+        return jnp.exp(v)
+
+    def log(self, v):
+        return jnp.log(v)
+
+    def arange(self, n: int) -> jax.Array:
+        return jnp.arange(n, dtype=jnp.int32)
+
+    def resample(self, rng, log_W, n: int, scheme: str, due) -> tuple:
+        """(rng, indices): `scheme`'s ancestors (runtime/particles.py) from normalized log weights
+        where `due`, else the identity (both computed: `due` is traced)."""
+        from ..particles import resampler
+        rng, sub = jax.random.split(rng)
+        idx = resampler(scheme)(sub, jnp.exp(log_W), n)
+        return rng, jnp.where(due, idx, jnp.arange(n, dtype=jnp.int32))
+
+    def gather(self, tree, idx):
+        """Every array of `tree` indexed by `idx` along its leading (particle) axis."""
+        return jax.tree.map(lambda a: a[idx], tree)
+
+    def compile_steps(self, step: Callable, particles: int | None = None) -> Callable:
         """`run(x, rng, block, data) -> (x, rng, infos)`: `step(x, rng, c, data)` over the rows of
         `block` (a dict of (B,) host arrays), one compiled `lax.scan`; `infos` stacked over the B
-        steps.  `data` (the measurement's arrays) is an argument, not a constant of the program."""
+        steps.  `data` (the measurement's arrays) is an argument, not a constant of the program.
+        `x` may be a dict of arrays; with `particles` given and several devices, every array
+        with a leading particle axis stays split over them (runtime/sharding.py)."""
+        from ..sharding import constrain, particle_mesh
+        mesh = particle_mesh(particles) if particles else None
+
         @jax.jit
         def run(x, rng, block, data):
             def body(carry, c):
-                x, rng, info = step(*carry, c, data)
-                return (x, rng), info
+                x, rng, info = step(constrain(carry[0], mesh), carry[1], c, data)
+                return (constrain(x, mesh), rng), info
 
             (x, rng), infos = jax.lax.scan(body, (x, rng), block)
             return x, rng, infos

@@ -69,7 +69,46 @@ class TorchBackend:
 
         return out.detach(), vjp
 
-    def compile_steps(self, step: Callable) -> Callable:
+    def logsumexp(self, v) -> torch.Tensor:
+        return torch.logsumexp(v, 0)
+
+    def exp(self, v):
+        return torch.exp(v)
+
+    def log(self, v):
+        return torch.log(v)
+
+    def arange(self, n: int) -> torch.Tensor:
+        return torch.arange(n, device=self.device)
+
+    def resample(self, rng, log_W, n: int, scheme: str, due) -> tuple:
+        """(rng, indices): `scheme`'s ancestors from normalized log weights when `due`, else the
+        identity; on the device, in float64 (the cumulative weights of many particles)."""
+        if not bool(due):
+            return rng, self.arange(n)
+        w = torch.exp(log_W.to(torch.float64))
+        w = w / w.sum()
+        if scheme == "multinomial":
+            return rng, torch.multinomial(w, n, replacement=True, generator=rng)
+        if scheme == "residual":
+            counts = torch.floor(n * w).to(torch.int64)
+            rest = n - int(counts.sum())
+            fixed = torch.repeat_interleave(torch.arange(w.shape[0], device=self.device), counts)
+            if rest == 0:
+                return rng, fixed
+            extra = torch.multinomial(n * w - counts, rest, replacement=True, generator=rng)
+            return rng, torch.cat([fixed, extra])
+        shape = () if scheme == "systematic" else (n,)
+        u = torch.rand(shape, generator=rng, device=self.device, dtype=torch.float64)
+        points = (torch.arange(n, device=self.device, dtype=torch.float64) + u) / n
+        idx = torch.searchsorted(torch.cumsum(w, 0), points)
+        return rng, torch.clamp(idx, max=w.shape[0] - 1)
+
+    def gather(self, tree, idx):
+        """Every array of `tree` indexed by `idx` along its leading (particle) axis."""
+        return {k: (self.gather(v, idx) if isinstance(v, dict) else v[idx]) for k, v in tree.items()}
+
+    def compile_steps(self, step: Callable, particles: int | None = None) -> Callable:
         """`run(x, rng, block, data) -> (x, rng, infos)`: `step` over the rows of `block` (a dict of (B,)
         host arrays) in a Python loop, with the scalars as Python floats; `infos` stacked."""
         def run(x, rng, block, data):

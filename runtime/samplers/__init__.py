@@ -36,6 +36,7 @@ SAMPLERS: dict[str, SamplerEntry] = {e.name: e for e in [
     SamplerEntry("particle_filter", "augury.runtime.samplers.particle_filter"),
     SamplerEntry("pmmh", "augury.runtime.samplers.pmmh"),
     SamplerEntry("smc2", "augury.runtime.samplers.smc2"),
-    *[SamplerEntry(m, f"augury.runtime.samplers.{m}") for m in ("dps", "pigdm", "ddrm", "pc", "tweedie")],
+    *[SamplerEntry(m, f"augury.runtime.samplers.{m}") for m in ("dps", "pigdm", "ddrm", "pc", "tweedie",
+                                                                      "tds", "mcgdiff", "ensemble")],
     *[SamplerEntry(m, f"augury.runtime.samplers.{m}") for m in ("em", "vi", "gibbs", "split_merge")],
 ]}
