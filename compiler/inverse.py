@@ -37,7 +37,8 @@ from .structure import Structure
 PRIORS = ("diffusion", "gaussian", "gmm")
 DEFAULT_SDE = ("vp", (0.1, 20.0), ())
 SPECTRAL = ("ddrm", "pigdm", "pc", "mcgdiff")  # the methods that work in the operator's SVD basis
-USES_SVD = ("ensemble",)  # the methods that use an SVD where the operator has one (its exact start)
+USES_SVD = ("ensemble",)
+NOISELESS = ("mcgdiff",)  # the methods that take noiseless data, `y ~ normal(A(x), 0)`  # the methods that use an SVD where the operator has one (its exact start)
 BOXES = ("real", "positive", "unit")  # the parameter types whose support is a box the draws are projected onto
 
 
@@ -332,7 +333,8 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
         sigma = np.asarray(1.0)  # unused: Poisson counts carry their own noise
     else:
         sigma = np.asarray(_value(bound, form.scale, "the noise scale"), dtype=np.float64)
-        if sigma.ndim != 0 or not np.isfinite(sigma) or sigma <= 0:
+        noiseless = method in NOISELESS and sigma.ndim == 0 and sigma == 0
+        if sigma.ndim != 0 or not np.isfinite(sigma) or (sigma <= 0 and not noiseless):
             raise _err(s, f"the noise scale of `{form.data}` must be one positive number, got "
                           f"{sigma if sigma.ndim == 0 else f'shape {sigma.shape}'}", form.scale.span,
                        ["the diffusion methods take y ~ normal(A(x), sigma) with one sigma > 0"])

@@ -168,7 +168,8 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
         return Measurement(yb, float(sigma), maps, family="poisson",
                            weights=backend.asarray(1.0 / (2.0 * np.maximum(y, 1.0))),
                            log_norm=backend.asarray(-np.sum(gammaln(y + 1.0))))
-    log_norm = backend.asarray(-0.5 * y.size * np.log(2 * np.pi * float(sigma) ** 2))
+    # noiseless data (σ = 0, mcgdiff) have no Gaussian constant: the method accounts for it
+    log_norm = backend.asarray(-0.5 * y.size * np.log(2 * np.pi * float(sigma) ** 2) if sigma > 0 else 0.0)
     if maps.svd is None:
         return Measurement(yb, float(sigma), maps, log_norm=log_norm)
     svd = maps.svd

@@ -20,6 +20,8 @@ bounds (`InverseProblem.to_draws`; docs/diffusion.md, "Bounds").
 
 Coefficients of the step t → s (x_t = α_t x₀ + σ_t ε):
 - `t`, `t_s`, `a_t`, `s_t`, `a_s`, `s_s` (t_s = 0 for the clean signal);
+- `f`, `g2`: the forward SDE dx = f(x, t) dt + g(t) dw at t, f(x, t) = `f` · x and g² = `g2`
+  (runtime/schedules.py), for the methods that integrate the reverse SDE (the ensemble);
 - `anc` = σ_s √(1 − (α_t σ_s / (α_s σ_t))²): the standard deviation of x_s | x_t, x₀ (the DDPM
   posterior q(x_s | x_t, x₀); Ho et al. 2020, eq. 7, in continuous time), and
   `dir1` = √(σ_s² − anc²), the weight of ε̂ beside it.  A DDIM step (Song et al. 2021, "Denoising
@@ -51,6 +53,9 @@ def coefficients(schedule, steps: int) -> list[dict[str, float]]:
     grid = np.asarray(schedule.grid(steps), np.float64)[:steps]
     alpha = np.asarray(schedule.alpha(grid), np.float64)
     sigma = np.asarray(schedule.sigma(grid), np.float64)
+    # the forward SDE dx = f x dt + g dw at t (f(x, t) is linear in x for vp, ve and edm)
+    f = np.asarray(schedule.drift(np.ones_like(grid), grid), np.float64)
+    g2 = np.asarray(schedule.diffusion(grid), np.float64) ** 2
     out = []
     for i in range(steps):
         a_t, s_t = float(alpha[i]), float(sigma[i])
@@ -59,7 +64,7 @@ def coefficients(schedule, steps: int) -> list[dict[str, float]]:
         ratio = (a_t * s_s) / (a_s * s_t)
         anc = s_s * math.sqrt(max(0.0, 1.0 - ratio * ratio))
         out.append({"t": float(grid[i]), "t_s": t_s, "a_t": a_t, "s_t": s_t, "a_s": a_s, "s_s": s_s, "anc": anc,
-                    "dir1": math.sqrt(max(0.0, s_s * s_s - anc * anc))})
+                    "dir1": math.sqrt(max(0.0, s_s * s_s - anc * anc)), "f": float(f[i]), "g2": float(g2[i])})
     return out
 
 
