@@ -51,6 +51,7 @@ class DiffusionPrior:
     var: Optional[float] = None
     exact: bool = False
     description: str = ""
+    cov: Any = None  # (D, D) covariance of the prior (analytic priors), for teleport's full Gaussian approximation
 
     def x0_and_eps(self, x, t, alpha, sigma) -> tuple:
         """(x̂₀(x_t), ε̂(x_t)) for the batch x at time t, with α = α_t, σ = σ_t."""
@@ -80,5 +81,15 @@ def analytic_prior(weights, means, covs, schedule: Schedule, shape: tuple, backe
     mean_vec = jnp.sum(w[:, None] * m, axis=0)
     tr = jnp.sum(cov, axis=1) if kind == "diag" else jnp.trace(cov, axis1=1, axis2=2)
     var = float(jnp.sum(w * (tr + jnp.sum((m - mean_vec) ** 2, axis=1))) / d)
+    full = None
+    if d <= MAX_DENSE_TELEPORT:  # Σ_k w_k (Σ_k + (m_k − m)(m_k − m)ᵀ): the moment-matched Gaussian, exact for `gaussian`
+        w64, m64, c64 = (np.asarray(a, np.float64) for a in (w, m, cov))
+        dev = m64 - w64 @ m64
+        covs = np.stack([np.diag(c) for c in c64]) if kind == "diag" else c64
+        full = np.einsum("k,kij->ij", w64, covs) + np.einsum("k,ki,kj->ij", w64, dev, dev)
     return DiffusionPrior(schedule, predict, "score", tuple(shape), backend, np.asarray(mean_vec).reshape(shape), var,
-                          exact=True, description=f"analytic ({m.shape[0]} component{'s' if m.shape[0] > 1 else ''})")
+                          exact=True, description=f"analytic ({m.shape[0]} component{'s' if m.shape[0] > 1 else ''})",
+                          cov=full)
+
+
+MAX_DENSE_TELEPORT = 4096  # elements: above, teleport approximates an analytic prior by N(m, v I) too

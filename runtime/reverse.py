@@ -29,9 +29,11 @@ Coefficients of the step t → s (x_t = α_t x₀ + σ_t ε):
   η = 1, ancestral sampling, is `ddim_step` (DDRM takes its own η in the SVD basis).
 
 Teleport (`teleport = f`): the first ⌊f · steps⌋ steps are skipped; the chains start at that
-time from the closed-form posterior of the Gaussian approximation N(m, v I) of the prior under
-the linear measurement (in the SVD basis, coordinate-wise:
-precision 1/v + s_i²/σ_y², mean (m̄_i / v + s_i² ȳ_i / σ_y²) / precision), noised to that time.
+time from the closed-form posterior of a Gaussian approximation of the prior under the linear
+measurement, noised to that time.  For analytic priors the approximation is the moment-matched
+N(m, C) (the `gaussian` prior itself: then the start is exact), conditioned in the Kalman form;
+for a network, N(m, v I) from its metadata, coordinate-wise in the SVD basis (precision
+1/v + s_i²/σ_y², mean (m̄_i / v + s_i² ȳ_i / σ_y²) / precision).
 """
 
 from __future__ import annotations
@@ -96,18 +98,46 @@ def start_draw(inverse, particles: int, c: dict, teleport: bool, rng):
             notes=["add `data_mean` and `data_var` (in the network's coordinates) to its weights file's metadata, "
                    "or set teleport = 0"])
     m = bk.asarray(np.broadcast_to(mean, inverse.shape))
-    if meas.svd is not None:
+    if prior.cov is not None and meas.family == "normal" and meas.maps.adjoint is not None:
+        x0, rng = _gaussian_posterior_draw(inverse, particles, rng)
+    elif meas.svd is not None:
         svd = meas.svd
         mbar = svd.Vt(m[None])
-        prec = 1.0 / var + meas.s_full * meas.s_full / meas.sigma ** 2
-        post_mean = (mbar / var + meas.s_full * meas.s_full * meas.ybar_full / meas.sigma ** 2) / prec
         rng, zc = bk.normal(rng, (particles, meas.D))
-        x0 = svd.V(post_mean + zc / bk.sqrt(prec))
+        if meas.sigma > 0:
+            prec = 1.0 / var + meas.s_full * meas.s_full / meas.sigma ** 2
+            post_mean = (mbar / var + meas.s_full * meas.s_full * meas.ybar_full / meas.sigma ** 2) / prec
+            x0 = svd.V(post_mean + zc / bk.sqrt(prec))
+        else:  # noiseless: the measured coordinates are the data's
+            x0 = svd.V(bk.where(meas.measured, meas.ybar_full + 0 * zc, mbar + math.sqrt(var) * zc))
     else:  # no spectral form: the approximation's prior, noised
         rng, z0 = bk.normal(rng, shape)
         x0 = m[None] + math.sqrt(var) * z0
     rng, z = bk.normal(rng, shape)
     return a * x0 + s * z, rng
+
+
+def _gaussian_posterior_draw(inverse, particles: int, rng):
+    """Draws of x₀ from N(m, C) conditioned on y = A x + σ n, for a prior whose moment-matched
+    covariance C is known (analytic priors: exact for `gaussian`), in the Kalman form on the
+    host in float64: K = C Aᵀ (A C Aᵀ + σ² I)⁻¹, mean m + K (y − A m), covariance C − K A C."""
+    bk, prior, meas = inverse.backend, inverse.prior, inverse.measurement
+    d = prior.cov.shape[0]
+    basis = bk.asarray(np.eye(d).reshape((d,) + tuple(inverse.shape)))
+    A = np.asarray(bk.to_numpy(meas.maps.apply(basis)), np.float64).reshape(d, -1).T  # (M, D)
+    y = np.asarray(bk.to_numpy(meas.y), np.float64).reshape(-1)
+    m = np.broadcast_to(np.asarray(prior.mean, np.float64), inverse.shape).reshape(-1)
+    C = np.asarray(prior.cov, np.float64)
+    S = A @ C @ A.T + meas.sigma ** 2 * np.eye(A.shape[0])
+    K = np.linalg.solve(S, A @ C).T
+    mean = m + K @ (y - A @ m)
+    cov = C - K @ A @ C
+    cov = 0.5 * (cov + cov.T)
+    vals, vecs = np.linalg.eigh(cov)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))  # a square root that tolerates a singular posterior
+    rng, z = bk.normal(rng, (particles, d))
+    x0 = mean + np.asarray(bk.to_numpy(z), np.float64) @ root.T
+    return bk.asarray(x0.reshape((particles,) + tuple(inverse.shape))), rng
 
 
 def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress: bool,
