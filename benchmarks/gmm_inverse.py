@@ -70,7 +70,8 @@ op A = matrix(M)
 y ~ normal(A(x), noise)
 """
 
-METHODS = ("ddrm", "pigdm", "dps", "pc")
+METHODS = ("ddrm", "pigdm", "dps", "pc", "tds", "mcgdiff", "ensemble")
+PARTICLE_METHODS = ("tds", "mcgdiff", "ensemble")  # weighted: scored on `particles` draws resampled by their weights
 # the authors' benchopt run (gabrielvc/benchopts_inverse_problem_diffusion_prior, outputs/
 # benchopt_run_2024-03-15_18h27m33: 8-thread i7-1185G7, one problem (seed 27), median of 5-10 runs)
 AUTHORS = {"ddrm": ({1: 29.7, 2: 13.4, 4: 0.45}, 0.3), "dps": ({1: 27.8, 2: 19.3, 4: 12.4}, 2.2)}
@@ -178,7 +179,10 @@ def msw_pot(x, ref, seed: int) -> float:
 # running a method
 
 def method_settings(method: str, args) -> dict:
-    return {"particles": args.particles, "steps": args.steps}
+    out = {"particles": args.particles, "steps": args.steps}
+    if args.teleport:
+        out["teleport"] = args.teleport
+    return out
 
 
 def run_method(model, data: dict, method: str, settings: dict, seed: int, timed_repeats: int = 1):
@@ -193,7 +197,7 @@ def run_method(model, data: dict, method: str, settings: dict, seed: int, timed_
             t0 = time.perf_counter()
             post = model.sample(data, method=method, seed=seed + 1 + r, **settings)
             runs.append(time.perf_counter() - t0)
-        x = np.asarray(post.samples("x"), np.float64)
+        x = np.asarray(post.resampled("x", seed=seed), np.float64)  # weighted draws: resampled to equal weights
         if not np.all(np.isfinite(x)):
             return None, first, runs, "non-finite draws"
         return x, first, runs, None
@@ -320,7 +324,7 @@ def table_authors_instance(model, args, records: list):
                 t0 = time.perf_counter()
                 post = model.sample(data, method=m, seed=1000 + r, **method_settings(m, args))
                 times.append(time.perf_counter() - t0)
-                vals.append(msw_pot(np.asarray(post.samples("x"), np.float64), ref, r))
+                vals.append(msw_pot(np.asarray(post.resampled("x", seed=r), np.float64), ref, r))
             rec["methods"][m] = {"msw": vals, "run_s": times, "first_s": first, "error": err}
         records.append(rec)
         print(f"| {dy} | {prob['sigma']:.3f} | {fmt(med(rec['floor']))} | {fmt(med(rec['prior']))} | "
@@ -337,6 +341,7 @@ def main():
     ap.add_argument("--repeats-instance", type=int, default=10, help="runs per method on the authors' instance")
     ap.add_argument("--particles", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--teleport", type=float, default=0.0, help="every method's teleport fraction")
     ap.add_argument("--ref", type=int, default=1000, help="exact reference draws in table 1")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--dx", default="8,80,800", help="the d_x of table 1 (even)")
@@ -368,7 +373,8 @@ def main():
     print(f"# command: {' '.join([Path(sys.argv[0]).name] + sys.argv[1:])}")
     print(f"# settings: particles {args.particles}, steps {args.steps}, methods {args.methods}, tables {sorted(tables)}, "
           f"problems (table 1) {args.problems}, problems (table 2) {args.problems_authors}, "
-          f"runs on the authors' instance {args.repeats_instance}, reference draws (table 1) {args.ref}, quick {args.quick}")
+          f"runs on the authors' instance {args.repeats_instance}, reference draws (table 1) {args.ref}, quick {args.quick}, "
+          f"teleport {args.teleport}")
     for m in args.methods:
         sig = SIGS.get(m)
         defaults = getattr(sig, "defaults", None)

@@ -208,7 +208,8 @@ def run_augury(model, y_for, n_img, method, P, steps, counter, to01, **settings)
         post = model.sample({"y": y_for(i)}, method=method, particles=P, steps=steps, seed=1000 + i, **settings)
         secs.append(post.timing["sampling_s"])
         calls.append((counter.calls - c0) if counter is not None else post.settings["network_calls"])
-        out.append(to01(np.asarray(post.samples("x"), np.float64).reshape(P, 8, 8)))
+        # weighted draws (the particle methods) resampled to P equally weighted ones: scored like the rest
+        out.append(to01(np.asarray(post.resampled("x", seed=i), np.float64).reshape(P, 8, 8)))
     return np.array(out), secs, calls, firsts
 
 
@@ -238,7 +239,8 @@ def main(argv=None) -> int:
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--no-jax", action="store_true", help="skip Augury with the shipped JAX network")
     ap.add_argument("--no-ddrm-sqrt2", action="store_true", help="skip the deepinv DDRM row with D told σ/√2")
-    ap.add_argument("--only", default="", help="comma list among dps, ddrm")
+    ap.add_argument("--particle-steps", type=int, default=100, help="steps of tds, mcgdiff and ensemble")
+    ap.add_argument("--only", default="", help="comma list among dps, ddrm, tds, mcgdiff, ensemble")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     if args.torch_threads > 0:
@@ -258,7 +260,7 @@ def main(argv=None) -> int:
     model_j = None if args.no_jax else augury.compile(JAX_TEXT.format(noise=NOISE))
     physics = dinv.physics.Inpainting(img_size=(1, 8, 8), mask=torch.as_tensor(mask[None, None], dtype=torch.float32),
                                       noise_model=dinv.physics.GaussianNoise(sigma=NOISE))
-    only = set(filter(None, args.only.split(","))) or {"dps", "ddrm"}
+    only = set(filter(None, args.only.split(","))) or {"dps", "ddrm", "tds", "mcgdiff", "ensemble"}
 
     results = []
 
@@ -313,6 +315,14 @@ def main(argv=None) -> int:
             smp, secs, calls, firsts = run_deepinv(make_dps, physics, y, P, counter)
             record("dps", f"deepinv, weight {w:g}" + (" (default)" if w == 1 else ""), args.dps_steps,
                    smp, secs, calls, firsts)
+
+    for method in [m for m in ("tds", "mcgdiff", "ensemble") if m in only]:  # Augury's particle methods: no deepinv row
+        steps = args.particle_steps
+        smp, secs, calls, firsts = run_augury(model_t, lambda i: y_net[i], len(y), method, P, steps, counter, to01_net)
+        record(method, "augury (torch port)", steps, smp, secs, calls, firsts, note="(weighted, resampled)")
+        if model_j is not None:
+            smp, secs, calls, firsts = run_augury(model_j, lambda i: y[i], len(y), method, P, steps, None, ident)
+            record(method, "augury (shipped JAX network)", steps, smp, secs, calls, firsts, note="(weighted, resampled)")
 
     means, sd, m = exact_gaussian(X, y, mask)
     hidden = mask == 0

@@ -196,6 +196,18 @@ class Posterior:
             self._weights = w
         return self._weights
 
+    def resampled(self, name: str, n: int | None = None, seed: int = 0) -> np.ndarray:
+        """`n` equally weighted draws of `name` (default: as many as there are), by systematic
+        resampling of weighted draws (Kitagawa 1996): each draw is repeated about n·w times.
+        Unweighted draws come back as they are when `n` is their number."""
+        x = self.samples(name)
+        n = self._n if n is None else int(n)
+        if self._log_weights is None and n == self._n:
+            return x
+        u = np.random.default_rng(seed).uniform()
+        idx = np.searchsorted(np.cumsum(self.weights), (np.arange(n) + u) / n)
+        return x[np.minimum(idx, self._n - 1)]
+
     def mean(self, name: str) -> np.ndarray:
         """Weight-aware posterior mean, shape of one draw."""
         x = self.samples(name).astype(np.float64)
