@@ -146,8 +146,13 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
         j = int(np.argmax(log_W))
         x_np, log_W = x_np[j:j + 1], np.zeros(1)
     x_model, bounded, bound_warnings = inv.to_draws(x_np)
+    if bk.name == "jax":
+        from .sharding import describe, particle_mesh
+        devices = describe(particle_mesh(particles))
+    else:
+        devices = str(getattr(bk, "device", "cpu"))
     out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description,
-                        resamplings=resamplings, **bounded)
+                        resamplings=resamplings, devices=devices, **bounded)
     stats = {"residual": column("residual"), "ess": column("ess"), "resampled": column("resampled") > 0.5}
     return Draws({inv.name: x_model}, log_weights=log_W, log_evidence=None if interrupted else log_Z,
                  log_evidence_sd=None if interrupted else log_Z_sd, sample_stats=stats, settings=out_settings,
