@@ -26,7 +26,7 @@ def image_grid(post, name: str, measurement: Optional[np.ndarray] = None, path=N
         import matplotlib.pyplot as plt
     except ImportError:
         raise AuguryError("plotting needs matplotlib: `pip install augury[plot]`") from None
-    draws = post.samples(name)
+    draws = post.resampled(name)  # weighted particles: equally weighted copies, so a zero-weight one is never shown
     if draws.ndim < 3:
         raise AuguryError(f"`{name}` is not image-shaped (its shape is {post.shape(name)})")
     picks = np.linspace(0, len(draws) - 1, min(samples, len(draws))).astype(int)
