@@ -69,7 +69,7 @@ def weighted_step(bk, step: Callable, particles: int, ess_threshold, scheme: str
 
 
 def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, progress: bool,
-                         make_particle_step: Callable, calls_per_step: int = 1,
+                         make_particle_step: Callable, calls_per_step: int = 1, start_calls: int = 0,
                          ess_threshold: float | None = 0.5) -> Draws:
     """Run a weighted-particle sampler (see the module docstring) and return weighted draws."""
     inv = problem.inverse
@@ -87,10 +87,15 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
                                    notes=["use a fraction below 1 - 1/steps"])
     n = steps - first
     size = block_size(n)
-    cache_key = (method, "particles", size) + tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))
+    # the step closes over the measurement, whose SVD (and the start's form) can change with teleport
+    cache_key = (method, "particles", size, inv.measurement.svd is not None, first > 0) + \
+        tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))
     compiled = problem.cache.get(cache_key)
     if compiled is None:
         init, step = make_particle_step(inv, settings)
+        if bk.name == "jax":
+            import jax
+            init = jax.jit(init)  # the start's arithmetic, compiled once like the steps
         run_block = bk.compile_steps(weighted_step(bk, step, particles, ess_threshold, scheme, steps - 1),
                                      particles=particles)
         compiled = problem.cache[cache_key] = (init, run_block)
@@ -151,7 +156,7 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
         devices = describe(particle_mesh(particles))
     else:
         devices = str(getattr(bk, "device", "cpu"))
-    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description,
+    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step + start_calls, prior=inv.prior.description,
                         resamplings=resamplings, devices=devices, **bounded)
     stats = {"residual": column("residual"), "ess": column("ess"), "resampled": column("resampled") > 0.5}
     return Draws({inv.name: x_model}, log_weights=log_W, log_evidence=None if interrupted else log_Z,

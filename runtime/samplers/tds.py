@@ -169,5 +169,5 @@ def run(problem, key, settings, *, method, progress):
     # recorded in the draws' settings, and a key of the compiled program: the step depends on it
     settings = dict(settings, twist=twist_kind(meas))
     return run_particle_reverse(problem, key, settings, method=method, progress=progress,
-                                make_particle_step=make_particle_step, calls_per_step=1,
+                                make_particle_step=make_particle_step, calls_per_step=1, start_calls=1,
                                 ess_threshold=float(settings.get("ess_threshold", 0.5)))
