@@ -54,6 +54,10 @@ class JaxBackend:
     def value_and_vjp(self, f: Callable, x) -> tuple:
         return jax.vjp(f, x)
 
+    def value_and_jvp(self, f: Callable, x, v) -> tuple:
+        """(f(x), (∂f/∂x) v): one forward-mode pass (the ensemble's Hutchinson trace of the score's Jacobian)."""
+        return jax.jvp(f, (x,), (v,))
+
     def logsumexp(self, v) -> jax.Array:
         return logsumexp(v)
 

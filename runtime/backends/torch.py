@@ -69,6 +69,11 @@ class TorchBackend:
 
         return out.detach(), vjp
 
+    def value_and_jvp(self, f: Callable, x, v) -> tuple:
+        """(f(x), (∂f/∂x) v) by forward-mode AD (`torch.func.jvp`)."""
+        out, tangent = torch.func.jvp(f, (x,), (v,))
+        return out.detach(), tangent.detach()
+
     def logsumexp(self, v) -> torch.Tensor:
         return torch.logsumexp(v, 0)
 
