@@ -177,7 +177,8 @@ def test_without_an_svd_the_start_is_importance_sampling(family):
     """A nonlinear operator (elementwise tanh) and Poisson counts through exp: no SVD, so the
     start is importance sampling from the noised prior and the guidance is a VJP.  Against
     quadrature: means within 5 standard errors, sds within 5 standard errors + 5%, evidence within
-    3 of its sd (measured: evidence sd 0.12 / 0.40, errors ≤ 2.2 sd at seeds 0–1)."""
+    4 of its reported sd: here that sd runs ~20% low (over 12 seeds the errors' spread was 1.23 /
+    1.14 reported sds, largest 2.6; reported sd 0.12 / 0.40), so 4 reported sds are ≈ 3.3 true."""
     if family == "tanh":
         src, y = TANH, np.array([0.5, -0.3, 0.9])
         mean, sd, log_z = _quadrature(lambda g: _normal_logpdf(g, 0.3, 0.5),
@@ -191,7 +192,7 @@ def test_without_an_svd_the_start_is_importance_sampling(family):
     m, s, ess = _weighted_moments(post)
     assert np.all(np.abs(m - mean) < 5 * sd / np.sqrt(ess)), ((m - mean) / sd, ess)
     assert np.all(np.abs(s / sd - 1) < 5 / np.sqrt(2 * ess) + 0.05), s / sd
-    assert abs(post.log_evidence - log_z) < 3 * post.log_evidence_sd, (post.log_evidence, log_z, post.log_evidence_sd)
+    assert abs(post.log_evidence - log_z) < 4 * post.log_evidence_sd, (post.log_evidence, log_z, post.log_evidence_sd)
 
 
 # ------------------------------------------------------------------ slow: convergence, backends, options
