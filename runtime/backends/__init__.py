@@ -12,7 +12,11 @@ frameworks).  The interface is deliberately small:
 - `per_particle_sum(x)`: Σ over every axis but the first (particles); `sqrt`, `full`, `where`,
   `pad` (zeros after the first columns);
 - `value_and_vjp(f, x) -> (f(x), vjp)` with vjp(v) = (∂f/∂x)ᵀ v, for guidance through the
-  network (DPS, ΠGDM);
+  network (DPS, ΠGDM, TDS), and `value_and_jvp(f, x, v)`, forward mode (the ensemble's
+  Hutchinson traces);
+- for the particle methods: `logsumexp`, `exp`, `log`, `arange`, `resample(rng, log_W, n,
+  scheme, due)` (ancestor indices, the identity where not due) and `gather(tree, idx)`, so
+  that weights and resampling stay on the network's device;
 - `compile_steps(step)`: a block of steps as one `jax.lax.scan` under `jax.jit`, or a Python
   loop under `torch.no_grad` (which the VJP re-enables locally).
 """
