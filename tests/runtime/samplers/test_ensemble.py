@@ -110,7 +110,7 @@ def _check_gaussian(post, mean, sd, log_z):
     assert abs(post.log_evidence - log_z) < 3 * post.log_evidence_sd + 0.02, (post.log_evidence, log_z)
 
 
-@pytest.mark.parametrize("variant", ["sde", "ode"])
+@pytest.mark.parametrize("variant", ["sde", pytest.param("ode", marks=pytest.mark.slow)])
 def test_teleport_stays_exact_on_a_gaussian_prior(variant):
     """teleport = 0.3 starts at the first kept step from the closed-form Q there (exact for a
     Gaussian prior) and stays exact, with 70% of the network calls."""
@@ -122,6 +122,7 @@ def test_teleport_stays_exact_on_a_gaussian_prior(variant):
     assert post.settings["network_calls"] == 140 * (2 if variant == "ode" else 1)
 
 
+@pytest.mark.slow
 def test_best_returns_the_highest_weight_particle():
     data, _ = _gauss_case(SEED)
     model = augury.compile(GAUSS)
