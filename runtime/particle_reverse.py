@@ -147,6 +147,12 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
     log_Z = float(host(carry["log_Z"]) + host(inv.measurement.data()["log_norm"])) \
         if "log_norm" in inv.measurement.data() else float(host(carry["log_Z"]))
     log_Z_sd = _log_evidence_sd(log_W, eve, resamplings)
+    if log_Z_sd == 0.0 and resamplings > 0 and not interrupted:  # a negative estimate: none, not a zero sd
+        log_Z_sd = None
+        warnings.append("no single-run sd of the log evidence: its estimate from the particles' genealogy was "
+                        "negative (biased low when resampling often)
+"
+                        "try: more particles, resample = \"multinomial\", or compare the log evidence over seeds")
     if settings.get("best"):  # the highest-weight particle alone (a point estimate)
         j = int(np.argmax(log_W))
         x_np, log_W = x_np[j:j + 1], np.zeros(1)

@@ -153,11 +153,6 @@ def make_particle_step(inverse, settings: dict) -> tuple:
 def run(problem, key, settings: dict, *, method: str, progress: bool):
     post = run_particle_reverse(problem, key, settings, method=method, progress=progress,
                                 make_particle_step=make_particle_step, calls_per_step=1, ess_threshold=None)
-    if post.log_evidence_sd == 0.0:  # Lee & Whiteley's estimate was negative: no estimate, not a zero sd
-        post.log_evidence_sd = None
-        post.warnings.append("no single-run sd of the log evidence: its estimate from the particles' genealogy "
-                             "was negative (resampled at every step, it is biased low)\n"
-                             "try: more particles, or compare the log evidence over seeds")
     meas = problem.inverse.measurement
     if meas.sigma == 0.0:
         bk, svd = problem.inverse.backend, meas.svd
