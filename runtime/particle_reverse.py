@@ -150,8 +150,7 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
     if log_Z_sd == 0.0 and resamplings > 0 and not interrupted:  # a negative estimate: none, not a zero sd
         log_Z_sd = None
         warnings.append("no single-run sd of the log evidence: its estimate from the particles' genealogy was "
-                        "negative (biased low when resampling often)
-"
+                        "negative (biased low when resampling often)\n"
                         "try: more particles, resample = \"multinomial\", or compare the log evidence over seeds")
     if settings.get("best"):  # the highest-weight particle alone (a point estimate)
         j = int(np.argmax(log_W))
