@@ -1,6 +1,6 @@
 """The particle diffusion samplers split their particles over four devices and give the same
-answer: a child process whose JAX sees 4 forced host devices runs tds, mcgdiff and ensemble on
-the two-mode problem, and its draws, weights and log evidence match this process's one-device
+answer: a child process whose JAX sees 4 forced host devices runs tds and ensemble on the
+two-mode problem (mcgdiff runs in the same weighted loop), and its draws, weights and log evidence match this process's one-device
 runs (the random numbers do not depend on the sharding; float32 sums may round differently
 across devices, hence the tolerances)."""
 
@@ -20,7 +20,8 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 import two_modes  # noqa: E402
 
-RUNS = [("tds", {}), ("mcgdiff", {}), ("ensemble", {"variant": "sde"}), ("ensemble", {"variant": "ode"})]
+# the loop (weights, resampling, evidence) is shared: two methods with different steps cover it
+RUNS = [("tds", {}), ("ensemble", {"variant": "sde"})]
 
 CHILD = """
 import json, sys
@@ -30,7 +31,7 @@ assert jax.device_count() == 4, jax.devices()
 model = augury.compile(two_modes.SOURCE)
 out = []
 for method, extra in {runs!r}:
-    post = model.sample(two_modes.DATA, method=method, particles=512, steps=50, seed=3, **extra)
+    post = model.sample(two_modes.DATA, method=method, particles=256, steps=40, seed=3, **extra)
     out.append({{"x": post.samples("x").tolist(), "w": post.weights.tolist(), "z": post.log_evidence,
                  "devices": post.settings.get("devices")}})
 print("RESULT" + json.dumps(out))
@@ -47,7 +48,7 @@ def test_particle_methods_give_the_same_answer_on_four_devices():
     four = json.loads(res.stdout.split("RESULT", 1)[1])
     model = augury.compile(two_modes.SOURCE)
     for (method, extra), other in zip(RUNS, four):
-        post = model.sample(two_modes.DATA, method=method, particles=512, steps=50, seed=3, **extra)
+        post = model.sample(two_modes.DATA, method=method, particles=256, steps=40, seed=3, **extra)
         w4, x4 = np.asarray(other["w"]), np.asarray(other["x"])
         # the same posterior: mode weights and log evidence, to float32 rounding of the particles' paths
         m1 = two_modes.mode_weights(post.samples("x"), post.weights)
