@@ -226,3 +226,20 @@ def test_set_overrides_a_const_whose_default_clashes_in_the_infer_line(tmp_path,
     assert f"{model}:4:" in capsys.readouterr().err
     assert main(["run", str(model), "--set", "S=30", "--no-progress"]) == 0, capsys.readouterr().err
     assert capsys.readouterr().out.splitlines()[0].startswith("Posterior: prior, 30 draws")
+
+
+@pytest.mark.parametrize("method", ["ensemble", pytest.param("tds", marks=pytest.mark.slow),
+                                    pytest.param("mcgdiff", marks=pytest.mark.slow)])
+def test_particle_diffusion_methods_run_from_the_cli(method, tmp_path, capsys, monkeypatch):
+    """`augury run examples/deblur_digits.aug --method M` (few particles and steps here): the
+    weighted posterior with its log evidence, saved with its weights."""
+    from augury.runtime.posterior import load_posterior
+    model = ROOT / "examples" / "deblur_digits.aug"
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(model), "--method", method, "--set", "particles=8", "--set", "steps=6",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"Posterior: {method}, 8 particles (weighted), log evidence" in out
+    post = load_posterior(tmp_path / "deblur_digits_posterior.npz")
+    assert post.samples("x").shape == (8, 8, 8) and post.method == method and post.is_weighted
+    assert np.isclose(post.weights.sum(), 1.0) and np.isfinite(post.log_evidence)
