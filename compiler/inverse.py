@@ -378,7 +378,8 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
     from augury.dsl.unparse import unparse
     net_e = _arg(form.prior, "net")
     return InverseProblem(form.param, shape, backend, den, meas, scale_shift, bounds,
-                          f"the network `net = {unparse(net_e)}` ({prior.network.description})", (net_e.span, s.source))
+                          f"the network `net = {unparse(net_e)}` ({prior.network.description})", (net_e.span, s.source),
+                          prior.network.data_range)
 
 
 def _wants_svd(method: str, settings: dict) -> bool:

@@ -81,6 +81,7 @@ class InverseProblem:
     bounds: Optional["Bounds"] = None     # the parameter's declared support, in the model's coordinates
     network: str = ""                     # the prior's network, as an error names it ("" for analytic priors)
     network_site: Any = None              # (span, source) of `net = ...`, where that error points
+    data_range: Optional[tuple] = None    # the network's declared data range (its coordinates), where known
 
     def to_model(self, u: np.ndarray) -> np.ndarray:
         """Network coordinates -> the model's (the inverse of the declared data map)."""

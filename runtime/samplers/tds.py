@@ -70,6 +70,8 @@ def log_twist(bk, meas, v: float):
     """`f(x0, a, s, data) -> (log p̃, ∇_{x0} log p̃, y − A(x0))` for a batch x̂₀ = x0 at the level
     (α, σ) = (a, s) (see the module docstring), without the factors that do not depend on x0."""
     kind = twist_kind(meas)
+    # r_t² = v σ̃²/(v + σ̃²), the x̂₀ uncertainty of a N(m, v I) prior; v None: σ̃² (v → ∞, the authors' code)
+    r2 = (lambda st2: st2) if v is None else (lambda st2: v * st2 / (v + st2))
 
     def poisson(x0, a, s, data):
         lp, vjp = bk.value_and_vjp(lambda u: meas.log_likelihood(u, data), x0)
@@ -77,7 +79,7 @@ def log_twist(bk, meas, v: float):
 
     def spectral(x0, a, s, data):
         st2 = (s / a) ** 2
-        prec = 1.0 / (meas.sigma ** 2 + v * st2 / (v + st2) * meas.s_full * meas.s_full)
+        prec = 1.0 / (meas.sigma ** 2 + r2(st2) * meas.s_full * meas.s_full)
         res = meas.residual(x0, data)
         coef = bk.pad(meas.svd.Ut(res), meas.D)
         # y's part outside A's range, ‖(I − UUᵀ) y‖², is the same for every x0, but the
@@ -89,7 +91,7 @@ def log_twist(bk, meas, v: float):
 
     def isotropic(x0, a, s, data):
         st2 = (s / a) ** 2
-        var = meas.sigma ** 2 + v * st2 / (v + st2)
+        var = meas.sigma ** 2 + r2(st2)
         ax0, vjp = bk.value_and_vjp(meas.maps.apply, x0)
         res = data["y"][None] - ax0
         return -bk.per_particle_sum(res * res) / (2 * var), vjp(res / var)[0], res
@@ -99,12 +101,23 @@ def log_twist(bk, meas, v: float):
 
 def make_particle_step(inverse, settings: dict):
     bk, prior = inverse.backend, inverse.prior
-    lik = log_twist(bk, inverse.measurement, 1.0 if prior.var is None else float(prior.var))
+    # an analytic prior's v makes the twist p(y | x_t) exactly for a Gaussian; a network's x̂₀ is far
+    # less certain than v says at high noise (its error is amplified by 1/α), so it gets σ̃² (v → ∞)
+    lik = log_twist(bk, inverse.measurement, float(prior.var) if prior.exact and prior.var is not None else None)
+
+    def clip(x0):
+        """x̂₀ within the network's declared data range: at high noise a network's x̂₀ = (x − σε̂)/α
+        amplifies its error by 1/α (2·10⁴ at t = 1 on vp), and a twist at such x̂₀ left one particle
+        with all the weight; any twist is exact (the weights correct it), so clipping costs nothing."""
+        if inverse.data_range is None:
+            return x0
+        lo, hi = (float(v) for v in inverse.data_range)
+        return bk.where(x0 > hi, hi + 0 * x0, bk.where(x0 < lo, lo + 0 * x0, x0))
 
     def twist(x, a, s, call, data):
         """x̂₀(x), log p̃(y | x), ∇_x log p̃ and ‖y − A(x̂₀)‖ for x at the level (α, σ) = (a, s),
         the denoiser called at `call` = (t, α, σ)."""
-        x0, vjp_den = bk.value_and_vjp(lambda u: prior.x0_and_eps(u, *call)[0], x)
+        x0, vjp_den = bk.value_and_vjp(lambda u: clip(prior.x0_and_eps(u, *call)[0]), x)
         x0 = bk.where(s > 0, x0, x)  # at the clean signal x̂₀ is x itself
         lp, g0, res = lik(x0, a, s, data)
         return x0, lp, vjp_den(g0)[0], bk.sqrt(bk.per_particle_sum(res * res))
@@ -120,7 +133,11 @@ def make_particle_step(inverse, settings: dict):
         mean = a_s * x0 + dir1 * (x - a_t * x0) / s_t
         # the proposal's shift, none where the model's step is deterministic (anc = 0)
         stochastic = anc > 0
-        delta = bk.where(stochastic, (a_s - dir1 * a_t / s_t) * s_t * s_t / a_t, 0 * anc) * g
+        # the guided denoiser x̂₀ + w ∇log p̃ with w = σ²/α; for a network capped at α where noise
+        # dominates, as pigdm does: its Jacobian (~1/α there) made the digits prior's proposals
+        # explode in the first steps (any proposal is exact here: the weights correct it)
+        w = s_t * s_t / a_t if prior.exact else bk.where(s_t > a_t, a_t, s_t * s_t / a_t)
+        delta = bk.where(stochastic, (a_s - dir1 * a_t / s_t) * w, 0 * anc) * g
         safe = bk.where(stochastic, anc, 1 + 0 * anc)
         rng, z = bk.normal(rng, tuple(x.shape))
         x_new = mean + delta + anc * z
