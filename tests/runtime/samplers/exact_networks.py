@@ -55,3 +55,17 @@ def gaussian_posterior_moments(mean, var, keep, y, noise):
 
 
 _ = math
+
+
+def masked_model(noise: float) -> str:
+    """The network tests' model: a 4 × 4 parameter whose prior is the network bound as `unet`
+    (vp(0.1, 20), ε-prediction), measured through `mask(keep)` with Gaussian noise `noise`."""
+    return f"""
+model net
+data y : real[4, 4]
+data keep : real[4, 4]
+param x : real[4, 4]
+x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
+op A = mask(keep)
+y ~ normal(A(x), {noise})
+"""

@@ -25,7 +25,7 @@ import augury
 from augury.oracle import gmm_posterior
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from exact_networks import gaussian_posterior_moments, jax_gaussian_eps, torch_gaussian_eps  # noqa: E402
+from exact_networks import gaussian_posterior_moments, jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
 from two_modes import DATA, SOURCE, exact, mode_weights  # noqa: E402
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
@@ -228,15 +228,7 @@ def test_the_weighted_ensemble_converges_at_the_monte_carlo_rate(variant):
     assert errors[-1, 0] < 0.08 and errors[-1, 1] < 0.2, errors
 
 
-NETWORK = """
-model net
-data y : real[4, 4]
-data keep : real[4, 4]
-param x : real[4, 4]
-x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
-op A = mask(keep)
-y ~ normal(A(x), 0.1)
-"""
+NETWORK = masked_model(0.1)
 
 
 @pytest.mark.slow

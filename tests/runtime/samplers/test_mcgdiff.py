@@ -34,7 +34,7 @@ from augury.runtime.schedules import make_schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import two_modes  # noqa: E402
-from exact_networks import jax_gaussian_eps, torch_gaussian_eps  # noqa: E402
+from exact_networks import jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 VP = ("vp", (0.1, 20.0), ())
@@ -309,15 +309,7 @@ def test_requirements():
 
 # ------------------------------------------------------------------ networks in JAX and PyTorch
 
-NETWORK = """
-model net
-data y : real[4, 4]
-data keep : real[4, 4]
-param x : real[4, 4]
-x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
-op A = mask(keep)
-y ~ normal(A(x), 0.3)
-"""
+NETWORK = masked_model(0.3)
 
 
 @pytest.mark.slow

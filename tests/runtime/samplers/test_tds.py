@@ -31,7 +31,7 @@ from augury.runtime.schedules import make_schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import two_modes  # noqa: E402
-from exact_networks import jax_gaussian_eps, torch_gaussian_eps  # noqa: E402
+from exact_networks import jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 VP = ("vp", (0.1, 20.0), ())
@@ -204,15 +204,7 @@ def test_poisson_counts():
 
 # ------------------------------------------------------------------ networks in JAX and PyTorch
 
-NETWORK = """
-model net
-data y : real[4, 4]
-data keep : real[4, 4]
-param x : real[4, 4]
-x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
-op A = mask(keep)
-y ~ normal(A(x), 0.1)
-"""
+NETWORK = masked_model(0.1)
 
 
 @pytest.mark.slow
