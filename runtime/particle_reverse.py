@@ -38,7 +38,7 @@ from augury.errors import AuguryInferenceError
 
 from . import interrupts
 from .progress import progress_bar
-from .reverse import block_size, coefficients, network_error, start_draw
+from .reverse import block_size, coefficients, network_error, skipped_steps, start_draw
 from .samplers.protocol import Draws, Problem
 
 
@@ -81,10 +81,7 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
     coeffs = coefficients(inv.prior.schedule, steps)
     for i, row in enumerate(coeffs):
         row["i"] = float(i)
-    first = int(math.floor(float(settings.get("teleport", 0.0)) * steps))
-    if first >= steps:
-        raise AuguryInferenceError(f"teleport = {settings['teleport']} skips all {steps} steps",
-                                   notes=["use a fraction below 1 - 1/steps"])
+    first = skipped_steps(settings, steps)
     n = steps - first
     size = block_size(n)
     # the step closes over the measurement, whose SVD (and the start's form) can change with teleport

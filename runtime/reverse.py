@@ -140,6 +140,15 @@ def _gaussian_posterior_draw(inverse, particles: int, rng):
     return bk.asarray(x0.reshape((particles,) + tuple(inverse.shape))), rng
 
 
+def skipped_steps(settings: dict, steps: int) -> int:
+    """⌊teleport · steps⌋, the steps teleport skips; an error when that is all of them."""
+    first = int(math.floor(float(settings.get("teleport", 0.0)) * steps))
+    if first >= steps:
+        raise AuguryInferenceError(f"teleport = {settings['teleport']} skips all {steps} steps",
+                                   notes=["use a fraction below 1 - 1/steps"])
+    return first
+
+
 def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress: bool,
                 make_step: Callable, calls_per_step: int = 1) -> Draws:
     """Run `make_step`'s sampler over the grid (see the module docstring) and return the draws."""
@@ -147,10 +156,7 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
     bk = inv.backend
     steps, particles = int(settings["steps"]), int(settings["particles"])
     coeffs = coefficients(inv.prior.schedule, steps)
-    first = int(math.floor(float(settings.get("teleport", 0.0)) * steps))
-    if first >= steps:
-        raise AuguryInferenceError(f"teleport = {settings['teleport']} skips all {steps} steps",
-                                   notes=["use a fraction below 1 - 1/steps"])
+    first = skipped_steps(settings, steps)
     n = steps - first
     size = block_size(n)
     cache_key = (method, "reverse", size) + tuple(sorted((k, v) for k, v in settings.items() if k != "teleport"))

@@ -21,7 +21,7 @@ from augury.errors import AuguryError
 from augury.oracle import gmm_posterior, sliced_wasserstein
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from exact_networks import gaussian_posterior_moments, jax_gaussian_eps, torch_gaussian_eps  # noqa: E402
+from exact_networks import gaussian_posterior_moments, jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 P = 400
@@ -151,15 +151,7 @@ def test_tweedie_is_the_exact_posterior_mean(sde):
     np.testing.assert_allclose(post.samples("x").reshape(64), np.asarray(exact.mean()), atol=2e-4)
 
 
-NETWORK = """
-model net
-data y : real[4, 4]
-data keep : real[4, 4]
-param x : real[4, 4]
-x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
-op A = mask(keep)
-y ~ normal(A(x), 0.1)
-"""
+NETWORK = masked_model(0.1)
 
 
 def _network_case(seed):
