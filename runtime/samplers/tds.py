@@ -12,7 +12,8 @@ p_θ(x_t) p̃_t(y | x_t) are "twisted" by the likelihood at the Tweedie estimate
 σ̃_t = σ_t / α_t.  The paper twists by the likelihood at x̂₀; its code, for
 inpainting (a mask, noiseless data), by N(y; x̂₀_M, σ̃_t²), i.e. inflated by the uncertainty of
 x̂₀.  Here that uncertainty is r_t², the variance of x₀ | x_t under a N(m, v I) prior (v the
-prior's variance where known, else 1, as ΠGDM; pigdm.py), which is σ̃_t² as v → ∞, and
+analytic prior's variance; for a network v → ∞, r_t² = σ̃_t², the authors' choice, with x̂₀
+clipped to its declared data range: its x̂₀ error grows as 1/α at high noise), and
 σ_y² I + r_t² AAᵀ is then p(y | x_t) exactly for that prior: "spectral", in the operator's SVD
 basis, where the measurement has one.  Without an SVD (a nonlinear operator, or none built)
 the covariance is (σ_y² + r_t²) I, "isotropic", the same for a mask.  At the clean signal
