@@ -36,9 +36,8 @@ import numpy as np
 
 from augury.errors import AuguryInferenceError
 
-from . import interrupts
-from .progress import progress_bar
-from .reverse import block_size, coefficients, network_error, skipped_steps, start_draw
+from .reverse import (block_size, coefficients, denoised_estimate, nonfinite_error, run_blocks, skipped_steps,
+                      start_draw)
 from .samplers.protocol import Draws, Problem
 
 
@@ -108,41 +107,23 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
     total0 = bk.logsumexp(log_w)
     carry = {"state": state, "log_W": log_w - total0, "eve": bk.arange(particles),
              "log_Z": total0 - math.log(particles), "resamplings": bk.scalar(0.0)}
-    rng = bk.rng(k_run)
-    infos, interrupted, done = [], False, first
-    with progress_bar(n, desc=method, enabled=progress) as bar:
-        try:
-            for b in range(first, steps, size):
-                rows = coeffs[b:b + size]
-                block = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-                carry, rng, info = run_block(carry, rng, block, data)
-                bk.block(carry["log_W"])
-                infos.append(info)
-                done = b + size
-                bar.update(size)
-                interrupts.check()  # Ctrl-C is taken here, between blocks
-        except KeyboardInterrupt:
-            interrupted = True
+    carry, column, done, interrupted = run_blocks(bk, run_block, carry, bk.rng(k_run), coeffs, first, size, data,
+                                                  method=method, progress=progress)
     host = lambda v: np.asarray(bk.to_numpy(v), np.float64)  # noqa: E731
-    column = lambda k: np.concatenate([host(i[k]).reshape(-1) for i in infos]) if infos else np.zeros(0)  # noqa: E731
-    state, warnings = carry["state"], []
-    x = state["x"]
+    x, warnings = carry["state"]["x"], []
     if interrupted and done < steps:
-        c = {k: bk.scalar(v) for k, v in coeffs[done].items()}
-        with bk.no_grad():
-            x = inv.prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])[0]
+        x = denoised_estimate(inv, x, coeffs[done])
         warnings.append(f"interrupted after {done - first} of {steps - first} steps: the draws are the denoised "
                         f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g} with the weights of that step, not "
                         "posterior draws")
     x_np, log_W = host(x), host(carry["log_W"])
-    _check_finite(inv, method, x_np, log_W, column, first, steps, coeffs, calls_per_step)
+    _check_finite(inv, method, x_np, log_W, column, first, coeffs, calls_per_step)
     dead = ~np.isfinite(log_W)
     if np.any(dead):  # weight zero: their draws never count; a finite stand-in keeps the summary finite
         x_np[dead] = x_np[int(np.argmax(log_W))]
     eve = np.asarray(bk.to_numpy(carry["eve"])).astype(np.int64)
     resamplings = int(round(float(host(carry["resamplings"]))))
-    log_Z = float(host(carry["log_Z"]) + host(inv.measurement.data()["log_norm"])) \
-        if "log_norm" in inv.measurement.data() else float(host(carry["log_Z"]))
+    log_Z = float(host(carry["log_Z"])) + (float(host(data["log_norm"])) if "log_norm" in data else 0.0)
     log_Z_sd = _log_evidence_sd(log_W, eve, resamplings)
     if log_Z_sd == 0.0 and resamplings > 0 and not interrupted:  # a negative estimate: none, not a zero sd
         log_Z_sd = None
@@ -177,7 +158,7 @@ def _log_evidence_sd(log_W: np.ndarray, eve: np.ndarray, resamplings: int) -> fl
     return math.sqrt(max(v, 0.0))
 
 
-def _check_finite(inv, method, x_np, log_W, column, first, steps, coeffs, calls_per_step) -> None:
+def _check_finite(inv, method, x_np, log_W, column, first, coeffs, calls_per_step) -> None:
     """NaN or infinity in the particles kept: the network's fault when it returned them on
     finite inputs, else the sampler's; all weights zero is an error of its own."""
     alive = np.isfinite(log_W)
@@ -186,13 +167,6 @@ def _check_finite(inv, method, x_np, log_W, column, first, steps, coeffs, calls_
             f"`{method}`: every particle's weight is zero (the likelihood is zero or not finite at all of them)",
             notes=["check that the data is in the range the prior expects, and its noise level",
                    "more particles, or more steps, make the weights less extreme"])
-    if np.all(np.isfinite(x_np[alive])):
-        return
-    x_in, net_out = np.isfinite(column("x_in")), np.isfinite(column("net_out"))
-    bad = np.nonzero(~(x_in & net_out))[0]
-    if bad.size and x_in[bad[0]] and inv.network:
-        k = first + int(bad[0])
-        raise network_error(inv, method, k, steps, coeffs[k]["t"], coeffs[k]["t_s"] if calls_per_step > 1 else None)
-    at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
-    raise AuguryInferenceError(f"`{method}` produced NaN or infinity{at}",
-                               notes=["use more steps", "check that the data is in the range the prior expects"])
+    if not np.all(np.isfinite(x_np[alive])):
+        raise nonfinite_error(inv, method, column, first, coeffs, calls_per_step,
+                              ["use more steps", "check that the data is in the range the prior expects"])

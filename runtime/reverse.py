@@ -168,50 +168,74 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
     rng = bk.rng(k_run)
     with bk.no_grad():
         x, rng = start_draw(inv, particles, coeffs[first], first > 0, bk.rng(k_start))
-    infos, interrupted, done = [], False, first
-    data = inv.measurement.data()
-    with progress_bar(n, desc=method, enabled=progress) as bar:
+    x, column, done, interrupted = run_blocks(bk, run_block, x, rng, coeffs, first, size, inv.measurement.data(),
+                                              method=method, progress=progress)
+    warnings = []
+    if interrupted and done < steps:
+        x = denoised_estimate(inv, x, coeffs[done])
+        warnings.append(f"interrupted after {done - first} of {steps - first} steps: the draws are the denoised "
+                        f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g}, not posterior draws")
+    x_np = np.asarray(bk.to_numpy(x), np.float64)
+    residual = column("residual")
+    if not np.all(np.isfinite(x_np)):
+        raise nonfinite_error(inv, method, column, first, coeffs, calls_per_step,
+                              ["the guidance may be too strong for this noise level: "
+                               + ("lower the step size zeta, or use more steps" if method == "dps" else "use more steps"),
+                               "check that the data is in the range the prior expects"])
+    x_model, bounded, bound_warnings = inv.to_draws(x_np)
+    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description,
+                        **bounded)
+    return Draws({inv.name: x_model}, log_weights=np.zeros(particles), sample_stats={"residual": residual},
+                 settings=out_settings, warnings=warnings + bound_warnings, interrupted=interrupted)
+
+
+def run_blocks(bk, run_block, carry, rng, coeffs: list, first: int, size: int, data: dict, *, method: str,
+               progress: bool):
+    """Steps `first` … len(coeffs) − 1 in blocks of `size` compiled steps (`run_block(carry, rng,
+    block, data)`), with the progress bar; Ctrl-C is taken between blocks.  Returns (carry, column,
+    done, interrupted): `column(name)` concatenates that entry of the steps' infos as a float64
+    vector, `done` is the first step not run."""
+    steps, infos, interrupted, done = len(coeffs), [], False, first
+    with progress_bar(steps - first, desc=method, enabled=progress) as bar:
         try:
             for b in range(first, steps, size):
                 rows = coeffs[b:b + size]
                 block = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-                x, rng, info = run_block(x, rng, block, data)
-                bk.block(x)
+                carry, rng, info = run_block(carry, rng, block, data)
+                bk.block(carry)
                 infos.append(info)
                 done = b + size
                 bar.update(size)
                 interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
             interrupted = True
-    warnings = []
-    if interrupted and done < steps:
-        c = {k: bk.scalar(v) for k, v in coeffs[done].items()}
-        with bk.no_grad():
-            x = inv.prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])[0]
-        warnings.append(f"interrupted after {done - first} of {steps - first} steps: the draws are the denoised "
-                        f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g}, not posterior draws")
-    x_np = np.asarray(bk.to_numpy(x), np.float64)
-    column = lambda k: np.concatenate([np.asarray(bk.to_numpy(i[k]), np.float64).reshape(-1) for i in infos]) \
-        if infos else np.zeros(0)  # noqa: E731
-    residual = column("residual")
-    if not np.all(np.isfinite(x_np)):
-        # the first step whose state or denoiser output is not finite: the network's fault if its input was
-        x_in, net_out = np.isfinite(column("x_in")), np.isfinite(column("net_out"))
-        bad = np.nonzero(~(x_in & net_out))[0]
-        if bad.size and x_in[bad[0]] and inv.network:
-            k = first + int(bad[0])
-            raise network_error(inv, method, k, steps, coeffs[k]["t"], coeffs[k]["t_s"] if calls_per_step > 1 else None)
-        at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
-        raise AuguryInferenceError(
-            f"`{method}` produced NaN or infinity{at}",
-            notes=["the guidance may be too strong for this noise level: "
-                   + ("lower the step size zeta, or use more steps" if method == "dps" else "use more steps"),
-                   "check that the data is in the range the prior expects"])
-    x_model, bounded, bound_warnings = inv.to_draws(x_np)
-    out_settings = dict(settings, network_calls=(steps - first) * calls_per_step, prior=inv.prior.description,
-                        **bounded)
-    return Draws({inv.name: x_model}, log_weights=np.zeros(particles), sample_stats={"residual": residual},
-                 settings=out_settings, warnings=warnings + bound_warnings, interrupted=interrupted)
+
+    def column(k: str) -> np.ndarray:
+        return np.concatenate([np.asarray(bk.to_numpy(i[k]), np.float64).reshape(-1) for i in infos]) \
+            if infos else np.zeros(0)
+
+    return carry, column, done, interrupted
+
+
+def denoised_estimate(inv, x, row: dict):
+    """E[x₀ | x_t] for the batch x at the step `row`'s time: what an interrupted run keeps."""
+    c = {k: inv.backend.scalar(v) for k, v in row.items()}
+    with inv.backend.no_grad():
+        return inv.prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])[0]
+
+
+def nonfinite_error(inv, method: str, column, first: int, coeffs: list, calls_per_step: int,
+                    notes: list) -> AuguryInferenceError:
+    """The error for NaN or infinity in the draws: the network's (`network_error`) when the first
+    step whose state or denoiser output was not finite had finite inputs, else the sampler's."""
+    steps = len(coeffs)
+    x_in, net_out = np.isfinite(column("x_in")), np.isfinite(column("net_out"))
+    bad = np.nonzero(~(x_in & net_out))[0]
+    if bad.size and x_in[bad[0]] and inv.network:
+        k = first + int(bad[0])
+        return network_error(inv, method, k, steps, coeffs[k]["t"], coeffs[k]["t_s"] if calls_per_step > 1 else None)
+    at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
+    return AuguryInferenceError(f"`{method}` produced NaN or infinity{at}", notes=notes)
 
 
 def network_error(inv, method: str, step: int, steps: int, t: float, t_s=None) -> AuguryInferenceError:
