@@ -24,6 +24,8 @@ import numpy as np
 
 from augury.errors import AuguryError, did_you_mean
 
+from .weighted_stats import systematic_indices, weighted_quantile
+
 __all__ = ["Posterior", "load_posterior", "check_writable"]
 
 _FORMAT_VERSION = 1
@@ -52,29 +54,6 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     return str(obj)
-
-
-def _weighted_quantile(x: np.ndarray, w: np.ndarray, qs: np.ndarray) -> np.ndarray:
-    """Quantiles of each column of x (n, m) under weights w (n,): linear interpolation of the
-    weighted CDF taken at the midpoint of each draw's weight; returns (len(qs), m)."""
-    n, m = x.shape
-    if n == 0 or m == 0:
-        return np.full((len(qs), m), np.nan)
-    order = np.argsort(x, axis=0, kind="stable")
-    xs = np.take_along_axis(x, order, axis=0)
-    ws = w[order]
-    cdf = np.cumsum(ws, axis=0) - 0.5 * ws                      # (n, m), non-decreasing
-    cols = np.arange(m)
-    out = np.empty((len(qs), m))
-    for i, q in enumerate(qs):
-        hi = np.clip((cdf < q).sum(axis=0), 1, n - 1) if n > 1 else np.zeros(m, dtype=int)
-        lo = np.maximum(hi - 1, 0)
-        c0, c1 = cdf[lo, cols], cdf[hi, cols]
-        x0, x1 = xs[lo, cols], xs[hi, cols]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(c1 > c0, (q - c0) / (c1 - c0), 0.0)
-        out[i] = x0 + np.clip(t, 0.0, 1.0) * (x1 - x0)
-    return out
 
 
 def _element_names(name: str, shape: tuple) -> list[str]:
@@ -204,9 +183,7 @@ class Posterior:
         n = self._n if n is None else int(n)
         if self._log_weights is None and n == self._n:
             return x
-        u = np.random.default_rng(seed).uniform()
-        idx = np.searchsorted(np.cumsum(self.weights), (np.arange(n) + u) / n)
-        return x[np.minimum(idx, self._n - 1)]
+        return x[systematic_indices(self.weights, n, seed)]
 
     def mean(self, name: str) -> np.ndarray:
         """Weight-aware posterior mean, shape of one draw."""
@@ -231,7 +208,7 @@ class Posterior:
         if self._log_weights is None:
             out = np.quantile(x, qs, axis=0)
         else:
-            out = _weighted_quantile(x.reshape(self._n, -1), self.weights, qs).reshape((len(qs),) + x.shape[1:])
+            out = weighted_quantile(x.reshape(self._n, -1), self.weights, qs).reshape((len(qs),) + x.shape[1:])
         return out[0] if np.ndim(q) == 0 else out
 
     # ------------------------------------------------------------ diagnostics

@@ -69,3 +69,16 @@ x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
 op A = mask(keep)
 y ~ normal(A(x), {noise})
 """
+
+
+# the Gaussian-prior model the samplers' exactness tests share: x ~ N(m, 0.5 I) on R⁶, y = M x + 0.2 n
+GAUSS = """
+model gauss
+data y : real[3]
+data M : real[3, 6]
+data m : real[6]
+param x : real[6]
+x ~ gaussian(m, 0.5)
+op A = matrix(M)
+y ~ normal(A(x), 0.2)
+"""

@@ -21,7 +21,7 @@ from augury.errors import AuguryError
 from augury.oracle import gmm_posterior, sliced_wasserstein
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from exact_networks import gaussian_posterior_moments, jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
+from exact_networks import GAUSS, gaussian_posterior_moments, jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 P = 400
@@ -101,18 +101,6 @@ def test_each_method_beats_the_prior(inpaint, method, settings, ratio):
     assert np.mean(d) < ratio * np.mean(prior), (method, d, prior)
     assert post.settings["network_calls"] == settings["steps"] * (2 if method == "pc" else 1)
     assert post.sample_stats["residual"].shape == (settings["steps"],)
-
-
-GAUSS = """
-model gauss
-data y : real[3]
-data M : real[3, 6]
-data m : real[6]
-param x : real[6]
-x ~ gaussian(m, 0.5)
-op A = matrix(M)
-y ~ normal(A(x), 0.2)
-"""
 
 
 def test_pigdm_is_exact_for_a_gaussian_prior():

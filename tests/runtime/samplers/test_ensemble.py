@@ -25,7 +25,7 @@ import augury
 from augury.oracle import gmm_posterior
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from exact_networks import gaussian_posterior_moments, jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
+from exact_networks import GAUSS, gaussian_posterior_moments, jax_gaussian_eps, masked_model, torch_gaussian_eps  # noqa: E402
 from two_modes import DATA, SOURCE, exact, mode_weights  # noqa: E402
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
@@ -74,18 +74,6 @@ def test_runs_report_calls_and_weights(two_mode_runs):
 
 
 # ------------------------------------------------------------------ Gaussian priors
-
-
-GAUSS = """
-model gauss
-data y : real[3]
-data M : real[3, 6]
-data m : real[6]
-param x : real[6]
-x ~ gaussian(m, 0.5)
-op A = matrix(M)
-y ~ normal(A(x), 0.2)
-"""
 
 
 def _gauss_case(seed):
