@@ -6,10 +6,20 @@ extra the tests need (PyTorch, mpmath, hypothesis) and has `../shared/posteriord
 means something is missing, not optional."""
 
 import os
+import tempfile
 
 import pytest
 
-import augury  # noqa: F401
+# XLA compilation is most of the suite's time (a test file run twice takes a third as long the
+# second time), and many tests and CLI subprocesses compile the same programs: share them through
+# JAX's persistent cache (keyed by program, JAX version, flags and device; results unchanged).
+# Set before JAX starts, in this process and the children that inherit the environment.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"augury-tests-xla-cache-{getattr(os, 'getuid', lambda: 0)()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))  # least recently used go first
+
+import augury  # noqa: F401,E402
 
 
 def _in_ci() -> bool:

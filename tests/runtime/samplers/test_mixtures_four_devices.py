@@ -1,6 +1,6 @@
 """The mixture methods on four devices: the points are sharded over 4 forced host devices
 (a child process, since the device count is fixed when JAX starts) and the N = 8 exact tests of
-gibbs and split_merge (test_mixtures_exact_sharded.py) pass there too; EM gives the same fit as on one device, and the
+gibbs and split_merge (exact_sharded_cases.py) pass there too; EM gives the same fit as on one device, and the
 data really were split across the devices."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {ro
 
 @pytest.mark.slow
 def test_the_exact_tests_of_gibbs_and_split_merge_pass_on_four_devices():
-    code = EXACT.format(root=str(ROOT), target=str(HERE / "test_mixtures_exact_sharded.py"))
+    code = EXACT.format(root=str(ROOT), target=str(HERE / "exact_sharded_cases.py"))
     res = _child(code, 4)
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
     assert "3 passed" in res.stdout

@@ -1,6 +1,7 @@
-"""Exact tests with N = 8 points, so that on 4 devices the points really are split 2 per device
-(test_mixtures_four_devices.py runs this file in a child with 4 forced host devices; here it
-runs on one).  Blocked gibbs (labels drawn in parallel over the sharded points) with Dirichlet
+"""Exact tests with N = 8 points, so that on 4 devices the points really are split 2 per device.
+Only test_mixtures_four_devices.py runs this file, in a child with 4 forced host devices (its name
+keeps pytest from collecting it on one device, where test_gibbs.py and test_split_merge.py hold
+the same exact tests).  Blocked gibbs (labels drawn in parallel over the sharded points) with Dirichlet
 weights, and split_merge with a DP, against the posterior over partitions by enumeration;
 tolerances as in test_gibbs.py (5 batch-means standard errors, never below the i.i.d. error)."""
 
