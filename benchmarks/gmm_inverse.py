@@ -24,6 +24,9 @@ m̃_k + ε − K(Aε − σ_y n), K = Aᵀ(AAᵀ + σ_y² I)⁻¹ (which has exa
 Table 1 (our metric): sliced Wasserstein-2 (`augury.oracle.sliced_wasserstein`, 100 random
 directions, mean over directions) between P sampler draws and `--ref` exact draws; beside it
 the floor (P further exact draws against the same reference) and the prior (P prior draws).
+P is `--draws` (default `--particles`): weighted particles are resampled to P equally weighted
+draws.  With `--repeats R` each method's SW and the floor are means over R runs (seeds) and R
+sets of exact draws: one set's SW swings by up to 10x with how many draws land in each mode.
 Median over `--problems` problems per (d_x, d_y).
 
 Table 2 (the authors' metric): POT's `ot.max_sliced_wasserstein_distance(X_s = reference,
@@ -71,7 +74,7 @@ y ~ normal(A(x), noise)
 """
 
 METHODS = ("ddrm", "pigdm", "dps", "pc", "tds", "mcgdiff", "ensemble")
-PARTICLE_METHODS = ("tds", "mcgdiff", "ensemble")  # weighted: scored on `particles` draws resampled by their weights
+PARTICLE_METHODS = ("tds", "mcgdiff", "ensemble")  # weighted: scored on `--draws` draws resampled by their weights
 # the authors' benchopt run (gabrielvc/benchopts_inverse_problem_diffusion_prior, outputs/
 # benchopt_run_2024-03-15_18h27m33: 8-thread i7-1185G7, one problem (seed 27), median of 5-10 runs)
 AUTHORS = {"ddrm": ({1: 29.7, 2: 13.4, 4: 0.45}, 0.3), "dps": ({1: 27.8, 2: 19.3, 4: 12.4}, 2.2)}
@@ -185,24 +188,34 @@ def method_settings(method: str, args) -> dict:
     return out
 
 
-def run_method(model, data: dict, method: str, settings: dict, seed: int, timed_repeats: int = 1):
+def run_method(model, data: dict, method: str, settings: dict, seed: int, timed_repeats: int = 1,
+               draws: int | None = None):
     """First call (bind + compile + run), then `timed_repeats` calls with other seeds (run only).
-    Returns (samples of the last call, first s, [run s...], error or None)."""
+    Returns (`draws` equally weighted samples of the last call, first s, [run s...], error or None);
+    with `timed_repeats` > 1 the first item is the list of each timed call's samples."""
     try:
         t0 = time.perf_counter()
         post = model.sample(data, method=method, seed=seed, **settings)
         first = time.perf_counter() - t0
-        runs = []
+        runs, xs = [], []
         for r in range(timed_repeats):
             t0 = time.perf_counter()
             post = model.sample(data, method=method, seed=seed + 1 + r, **settings)
             runs.append(time.perf_counter() - t0)
-        x = np.asarray(post.resampled("x", seed=seed), np.float64)  # weighted draws: resampled to equal weights
-        if not np.all(np.isfinite(x)):
-            return None, first, runs, "non-finite draws"
-        return x, first, runs, None
+            xs.append(scored_draws(post, draws, seed + r))
+            if not np.all(np.isfinite(xs[-1])):
+                return None, first, runs, "non-finite draws"
+        return (xs if timed_repeats > 1 else xs[-1]), first, runs, None
     except Exception as e:  # noqa: BLE001  (a sampler failing is a result here)
         return None, float("nan"), [], f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+
+
+def scored_draws(post, draws: int | None, seed: int) -> np.ndarray:
+    """`draws` equally weighted draws of x: weighted particles resampled by their weights
+    (systematic), unweighted draws the first `draws` of them."""
+    if post.log_weights is None:
+        return np.asarray(post.samples("x")[:draws], np.float64)
+    return np.asarray(post.resampled("x", n=draws, seed=seed), np.float64)
 
 
 def to_data(prob: dict) -> dict:
@@ -225,7 +238,7 @@ def table_ours(model, args, records: list):
     dxs = (8,) if args.quick else tuple(int(v) for v in args.dx.split(","))
     dys = (1, 2, 4)
     print("\n## Table 1: sliced Wasserstein-2 (ours: mean over 100 directions), "
-          f"{args.particles} draws vs {args.ref} exact, median over {args.problems} problems\n", flush=True)
+          f"{args.draws} draws vs {args.ref} exact, median over {args.problems} problems\n", flush=True)
     head = "| d_x | d_y | floor | prior | " + " | ".join(args.methods) + " | " + \
         " | ".join(f"{m} run s" for m in args.methods) + " | " + " | ".join(f"{m} compile s" for m in args.methods) + " |"
     print(head)
@@ -239,16 +252,20 @@ def table_ours(model, args, records: list):
                 t0 = time.perf_counter()
                 ex = Exact(prob)
                 ref = ex.posterior(rng, args.ref)
-                floor = sw_ours(ex.posterior(rng, args.particles), ref, i)
-                prior = sw_ours(ex.prior(rng, args.particles), ref, i)
+                # SW of one set of draws swings by up to 10x with the mixture's mode counts: average
+                # `--repeats` sets (exact draws for the floor, seeds for the methods)
+                floor = float(np.mean([sw_ours(ex.posterior(rng, args.draws), ref, i) for _ in range(args.repeats)]))
+                prior = sw_ours(ex.prior(rng, args.draws), ref, i)
                 exact_s = time.perf_counter() - t0
                 data = to_data(prob)
                 rec = {"table": 1, "dx": dx, "dy": dy, "problem": i, "sigma": prob["sigma"], "floor": floor,
                        "prior": prior, "exact_s": exact_s, "methods": {}}
                 for m in args.methods:
-                    x, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=100 * i)
+                    xs, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=100 * i,
+                                                      timed_repeats=args.repeats, draws=args.draws)
+                    xs = [xs] if args.repeats == 1 and xs is not None else xs
                     run_s = min(runs) if runs else float("nan")
-                    rec["methods"][m] = {"sw": sw_ours(x, ref, i) if x is not None else float("nan"),
+                    rec["methods"][m] = {"sw": float(np.mean([sw_ours(x, ref, i) for x in xs])) if xs else float("nan"),
                                          "first_s": first, "run_s": run_s, "compile_s": first - run_s, "error": err}
                     if err:
                         print(f"  ! d_x={dx} d_y={dy} problem {i} {m}: {err}", flush=True)
@@ -264,7 +281,7 @@ def table_ours(model, args, records: list):
 def table_authors(model, args, records: list):
     dx, n_ref = 8, 10_000
     n = args.problems_authors
-    print(f"\n## Table 2: max-sliced Wasserstein (POT, p = 2, 100 directions), {args.particles} draws vs {n_ref} "
+    print(f"\n## Table 2: max-sliced Wasserstein (POT, p = 2, 100 directions), {args.draws} draws vs {n_ref} "
           f"exact, d_x = {dx}, median over {n} problems\n", flush=True)
     head = "| d_y | floor | prior | " + " | ".join(args.methods) + " | " + \
         " | ".join(f"{m} run s" for m in args.methods) + " | authors DDRM (0.3 s) | authors DPS (2.2 s) |"
@@ -278,11 +295,12 @@ def table_authors(model, args, records: list):
             ex = Exact(prob)
             ref = ex.posterior(rng, n_ref)
             rec = {"table": 2, "dx": dx, "dy": dy, "problem": i, "sigma": prob["sigma"],
-                   "floor": msw_pot(ex.posterior(rng, args.particles), ref, i),
-                   "prior": msw_pot(ex.prior(rng, args.particles), ref, i), "methods": {}}
+                   "floor": msw_pot(ex.posterior(rng, args.draws), ref, i),
+                   "prior": msw_pot(ex.prior(rng, args.draws), ref, i), "methods": {}}
             data = to_data(prob)
             for m in args.methods:
-                x, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=100 * i)
+                x, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=100 * i,
+                                                 draws=args.draws)
                 run_s = min(runs) if runs else float("nan")
                 rec["methods"][m] = {"msw": msw_pot(x, ref, i) if x is not None else float("nan"),
                                      "first_s": first, "run_s": run_s, "compile_s": first - run_s, "error": err}
@@ -303,7 +321,7 @@ def table_authors_instance(model, args, records: list):
     if any(p is None for p in probs.values()):
         print("\n(table 2b skipped: PyTorch is not installed)")
         return
-    print(f"\n## Table 2b: the authors' instance (torch seed 27), max-sliced W (POT), {args.particles} draws vs "
+    print(f"\n## Table 2b: the authors' instance (torch seed 27), max-sliced W (POT), {args.draws} draws vs "
           f"{n_ref} exact, median over {reps} runs (seeds) of each method\n", flush=True)
     head = "| d_y | σ_y | floor | prior | " + " | ".join(args.methods) + " | " + \
         " | ".join(f"{m} run s" for m in args.methods) + " | authors DDRM | authors DPS |"
@@ -314,17 +332,17 @@ def table_authors_instance(model, args, records: list):
         ex = Exact(prob)
         ref = ex.posterior(rng, n_ref)
         rec = {"table": "2b", "dx": dx, "dy": dy, "sigma": prob["sigma"],
-               "floor": [msw_pot(ex.posterior(rng, args.particles), ref, r) for r in range(reps)],
-               "prior": [msw_pot(ex.prior(rng, args.particles), ref, r) for r in range(reps)], "methods": {}}
+               "floor": [msw_pot(ex.posterior(rng, args.draws), ref, r) for r in range(reps)],
+               "prior": [msw_pot(ex.prior(rng, args.draws), ref, r) for r in range(reps)], "methods": {}}
         data = to_data(prob)
         for m in args.methods:
             vals, times, err = [], [], None
-            x, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=0)
+            x, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=0, draws=args.draws)
             for r in range(reps if err is None else 0):
                 t0 = time.perf_counter()
                 post = model.sample(data, method=m, seed=1000 + r, **method_settings(m, args))
                 times.append(time.perf_counter() - t0)
-                vals.append(msw_pot(np.asarray(post.resampled("x", seed=r), np.float64), ref, r))
+                vals.append(msw_pot(scored_draws(post, args.draws, r), ref, r))
             rec["methods"][m] = {"msw": vals, "run_s": times, "first_s": first, "error": err}
         records.append(rec)
         print(f"| {dy} | {prob['sigma']:.3f} | {fmt(med(rec['floor']))} | {fmt(med(rec['prior']))} | "
@@ -340,6 +358,11 @@ def main():
     ap.add_argument("--problems-authors", type=int, default=20, help="problems per d_y in table 2")
     ap.add_argument("--repeats-instance", type=int, default=10, help="runs per method on the authors' instance")
     ap.add_argument("--particles", type=int, default=1000)
+    ap.add_argument("--draws", type=int, default=None,
+                    help="draws scored per run (default: --particles); weighted particles are resampled to this many, "
+                         "unweighted methods keep their first DRAWS, the floor uses DRAWS exact draws")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="table 1: average SW over this many runs (seeds) per method and exact-draw sets for the floor")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--teleport", type=float, default=0.0, help="every method's teleport fraction")
     ap.add_argument("--ref", type=int, default=1000, help="exact reference draws in table 1")
@@ -349,6 +372,7 @@ def main():
     ap.add_argument("--json", default=None, help="write every problem's numbers here")
     args = ap.parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    args.draws = args.particles if args.draws is None else min(args.draws, args.particles)
     if args.quick:
         args.problems, args.problems_authors, args.repeats_instance = 3, 3, 3
     tables = set(args.tables.split(","))
@@ -371,7 +395,7 @@ def main():
           f"POT {pot}, augury {getattr(augury, '__version__', '?')}, devices {jax.devices()}, cpus {os.cpu_count()}, "
           f"load average {tuple(round(v, 2) for v in os.getloadavg())}, import + compile(model) {t_import:.1f} s")
     print(f"# command: {' '.join([Path(sys.argv[0]).name] + sys.argv[1:])}")
-    print(f"# settings: particles {args.particles}, steps {args.steps}, methods {args.methods}, tables {sorted(tables)}, "
+    print(f"# settings: particles {args.particles}, scored draws {args.draws}, repeats (table 1) {args.repeats}, steps {args.steps}, methods {args.methods}, tables {sorted(tables)}, "
           f"problems (table 1) {args.problems}, problems (table 2) {args.problems_authors}, "
           f"runs on the authors' instance {args.repeats_instance}, reference draws (table 1) {args.ref}, quick {args.quick}, "
           f"teleport {args.teleport}")

@@ -104,8 +104,8 @@ SLOW_CASES = {
               "--set", "particles=100", "--set", "warmup=1000000", "--set", "chains=2"], False),  # in its warmup
     "gibbs": ([EX / "iris.aug", "--method", "gibbs", "--set", "sweeps=1000000", "--set", "warmup=10",
                "--set", "chains=1"], True),
-    "ddrm": ([EX / "inpaint_digits.aug", "--set", "steps=100000", "--set", "particles=16"], True),
-    # the weighted-particle loop (tds, mcgdiff share it): the weighted denoised estimate is kept
+    # the diffusion methods: the guidance (ddrm, dps, ...) and weighted-particle (tds, mcgdiff, ensemble)
+    # loops share one block runner (runtime/reverse.py run_blocks) and its Ctrl-C; the denoised estimate is kept
     "ensemble": ([EX / "deblur_digits.aug", "--set", "steps=100000", "--set", "particles=16"], True),
     "prior": ([EX / "eight_schools.aug", "--method", "prior", "--set", "samples=50000000"], True),
 }
