@@ -21,6 +21,7 @@ _EXIT_AFTER = 3.0  # seconds a Ctrl-C waits for the run to reach a point where i
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="augury", description="Compile and run Augury model files (.aug).")
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    p.add_argument("--version", action="version", version=_version_line())
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="parse and check a model; list the methods that apply and why others do not")
@@ -50,10 +51,41 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto (default): float64 for general, chain and mixture methods, float32 where a "
                         "network prior runs")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--vars", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="the variables in the printed summary (repeatable; default: every one)")
+    r.add_argument("--all", action="store_true",
+                   help=f"print every row of the summary (default: the first {_summary_rows()})")
     r.add_argument("--allow-python", action="store_true",
                    help="let the model's python(...), torch(...) and jax(...) import paths resolve "
                         "(only for model files you trust)")
     return p
+
+
+def _version_line() -> str:
+    import platform
+
+    import augury
+    return f"augury {augury.__version__} (Python {platform.python_version()})"
+
+
+def _summary_rows() -> int:
+    from augury.runtime.posterior import SUMMARY_ROWS
+    return SUMMARY_ROWS
+
+
+def _summary_vars(args, model) -> list[str] | None:
+    """The names `--vars` asked for, checked against the model before anything runs."""
+    names = [n.strip() for v in args.vars for n in v.split(",") if n.strip()]
+    if not names:
+        return None
+    known = list(model.structure.params) + list(model.structure.lets)
+    for n in names:
+        if n not in known:
+            from augury.errors import did_you_mean
+            note = did_you_mean(n, known)
+            raise AuguryError(f"--vars: `{n}` is not a param or let of the model",
+                              notes=[note] if note else [f"params and lets: {', '.join(known)}"])
+    return names
 
 
 def _value(text: str):
@@ -112,12 +144,17 @@ def _run(args, parser) -> int:
         args.out = args.out or f"{stem}_posterior.npz"
         args.plot = args.plot or f"{stem}.png"
     _check_outputs(args)  # before sampling, not after
+    shown = _summary_vars(args, model)
     data = args.data or _default_data(args.file)
     if not args.data and data:
         print(f"using data from {data[0]}", file=sys.stderr)
     post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
                         precision=args.precision, **settings)
-    print(post)
+    missing = [n for n in shown or [] if n not in post.names]
+    print(post.describe([n for n in shown if n in post.names] if shown else None,
+                        max_rows=None if args.all else _summary_rows()))
+    if missing:
+        print(f"note: `{method}` keeps no draws of {', '.join(f'`{n}`' for n in missing)}", file=sys.stderr)
     if args.out:
         post.save(args.out)
         print(f"saved posterior to {args.out}" + (" (partial: interrupted)" if post.interrupted else ""),

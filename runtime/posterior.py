@@ -31,7 +31,7 @@ __all__ = ["Posterior", "load_posterior", "check_writable"]
 _FORMAT_VERSION = 1
 _META_KEY = "__augury_meta__"
 _EXTRA_GROUP = "augury_stats"  # sample statistics not shaped like the draws (per-step ESS, ...)
-_SUMMARY_ROWS = 30
+SUMMARY_ROWS = 30  # rows `print(post)` shows; `describe(max_rows=None)` or `augury run --all` shows every one
 
 
 def _import_arviz():
@@ -295,7 +295,8 @@ class Posterior:
         for label, vals in rows:
             lines.append(label.ljust(width) + "  " + "  ".join(v.rjust(w) for v, w in zip(vals, colw)))
         if total > len(rows):
-            lines.append(f"… {total - len(rows)} more")
+            lines.append(f"… {total - len(rows)} more rows (`summary()` or `augury run --all` shows every one; "
+                         f"`--vars NAME` picks variables)")
         return "\n".join(lines)
 
     def _header(self) -> str:
@@ -319,8 +320,13 @@ class Posterior:
             parts.append(f"{float(self.settings['clipped']):.1%} of elements clipped onto {self.settings['bounds']}")
         return ", ".join(parts)
 
+    def describe(self, names: Iterable[str] | None = None, max_rows: int | None = SUMMARY_ROWS) -> str:
+        """The one-line header (method, size, evidence, ESS, divergences) and the summary table of
+        `names` (default: every variable), cut after `max_rows` rows (None: every row)."""
+        return self._header() + "\n" + self.summary(names, max_rows=max_rows)
+
     def __repr__(self) -> str:
-        return self._header() + "\n" + self.summary(max_rows=_SUMMARY_ROWS)
+        return self.describe()
 
     __str__ = __repr__
 

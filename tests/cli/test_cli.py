@@ -243,3 +243,45 @@ def test_particle_diffusion_methods_run_from_the_cli(method, tmp_path, capsys, m
     post = load_posterior(tmp_path / "deblur_digits_posterior.npz")
     assert post.samples("x").shape == (8, 8, 8) and post.method == method and post.is_weighted
     assert np.isclose(post.weights.sum(), 1.0) and np.isfinite(post.log_evidence)
+
+
+def test_version(capsys):
+    import augury
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith(f"augury {augury.__version__} (Python ")
+
+
+WIDE = """
+param x : real[40]
+param s : positive
+let t = 2 * s
+x ~ normal(0, 1)
+s ~ lognormal(0, 1)
+"""
+
+
+def test_vars_and_all_choose_the_summary(tmp_path, capsys):
+    spec = tmp_path / "wide.aug"
+    spec.write_text(WIDE)
+    base = ["run", str(spec), "--method", "prior", "--set", "samples=200", "--no-progress"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "x[29]" in out and "x[30]" not in out and "… 12 more rows" in out and "--all" in out
+    assert main(base + ["--all"]) == 0
+    out = capsys.readouterr().out
+    assert "x[39]" in out and "s " in out and "more rows" not in out
+    assert main(base + ["--vars", "s,t"]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == ["s", "t"]
+
+
+def test_an_unknown_summary_variable_is_refused_before_sampling(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "wide.aug"
+    spec.write_text(WIDE)
+    import augury.model
+    monkeypatch.setattr(augury.model.Model, "sample", lambda *a, **k: pytest.fail("sampled"))
+    assert main(["run", str(spec), "--method", "prior", "--vars", "x,ss", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "--vars: `ss` is not a param or let of the model" in err and "did you mean `s`?" in err
