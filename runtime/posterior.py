@@ -261,8 +261,14 @@ class Posterior:
     # ---------------------------------------------------------------- summary
 
     def summary(self, names: Iterable[str] | None = None, max_rows: int | None = None) -> str:
-        """A Stan-like text table: one row per scalar element (0-based indices)."""
-        names = self.names if names is None else list(names)
+        """A Stan-like text table: one row per scalar element (0-based indices).  By default every
+        variable, parameters first (a recovered discrete one such as a change point included), then
+        missing data, then lets, each group in the order of the draws."""
+        if names is None:
+            order = {"param": 0, "missing": 1, "let": 2}
+            names = sorted(self.names, key=lambda n: order.get(self.kinds.get(n, "param"), 3))
+        else:
+            names = list(names)
         mcmc = self._chains is not None
         head = ["mean", "sd", "5%", "50%", "95%"] + (["ess_bulk", "r_hat"] if mcmc else [])
         rows: list[tuple[str, list[str]]] = []
@@ -316,9 +322,26 @@ class Posterior:
             parts.append(f"{int(np.sum(self.sample_stats['diverging']))} divergences")
         if self._log_weights is not None and self._n:
             parts.append(f"ESS {self.diagnostics['ess']:.1f}")
+        parts += self._components_headline()
         if "clipped" in self.settings:  # the diffusion methods' projection onto the declared bounds
             parts.append(f"{float(self.settings['clipped']):.1%} of elements clipped onto {self.settings['bounds']}")
         return ", ".join(parts)
+
+    def _components_headline(self) -> list[str]:
+        """A mixture's number of components: the posterior's mode and its probability (gibbs,
+        split_merge: occupied components per draw), or the components holding at least half a
+        point of responsibility (em, vi)."""
+        if "num_components" in self.sample_stats and self.sample_stats["num_components"].size:
+            ks = self.sample_stats["num_components"].reshape(-1).astype(np.int64)
+            counts = np.bincount(ks)
+            k, p = int(np.argmax(counts)), counts.max() / counts.sum()
+            lo, hi = (int(v) for v in np.quantile(ks, [0.05, 0.95], method="inverted_cdf"))
+            spread = f"; {lo}–{hi} in 90%" if lo != hi else ""
+            return [f"{k} components (posterior probability {p:.2f}{spread})"]
+        r = self.sample_stats.get("responsibilities")
+        if r is not None and r.ndim == 2 and r.size:
+            return [f"{int(np.sum(r.sum(axis=0) >= 0.5))} components occupied"]
+        return []
 
     def describe(self, names: Iterable[str] | None = None, max_rows: int | None = SUMMARY_ROWS) -> str:
         """The one-line header (method, size, evidence, ESS, divergences) and the summary table of

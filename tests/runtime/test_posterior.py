@@ -297,3 +297,20 @@ def test_particle_stats_are_per_step_even_when_as_many_as_particles():
                      sample_stats={"temperature": np.array([0.2, 0.6, 1.0])})
     idata = post.to_arviz()
     assert idata.sample_stats["temperature"].dims == ("temperature_dim_0",)
+
+
+def test_the_summary_lists_params_before_lets():
+    post = Posterior({"rate": np.ones((50, 40)), "s": np.arange(50), "early": np.zeros(50)},
+                     kinds={"rate": "let", "s": "param", "early": "param"})
+    rows = [line.split()[0] for line in str(post).splitlines()[2:4]]
+    assert rows == ["s", "early"]  # a change point is not hidden behind a long let
+
+
+def test_the_header_says_how_many_components():
+    k = np.array([[3] * 80 + [4] * 20])  # (chains, draws)
+    post = Posterior({"mu": np.zeros((1, 100))}, chains=1, sample_stats={"num_components": k})
+    assert "3 components (posterior probability 0.80; 3–4 in 90%)" in str(post).splitlines()[0]
+    r = np.zeros((10, 5))
+    r[:6, 0], r[6:, 2], r[0, 4] = 1.0, 1.0, 0.0
+    post = Posterior({"mu": np.zeros(20)}, sample_stats={"responsibilities": r})
+    assert "2 components occupied" in str(post).splitlines()[0]
