@@ -47,6 +47,16 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix(**kw)
 
+    def set_phase(self, desc: str, total: Optional[int] = None) -> None:
+        """Name the run's current phase on the same bar (one bar per run, not one per phase);
+        with `total`, the count restarts from 0 towards it."""
+        if total is not None:
+            self.n = 0
+            if self._bar is not None:
+                self._bar.reset(total=total)
+        if self._bar is not None:
+            self._bar.set_description(desc)
+
 
 @contextmanager
 def progress_bar(total: Optional[int], desc: str = "", enabled: bool = True) -> Iterator[Progress]:

@@ -57,7 +57,7 @@ from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.sharding import shard_points
 from .. import interrupts
-from ..progress import progress_bar
+from ..progress import Progress, progress_bar
 from ..sphere import log_bessel_iv
 
 SEGMENT = 10          # iterations per compiled call (progress and Ctrl-C between calls)
@@ -223,21 +223,23 @@ def e_step(log_terms, allowed):
     return jnp.exp(L - lse), jnp.sum(lse)
 
 
-def run_segments(segment: Callable, carry: dict, total: int, desc: str, progress: bool):
-    """Call `segment(carry, stop)` until carry["done"] or carry["it"] reaches `total`, with a
-    progress bar between calls; Ctrl-C returns what is done (interrupted=True)."""
-    interrupted = False
-    with progress_bar(total, desc=desc, enabled=progress) as bar:
-        try:
-            while True:
-                it = int(carry["it"])
-                if it >= total or bool(carry["done"]):
-                    break
-                carry = segment(carry, jnp.int32(min(it + SEGMENT, total)))
-                bar.update(int(carry["it"]) - it)
-                interrupts.check()  # Ctrl-C is taken here, between segments
-        except KeyboardInterrupt:
-            interrupted = True
+def run_segments(segment: Callable, carry: dict, total: int, bar: Progress):
+    """Call `segment(carry, stop)` until carry["done"] or carry["it"] reaches `total`, moving the
+    run's progress bar between calls (a converged run jumps to `total`: the bar counts the budget);
+    Ctrl-C returns what is done (interrupted=True)."""
+    interrupted, start = False, int(carry["it"])
+    try:
+        while True:
+            it = int(carry["it"])
+            if it >= total or bool(carry["done"]):
+                break
+            carry = segment(carry, jnp.int32(min(it + SEGMENT, total)))
+            bar.update(int(carry["it"]) - it)
+            interrupts.check()  # Ctrl-C is taken here, between segments
+    except KeyboardInterrupt:
+        interrupted = True
+    if not interrupted:
+        bar.update(total - start - (int(carry["it"]) - start))
     return carry, interrupted
 
 
@@ -474,14 +476,15 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     init, segment, final = cached(("em", problem_key(problem, X), iterations, tol),
                                   lambda: _build(problem, iterations, tol))
     runs, interrupted = [], False
-    for key_r in jax.random.split(key, restarts):
-        carry = init(X, allowed, key_r)
-        carry, interrupted = run_segments(lambda c, stop: segment(X, allowed, c, stop), carry, iterations,
-                                          f"em restart {len(runs) + 1}/{restarts}", progress)
-        R, lp = final(X, allowed, carry["theta"], carry["w"])
-        runs.append({"carry": carry, "R": R, "lp": float(lp)})
-        if interrupted:
-            break
+    with progress_bar(restarts * iterations, desc="em", enabled=progress) as bar:  # one bar for every restart
+        for key_r in jax.random.split(key, restarts):
+            bar.set_phase(f"em restart {len(runs) + 1}/{restarts}")
+            carry = init(X, allowed, key_r)
+            carry, interrupted = run_segments(lambda c, stop: segment(X, allowed, c, stop), carry, iterations, bar)
+            R, lp = final(X, allowed, carry["theta"], carry["w"])
+            runs.append({"carry": carry, "R": R, "lp": float(lp)})
+            if interrupted:
+                break
     lps = [r["lp"] if np.isfinite(r["lp"]) else -np.inf for r in runs]
     best_i = int(np.argmax(lps))
     best = runs[best_i]

@@ -61,6 +61,7 @@ from ..mixtures import weights as wt
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.sharding import shard_points
+from ..progress import progress_bar
 from ..sphere import VonMisesFisher
 from .em import (_gauss_arrays, cached, check_problem, chol_inverse, draw_keys,
                  gamma_log_terms, gamma_prior, kappa_guess, kappa_known, kmeans_start, log_gamma_density, log_inv_wishart,
@@ -428,13 +429,19 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
                                                   lambda: _build(problem, iterations, tol))
     k_init, k_draw = jax.random.split(key)
     carry = init(X, allowed, k_init)
-    run_ = lambda c: run_segments(lambda c, stop: segment(X, allowed, c, stop), c, iterations, "vi", progress)
-    carry, interrupted = run_(carry)
-    runs = [np.asarray(carry["trace"])[:int(carry["it"])]]
-    deletions: list = []
-    if not interrupted and problem.weights.kind == "dp":
-        carry, interrupted, deletions, more = _delete_moves(carry, run_, restart, score, X, allowed, allowed_np)
-        runs += more
+    with progress_bar(iterations, desc="vi", enabled=progress) as bar:  # one bar; each delete move is a phase
+
+        def run_(c, phase: str | None = None):
+            if phase:
+                bar.set_phase(phase, total=iterations)
+            return run_segments(lambda c, stop: segment(X, allowed, c, stop), c, iterations, bar)
+
+        carry, interrupted = run_(carry)
+        runs = [np.asarray(carry["trace"])[:int(carry["it"])]]
+        deletions: list = []
+        if not interrupted and problem.weights.kind == "dp":
+            carry, interrupted, deletions, more = _delete_moves(carry, run_, restart, score, X, allowed, allowed_np)
+            runs += more
     R = carry["R"]
     n, s1, s2, points, q = final(X, R, carry["points"])
     out_draws: dict = {}
@@ -489,7 +496,8 @@ def _delete_moves(carry, run_, restart, score, X, allowed, allowed_np):
         k = int(cands[0])
         tried.add(k)
         try:
-            trial, interrupted = run_(restart(X, allowed, carry["R"], carry["points"], k))
+            trial, interrupted = run_(restart(X, allowed, carry["R"], carry["points"], k),
+                                      f"vi: trying without component {k}")
         except KeyboardInterrupt:
             return carry, True, deletions, traces
         if interrupted:

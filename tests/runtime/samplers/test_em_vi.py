@@ -284,3 +284,16 @@ def test_more_components_than_points_is_refused_up_front(K, weights):
             method.fit(p, jax.random.PRNGKey(SEED), {})
         assert time.perf_counter() - t < 2.0
         assert "at most 60 components" in str(e.value)
+
+
+def test_one_progress_bar_per_run_names_its_phase(monkeypatch, capsys):
+    """em's restarts and vi's delete moves are phases of one bar, not a frozen bar each."""
+    monkeypatch.setenv("AUGURY_PROGRESS", "1")
+    X, _, _ = _blobs(SEED, n=90)
+    em.fit(_niw_problem(X, 3), jax.random.PRNGKey(SEED), {"restarts": 3}, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "em restart 3/3" in err and "100%" in err, err[-500:]
+    p = dataclasses.replace(_niw_problem(X, 6), weights=WeightPrior("dp", 6, alpha=1.0))
+    vi.fit(p, jax.random.PRNGKey(SEED), {"samples": 10}, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "vi: trying without component" in err, err[-500:]
