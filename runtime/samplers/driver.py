@@ -55,13 +55,19 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
     `is_done`), checking each step's `info` for NaN or infinity; Ctrl-C keeps what is done."""
     init, step = module.build(problem, settings)
     total = module.num_steps(settings)
+    # a step may be a block of iterations (pmmh): the bar counts iterations, and names the phase
+    per_step = getattr(module, "ITERATIONS_PER_STEP", 1)
+    iterations = getattr(module, "num_iterations", lambda s: None)(settings) or (
+        total * per_step if total is not None else None)
+    phase = getattr(module, "phase", lambda i, s: method)
     k_init, k_steps = jax.random.split(key)
-    state = init(k_init)
-    step = problem.cache.setdefault((method, "step") + tuple(sorted(settings.items())), jax.jit(step))
     infos: list = []
     interrupted = False
-    with progress_bar(total, desc=method, enabled=progress) as bar:
+    with progress_bar(iterations, desc=f"{method}: starting", enabled=progress) as bar:
+        state = init(k_init)  # shown, since the first compilation can take a while
+        step = problem.cache.setdefault((method, "step") + tuple(sorted(settings.items())), jax.jit(step))
         i = 0
+        bar.set_phase(phase(0, settings))
         try:
             while (i < total) if total is not None else not module.is_done(state):
                 state, info = step(state, jax.random.fold_in(k_steps, i))
@@ -75,7 +81,8 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
                                        "precision=\"float64\"")])
                 infos.append(info)
                 i += 1
-                bar.update(1)
+                bar.update(per_step if iterations is None else min(per_step, iterations - bar.n))
+                bar.set_phase(phase(i, settings))
                 interrupts.check()  # Ctrl-C is taken here, between compiled steps
         except KeyboardInterrupt:
             interrupted = True

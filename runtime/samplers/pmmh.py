@@ -40,8 +40,20 @@ NAN_NOTE = ("the particle filter's log-likelihood estimate or the prior is NaN t
             "or give the static parameters tighter priors")
 
 
+ITERATIONS_PER_STEP = BLOCK  # the driver's bar counts iterations, not blocks
+
+
 def num_steps(settings: dict) -> int:
-    return -(-(int(settings["warmup"]) + int(settings["samples"])) // BLOCK)
+    return -(-num_iterations(settings) // BLOCK)
+
+
+def num_iterations(settings: dict) -> int:
+    return int(settings["warmup"]) + int(settings["samples"])
+
+
+def phase(step: int, settings: dict) -> str:
+    """The bar's label before driver step `step`."""
+    return "pmmh warmup" if step * BLOCK < int(settings["warmup"]) else "pmmh sampling"
 
 
 def _filter(problem: Problem, settings: dict):

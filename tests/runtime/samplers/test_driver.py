@@ -331,3 +331,20 @@ def test_numpy_scalars_are_settings_too():
 def test_more_user_mistakes_are_augury_errors(call, msg):
     with pytest.raises(augury.AuguryError, match=msg):
         call()
+
+
+def test_the_bar_counts_iterations_and_names_the_phase(counting, monkeypatch, capsys):
+    """A step that is a block of iterations (pmmh) moves the bar by its iterations, up to the
+    module's count, and the label follows the module's phase; the bar is up before `init`."""
+    CountingSampler.nan_at = 99
+    counting.ITERATIONS_PER_STEP = 25
+    counting.num_iterations = lambda s: 110
+    counting.phase = lambda i, s: "counting warmup" if i * 25 < 50 else "counting sampling"
+    monkeypatch.setenv("AUGURY_PROGRESS", "1")
+    try:
+        driver.sample("counting", Problem(), {"steps": 5}, seed=0, progress=True)
+    finally:
+        CountingSampler.nan_at = 3
+    err = capsys.readouterr().err
+    assert "counting: starting:   0%" in err and "counting warmup:  23%" in err and "| 25/110" in err
+    assert "counting sampling: 100%" in err and "| 110/110" in err and "125/110" not in err
