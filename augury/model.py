@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from augury.compiler.dims import declared_dims, observed_data, observed_names
 from augury.compiler.graph import build_graph, render, to_dot
 from augury.compiler.methods import (SIMULATES_DATA, STARTS_FROM_PRIOR_GIVEN_DATA, applicable_methods,
                                      default_method, draws_from_prior, settings_conflict)
@@ -310,6 +311,8 @@ class Model:
                 data_warnings = list(data_warnings) + truncation_warnings(lowered, method)
             post = driver.sample(method, problem, opts, seed=seed, progress=progress)
         post.settings["precision"] = prec
+        post.dims = declared_dims(self.structure, list(post.names) + observed_names(self.structure))
+        post.observed_data = observed_data(self.structure, _data_mapping(data)) if data is not None else {}
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
         checker = [w for w in self.warnings if w.code != FLAT_PRIOR or draws_from_prior(method)]
         post.warnings = [str(w.format(self.program.source)) for w in checker] + list(data_warnings) + \

@@ -105,6 +105,10 @@ class Posterior:
         self.timing = dict(timing or {})
         self.warnings = list(warnings or [])
         self.kinds = dict(kinds or {})
+        # dimension names from the model's declarations (`theta : real[J]` -> ("J",)) and the
+        # observed data, for ArviZ (`to_arviz`); set by `Model.sample`
+        self.dims: dict[str, tuple[str, ...]] = {}
+        self.observed_data: dict[str, np.ndarray] = {}
         # the run was stopped (Ctrl-C) before it was done: the draws are what it had made (partial)
         self.interrupted = bool(interrupted)
         self._diagnostics: Optional[dict] = None
@@ -385,7 +389,9 @@ class Posterior:
         return per_draw, extra
 
     def to_arviz(self):
-        """ArviZ InferenceData: `posterior` and `sample_stats` with chain/draw dims.
+        """ArviZ InferenceData: `posterior` and `sample_stats` with chain/draw dims, and
+        `observed_data` (the data on the left of a `~`); a variable declared with size names
+        (`theta : real[J]`) has them as its dims, others `NAME_dim_0`, ....
 
         A weighted posterior becomes one chain whose draws are the particles; its log weights
         are `sample_stats.log_weight`. Stats not shaped per draw (ESS or temperature per step)
@@ -406,10 +412,15 @@ class Posterior:
             attrs["log_evidence"] = self.log_evidence
             if self.log_evidence_sd is not None:
                 attrs["log_evidence_sd"] = self.log_evidence_sd
+        lead = 2 if self._chains is not None else 1
+        dims = {k: list(d) for k, d in self.dims.items()
+                if (k in self._draws and self._draws[k].ndim - lead == len(d))
+                or (k in self.observed_data and np.ndim(self.observed_data[k]) == len(d))}
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             idata = az.from_dict(posterior={k: wrap(v) for k, v in self._draws.items()},
-                                 sample_stats=stats or None)
+                                 sample_stats=stats or None, observed_data=self.observed_data or None,
+                                 dims=dims or None)
             idata.posterior.attrs.update(attrs)
             if extra:
                 ds = xr.Dataset({k: (tuple(f"{k}_dim_{i}" for i in range(v.ndim)), v) for k, v in extra.items()})
