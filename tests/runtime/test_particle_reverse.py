@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "samplers"))
 from two_modes import DATA, SOURCE  # noqa: E402
 
 
-@pytest.mark.parametrize("method", ["tds", "mcgdiff", "ensemble"])
+@pytest.mark.parametrize("method", ["ensemble", pytest.param("tds", marks=pytest.mark.slow),
+                                    pytest.param("mcgdiff", marks=pytest.mark.slow)])  # one loop: one in the default tier
 def test_an_interrupt_keeps_the_weighted_particles_and_withholds_the_evidence(method, monkeypatch):
     model = augury.compile(SOURCE)
     calls = []

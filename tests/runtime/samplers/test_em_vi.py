@@ -286,6 +286,7 @@ def test_more_components_than_points_is_refused_up_front(K, weights):
         assert "at most 60 components" in str(e.value)
 
 
+@pytest.mark.slow
 def test_one_progress_bar_per_run_names_its_phase(monkeypatch, capsys):
     """em's restarts and vi's delete moves are phases of one bar, not a frozen bar each."""
     monkeypatch.setenv("AUGURY_PROGRESS", "1")
