@@ -139,12 +139,15 @@ class Model:
     def render(self, path: str) -> Path:
         return render(self.graph, path)
 
-    def _repr_svg_(self):  # a notebook shows the graph
-        import shutil
-        import subprocess
-        if shutil.which("dot") is None:
-            return None
-        return subprocess.run(["dot", "-Tsvg"], input=self.to_dot().encode(), capture_output=True).stdout.decode()
+    def _repr_svg_(self):
+        """A notebook shows the graph: Graphviz where it is installed, else the matplotlib drawing
+        (`augury graph`'s fallback); None (the text repr) for a graph too large to draw."""
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            try:
+                return render(self.graph, str(Path(d) / "graph.svg")).read_text()
+            except AuguryError:
+                return None
 
     def _settings(self, method: str, overrides: Mapping[str, Any]) -> dict:
         """The method's settings: its defaults, then the model's `infer` line (when it names this

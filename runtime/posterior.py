@@ -355,6 +355,18 @@ class Posterior:
     def __repr__(self) -> str:
         return self.describe()
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the headline and the summary as an HTML table (the first
+        SUMMARY_ROWS rows, as `print(post)`)."""
+        import html
+        lines = self.summary(max_rows=SUMMARY_ROWS).splitlines()
+        head, body = lines[0].split(), lines[1:]
+        more = body.pop() if body and body[-1].startswith("…") else None
+        cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
+        rows = "".join(f"<tr>{cells(r.split()[:1], 'th')}{cells(r.split()[1:], 'td')}</tr>" for r in body)
+        return (f"<p><b>{html.escape(self._header())}</b></p><table><thead><tr><th></th>{cells(head, 'th')}</tr>"
+                f"</thead><tbody>{rows}</tbody></table>" + (f"<p>{html.escape(more)}</p>" if more else ""))
+
     __str__ = __repr__
 
     # -------------------------------------------------------------------- I/O

@@ -314,3 +314,11 @@ def test_the_header_says_how_many_components():
     r[:6, 0], r[6:, 2], r[0, 4] = 1.0, 1.0, 0.0
     post = Posterior({"mu": np.zeros(20)}, sample_stats={"responsibilities": r})
     assert "2 components occupied" in str(post).splitlines()[0]
+
+
+def test_a_notebook_shows_the_summary_as_a_table():
+    post = Posterior({"mu": np.arange(100.0), "x": np.ones((100, 40))}, kinds={"mu": "param", "x": "param"})
+    page = post._repr_html_()
+    assert page.startswith("<p><b>Posterior: unknown method, 100 draws</b></p><table>")
+    assert "<th>mu</th><td>49.5</td>" in page and "<th>x[28]</th>" in page and "<th>x[29]</th>" not in page
+    assert "11 more rows" in page and page.count("<tr>") == 31  # the header and 30 rows
