@@ -1,7 +1,8 @@
 """A tiny progress reporter on tqdm, writing to stderr.
 
-Shown when `enabled` and stderr is a terminal; `AUGURY_PROGRESS=1` forces it on (logs, CI),
-`AUGURY_PROGRESS=0` forces it off.
+Shown when `enabled` and stderr is a terminal or the code runs in a Jupyter kernel (a notebook
+widget there, via tqdm.auto); `AUGURY_PROGRESS=1` forces it on (logs, CI), `AUGURY_PROGRESS=0`
+forces it off.
 """
 
 from __future__ import annotations
@@ -21,10 +22,22 @@ def progress_enabled(enabled: bool = True) -> bool:
         return False
     if env == "1":
         return True
+    if in_notebook():
+        return True
     try:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (there stderr is no terminal, but a bar is wanted)."""
+    ipython = sys.modules.get("IPython")  # never imported here: only a running kernel has it loaded
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:  # an IPython without get_ipython
+        return False
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class Progress:
@@ -64,7 +77,10 @@ def progress_bar(total: Optional[int], desc: str = "", enabled: bool = True) -> 
     if not progress_enabled(enabled):
         yield Progress(None)
         return
-    from tqdm import tqdm
+    if in_notebook():  # a widget bar where ipywidgets is installed (tqdm.auto falls back to text)
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
 
     bar = tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=True)
     try:

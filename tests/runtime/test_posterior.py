@@ -322,3 +322,21 @@ def test_a_notebook_shows_the_summary_as_a_table():
     assert page.startswith("<p><b>Posterior: unknown method, 100 draws</b></p><table>")
     assert "<th>mu</th><td>49.5</td>" in page and "<th>x[28]</th>" in page and "<th>x[29]</th>" not in page
     assert "11 more rows" in page and page.count("<tr>") == 31  # the header and 30 rows
+
+
+def test_a_notebook_kernel_gets_a_bar(monkeypatch):
+    import sys
+    import types
+
+    from augury.runtime import progress
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's get_ipython() returns
+        pass
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()
+    monkeypatch.delenv("AUGURY_PROGRESS", raising=False)
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert progress.in_notebook() and progress_enabled(True) and not progress_enabled(False)
+    fake.get_ipython = lambda: None  # IPython imported, no kernel
+    assert not progress.in_notebook()
