@@ -21,7 +21,10 @@ class TorchBackend:
         self.dtype = dtype
 
     def asarray(self, x) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device)
+        a = np.asarray(x)
+        if not a.flags.writeable:  # torch warns on read-only memory (a JAX array's view): copy it
+            a = a.copy()
+        return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
     def to_numpy(self, x) -> np.ndarray:
         return x.detach().cpu().numpy()
