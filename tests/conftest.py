@@ -6,6 +6,7 @@ extra the tests need (PyTorch, mpmath, hypothesis) and has `../shared/posteriord
 means something is missing, not optional."""
 
 import os
+import signal
 import tempfile
 
 import pytest
@@ -20,6 +21,12 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))  # least recently used go first
 
 import augury  # noqa: F401,E402
+
+# A suite started as a background job of a non-interactive shell inherits SIGINT ignored, and so
+# would its subprocesses; the Ctrl-C tests need Python's own handler (a handler, unlike SIG_IGN,
+# is reset to the default in a child, whose Python then installs its own again).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _in_ci() -> bool:
