@@ -1,5 +1,5 @@
-"""The exact test of SMC² (against Kalman quadrature, tests/runtime/samplers/test_pmmh_smc2.py)
-passes with four devices too: it runs here in a child process whose JAX sees 4 forced host
+"""The exact test of SMC² (against Kalman quadrature, smc2_exact_cases.py) passes on four
+devices: it runs here in a child process whose JAX sees 4 forced host
 devices, so SMC² splits its parameter particles over them (PMMH runs one chain on one device,
 so its test is not repeated here).  (smc and particle_filter compare their 4-device runs with 1-device runs number by
 number in their own test files.)"""
@@ -26,7 +26,7 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {ro
 @pytest.mark.slow
 def test_smc2_passes_its_exact_test_on_four_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    code = CHILD.format(root=str(ROOT), target=str(HERE / "test_pmmh_smc2.py") + "::test_smc2_log_evidence_and_posterior")
+    code = CHILD.format(root=str(ROOT), target=str(HERE / "smc2_exact_cases.py"))
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900,
                          cwd=str(ROOT))
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])

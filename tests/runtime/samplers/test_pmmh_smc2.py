@@ -1,6 +1,7 @@
 """PMMH and SMC² on a linear-Gaussian chain with two static parameters, against the exact
 posterior: for fixed (a, s) the Kalman filter gives p(y | a, s) exactly, so the posterior of
-(a, s) and the evidence follow by quadrature on a grid."""
+(a, s) and the evidence follow by quadrature on a grid.  SMC²'s test is in smc2_exact_cases.py,
+run on four devices only (test_four_devices.py)."""
 
 from __future__ import annotations
 
@@ -74,25 +75,3 @@ def test_pmmh_matches_the_exact_posterior(case):
         assert abs(float(post.mean(name)) - exact[f"mean_{name}"]) < tol, (name, float(post.mean(name)), exact, tol)
     assert 0.05 < post.sample_stats["accepted"].mean() < 0.8
     assert post.settings["log_likelihood_sd"] < 1.5
-
-
-@pytest.mark.slow
-def test_smc2_log_evidence_and_posterior(case):
-    model, data, exact = case
-    post = model.sample(data, method="smc2", seed=SEED, particles=400, state_particles=100, resample="multinomial",
-                        ess_threshold=0.8)
-    sd = post.log_evidence_sd
-    assert sd is not None and 0 < sd < 0.5
-    # Lee & Whiteley's estimate is consistent for multinomial resampling; 5 estimated sd, with a
-    # floor of 0.1 nats for the error of the estimate itself at this particle count
-    assert abs(post.log_evidence - exact["log_z"]) < 5 * max(sd, 0.1), (post.log_evidence, exact["log_z"], sd)
-    ess = float(post.diagnostics["ess"])
-    for name in ("a", "s"):
-        # the θ-particles are correlated after resampling and moves: allow an effective sample of
-        # a quarter of the weights' ESS, and 5 standard errors
-        tol = 5 * exact[f"sd_{name}"] / np.sqrt(ess / 4)
-        assert abs(float(post.mean(name)) - exact[f"mean_{name}"]) < tol, (name, float(post.mean(name)), exact, tol)
-    T = 30
-    assert post.sample_stats["ess"].shape == (T - 1,)
-    assert post.sample_stats["filtering_mean"].shape == (T - 1,)
-    assert post.sample_stats["resampled"].any()
