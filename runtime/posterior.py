@@ -24,6 +24,8 @@ import numpy as np
 
 from augury.errors import AuguryError, did_you_mean
 
+from .headlines import components_headline, summary_html
+from .output_paths import check_writable
 from .weighted_stats import systematic_indices, weighted_quantile
 
 __all__ = ["Posterior", "load_posterior", "check_writable"]
@@ -326,26 +328,10 @@ class Posterior:
             parts.append(f"{int(np.sum(self.sample_stats['diverging']))} divergences")
         if self._log_weights is not None and self._n:
             parts.append(f"ESS {self.diagnostics['ess']:.1f}")
-        parts += self._components_headline()
+        parts += components_headline(self.sample_stats)
         if "clipped" in self.settings:  # the diffusion methods' projection onto the declared bounds
             parts.append(f"{float(self.settings['clipped']):.1%} of elements clipped onto {self.settings['bounds']}")
         return ", ".join(parts)
-
-    def _components_headline(self) -> list[str]:
-        """A mixture's number of components: the posterior's mode and its probability (gibbs,
-        split_merge: occupied components per draw), or the components holding at least half a
-        point of responsibility (em, vi)."""
-        if "num_components" in self.sample_stats and self.sample_stats["num_components"].size:
-            ks = self.sample_stats["num_components"].reshape(-1).astype(np.int64)
-            counts = np.bincount(ks)
-            k, p = int(np.argmax(counts)), counts.max() / counts.sum()
-            lo, hi = (int(v) for v in np.quantile(ks, [0.05, 0.95], method="inverted_cdf"))
-            spread = f"; {lo}–{hi} in 90%" if lo != hi else ""
-            return [f"{k} components (posterior probability {p:.2f}{spread})"]
-        r = self.sample_stats.get("responsibilities")
-        if r is not None and r.ndim == 2 and r.size:
-            return [f"{int(np.sum(r.sum(axis=0) >= 0.5))} components occupied"]
-        return []
 
     def describe(self, names: Iterable[str] | None = None, max_rows: int | None = SUMMARY_ROWS) -> str:
         """The one-line header (method, size, evidence, ESS, divergences) and the summary table of
@@ -356,16 +342,8 @@ class Posterior:
         return self.describe()
 
     def _repr_html_(self) -> str:
-        """A notebook shows the headline and the summary as an HTML table (the first
-        SUMMARY_ROWS rows, as `print(post)`)."""
-        import html
-        lines = self.summary(max_rows=SUMMARY_ROWS).splitlines()
-        head, body = lines[0].split(), lines[1:]
-        more = body.pop() if body and body[-1].startswith("…") else None
-        cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
-        rows = "".join(f"<tr>{cells(r.split()[:1], 'th')}{cells(r.split()[1:], 'td')}</tr>" for r in body)
-        return (f"<p><b>{html.escape(self._header())}</b></p><table><thead><tr><th></th>{cells(head, 'th')}</tr>"
-                f"</thead><tbody>{rows}</tbody></table>" + (f"<p>{html.escape(more)}</p>" if more else ""))
+        """A notebook shows the headline and the summary (the first SUMMARY_ROWS rows) as HTML."""
+        return summary_html(self._header(), self.summary(max_rows=SUMMARY_ROWS))
 
     __str__ = __repr__
 
@@ -532,32 +510,6 @@ class Posterior:
         saves a PNG to `path` when given; returns the matplotlib figure."""
         from .figures import image_grid
         return image_grid(self, name, measurement, path, samples)
-
-
-def check_writable(path: str | Path, suffixes: Sequence[str] = (".nc", ".npz"), what: str = "a posterior") -> None:
-    """Refuse, before any sampling, a path `what` cannot be saved to: a suffix not in `suffixes`,
-    a missing or read-only folder (tried by creating a file there: permissions, read-only or
-    virtual file systems), or a folder in the way."""
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        kinds = ", ".join(f"`{s}`" for s in suffixes)
-        raise AuguryError(f"cannot save {what} to `{path}`: unknown file type `{path.suffix}`",
-                          notes=[f"use a path ending in {kinds}" if len(suffixes) > 2 else
-                                 "use a `.nc` (NetCDF) or `.npz` path"])
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise AuguryError(f"cannot save {what} to `{path}`: the folder `{folder}` does not exist"
-                          + (" (it is a file)" if folder.exists() else ""))
-    if path.is_dir():
-        raise AuguryError(f"cannot save {what} to `{path}`: it is a folder")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise AuguryError(f"cannot save {what} to `{path}`: permission denied")
-    try:  # the saves write a temporary file there and rename it: try that much now
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=str(folder))
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise AuguryError(f"cannot save {what} to `{path}`: {e.strerror or e} (in the folder `{folder}`)") from None
 
 
 def _is_image(shape: tuple) -> bool:

@@ -5,6 +5,8 @@ the parameter's shape refused at their place.  Seeds move with AUGURY_TEST_SEED.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,9 @@ import augury
 from augury.errors import AuguryError
 from augury.oracle import gmm_posterior
 from augury.runtime import operators as ops
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "samplers"))
+from exact_networks import GAUSS  # noqa: E402  (the samplers' shared Gaussian-prior model)
 
 SEED = int(os.environ.get("AUGURY_TEST_SEED", "0"))
 P = 1000
@@ -44,16 +49,6 @@ def test_the_rank_cutoff_is_at_the_operators_precision():
     assert ops._dense_svd(C, (2,), (2,)).R == 2
 
 
-GAUSS = """
-model gauss
-data y : real[3]
-data M : real[3, 6]
-data m : real[6]
-param x : real[6]
-x ~ gaussian(m, 0.5)
-op A = matrix(M)
-y ~ normal(A(x), 0.2)
-"""
 
 
 def _null_space(A: np.ndarray) -> np.ndarray:
