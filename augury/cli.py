@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--plot", default=None, metavar="PNG",
                    help="save a figure; a diffusion method writes FILE.png (measurement, draws, mean, sd) "
                         "in the current folder unless told")
+    r.add_argument("--plots", default=None, metavar="DIR",
+                   help="write every figure of the run as PNGs in DIR (made if missing; docs/plots.md)")
+    r.add_argument("--report", default=None, metavar="HTML",
+                   help="write one self-contained HTML report: model, settings, summary, diagnostics, "
+                        "warnings and figures (written for an interrupted run too, marked partial)")
     r.add_argument("--no-files", action="store_true", help="write no default files (posterior, figure)")
     r.add_argument("--precision", default="auto", choices=["auto", "float32", "float64"],
                    help="auto (default): float64 for general, chain and mixture methods, float32 where a "
@@ -162,6 +167,7 @@ def _run(args, parser) -> int:
     if args.plot:
         _figure(model, post, data, args.plot, inverse)
         print(f"wrote {args.plot}", file=sys.stderr)
+    _write_pictures(args, model, post, data)
     sys.stdout.flush()
     # last, where a user sees them
     for w in post.warnings or []:
@@ -176,6 +182,31 @@ def _check_outputs(args) -> None:
         check_writable(args.out)
     if args.plot:
         check_writable(args.plot, _figure_suffixes(), "a figure")
+    if args.plots or args.report:
+        _figure_suffixes()  # matplotlib is there
+    if args.plots:
+        from augury.runtime.plots import check_plots_dir
+        check_plots_dir(args.plots)
+    if args.report:
+        from augury.runtime.report import check_report_path
+        check_report_path(args.report)
+
+
+def _write_pictures(args, model, post, data) -> None:
+    """`--plots DIR` and `--report FILE` after the run (an interrupted one too: marked partial);
+    the truth is `FILE_truth.json` next to the model, where there is one."""
+    if not (args.plots or args.report):
+        return
+    from augury.runtime.plots_context import run_context, truth_beside
+    ctx = run_context(model, data or None, post, truth_beside(args.file))
+    if args.plots:
+        from augury.runtime.plots import write_plots
+        paths = write_plots(post, args.plots, ctx)
+        print(f"wrote {len(paths)} figures to {args.plots}", file=sys.stderr)
+    if args.report:
+        from augury.runtime.report import write_report
+        write_report(post, args.report, ctx, run_info=[("seed", args.seed)])
+        print(f"wrote {args.report}" + (" (partial: interrupted)" if post.interrupted else ""), file=sys.stderr)
 
 
 def _figure_suffixes() -> tuple[str, ...]:
@@ -188,14 +219,15 @@ def _figure_suffixes() -> tuple[str, ...]:
 
 
 def _figure(model, post, data, path: str, inverse: bool) -> None:
-    """The inverse problem's grid (measurement, mean, sd, draws) or the posterior's plot."""
+    """The inverse problem's grid (measurement with its hidden pixels, truth, mean, sd, draws) or
+    the posterior's plot."""
     if inverse:
         from augury.compiler.inverse import recognize
-        from augury.model import _data_mapping
-        import numpy as np
-        form = recognize(model.structure)
-        y = _data_mapping(data or None).get(form.data)
-        post.image_grid(form.param, None if y is None else np.asarray(y), path=path)
+        from augury.runtime.figures import image_grid
+        from augury.runtime.plots_context import run_context, truth_beside
+        ctx = run_context(model, data or None, post, truth_beside(model.program.file))
+        x = recognize(model.structure).param
+        image_grid(post, x, ctx.measurements.get(x), path, hidden=ctx.hidden.get(x), truth=ctx.truth.get(x))
     else:
         post.plot(path=path)
 
