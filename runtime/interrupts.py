@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-__all__ = ["deferred", "check", "requested", "settle"]
+__all__ = ["deferred", "check", "requested", "settle", "resume"]
 
 _LONGEST_WAIT = 60.0  # seconds the watchdog waits at most for a block to end
 
@@ -74,6 +74,13 @@ def settle() -> None:
     """The sampler has returned: a Ctrl-C from now on stops nothing that is not done."""
     if _run is not None:
         _run.settled = True
+
+
+def resume() -> None:
+    """The next run of a sequence begins (SBC runs many under one `deferred`): a Ctrl-C stops it
+    between blocks again, as before `settle()`."""
+    if _run is not None:
+        _run.settled = False
 
 
 def _say(text: str) -> None:

@@ -77,39 +77,43 @@ class Programs:
         self.total = warmup + samples * thinning
         self.block = max(1, min(-(-self.total // _BLOCKS), _MAX_BLOCK))
         self.samples, self.chains = samples, chains
-        potential = partial(potential_energy, model, (), {})
-        to_constrained = partial(constrain_fn, model, (), {}, return_deterministic=True)
+        # the model's keyword arguments (`Problem.data_args`) are arguments of every program: new data
+        # of the same shapes compiles nothing; with none, the programs are those of a model of no arguments
+        def potential(**data):
+            return partial(potential_energy, model, (), data)
+
         proto = _unconstrained_prototype(model)
-        init_kernel, sample_kernel = hmc(potential_fn=potential, algo="HMC" if method == "hmc" else "NUTS")
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential, algo="HMC" if method == "hmc" else "NUTS")
         opts = dict(num_warmup=warmup, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
                     dense_mass=dense_mass)
         if method == "hmc":
             opts.update(num_steps=num_steps, trajectory_length=None if num_steps else trajectory_length)
         sequential = chain_method == "sequential"
 
-        def init_chain(key):
+        def init_chain(key, data):
             k_init, k_run = jax.random.split(key)
             zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), proto)
             (z, pe, grad), ok = find_valid_initial_params(k_init, model, init_strategy=init_to_uniform,
-                                                          prototype_params=zeros)
-            return init_kernel(ParamInfo(z, pe, grad), rng_key=k_run, **opts), ok
+                                                          model_kwargs=data, prototype_params=zeros)
+            return init_kernel(ParamInfo(z, pe, grad), rng_key=k_run, model_kwargs=data, **opts), ok
 
         def record(st):
             return st.z, st.diverging, st.num_steps, st.energy
 
-        def init(key):
+        def init(key, data):
             keys = jax.random.split(key, chains)
-            state, ok = jax.lax.map(init_chain, keys) if sequential else jax.vmap(init_chain)(keys)
+            one_chain = partial(init_chain, data=data)
+            state, ok = jax.lax.map(one_chain, keys) if sequential else jax.vmap(one_chain)(keys)
             # the draw buffer, chains first: (chains, samples, ...)
             one = jax.eval_shape(record, jax.tree.map(lambda x: x[0], state))
             buf = jax.tree.map(lambda s: jnp.zeros((chains, samples) + s.shape, s.dtype), one)
             return state, buf, ok
 
         # jitted so that the kernel is traced once, not once per loop that calls it
-        step = jax.jit(sample_kernel) if sequential else jax.jit(jax.vmap(sample_kernel))
+        step = jax.jit(sample_kernel) if sequential else jax.jit(jax.vmap(sample_kernel, in_axes=(0, None, None)))
         total, block = self.total, self.block
 
-        def advance(state, buf, start):
+        def advance(state, buf, start, data):
             """Iterations start … start + block − 1 (those below `total`): one copy of the
             NUTS step in the program; every `thinning`-th post-warmup state is written to
             the buffer (chains first)."""
@@ -117,7 +121,7 @@ class Programs:
                 st, bf = carry
                 i = start + j
                 active = i < total
-                st = jax.lax.cond(active, step, lambda s: s, st)
+                st = jax.lax.cond(active, lambda s: step(s, (), data), lambda s: s, st)
                 # every iteration writes its slot; the last write wins, so slot k ends holding
                 # iteration warmup + (k + 1) * thinning − 1 (warmup writes slot 0, overwritten later)
                 slot = jnp.clip((i - warmup) // thinning, 0, samples - 1)
@@ -131,18 +135,21 @@ class Programs:
 
         self.init = jax.jit(init)
         self.advance = jax.jit(advance)
-        self.constrain = jax.jit(lambda zs: jax.vmap(jax.vmap(to_constrained))(zs))
+        self.constrain = jax.jit(lambda zs, data: jax.vmap(jax.vmap(
+            partial(constrain_fn, model, (), data, return_deterministic=True)))(zs))
 
-    def run(self, key, on_block: Optional[Callable[[int], None]] = None):
+    def run(self, key, on_block: Optional[Callable[[int], None]] = None, data: Optional[dict] = None):
         """(ok, draws of `record` (chains, kept, ...), iterations done); stops early, keeping the
-        draws made, on KeyboardInterrupt.  `on_block(i)` is told the iterations done so far."""
-        state, buf, ok = self.init(key)
+        draws made, on KeyboardInterrupt.  `on_block(i)` is told the iterations done so far; `data`
+        are the model's keyword arguments (`Problem.data_args`)."""
+        data = {} if data is None else data
+        state, buf, ok = self.init(key, data)
         done = 0
         if not bool(np.all(np.asarray(ok))):
             return np.asarray(ok), buf, 0
         try:
             for start in range(0, self.total, self.block):
-                state, buf = self.advance(state, buf, start)
+                state, buf = self.advance(state, buf, start, data)
                 jax.block_until_ready(buf)
                 done = min(start + self.block, self.total)
                 if on_block is not None:
@@ -160,7 +167,7 @@ def build_run(model: Callable, **settings) -> Callable:
 
     def run(key):
         ok, (zs, div, steps, _), _ = progs.run(key)
-        return ok, (progs.constrain(zs), div, steps)
+        return ok, (progs.constrain(zs, {}), div, steps)
     return run
 
 
@@ -191,7 +198,8 @@ def run(problem: Problem, key, settings: dict, *, method: str = "nuts", progress
     progs = problem.cache[cache_key]
     chains = s["chains"]
     with progress_bar(progs.total * chains, desc=f"{method} ({chains} chains)", enabled=progress) as bar:
-        ok, (zs, diverging, steps, energy), done = progs.run(key, lambda d: bar.update(d * chains - bar.n))
+        ok, (zs, diverging, steps, energy), done = progs.run(key, lambda d: bar.update(d * chains - bar.n),
+                                                             problem.data_args)
     if not ok.all():
         bad = ", ".join(str(c) for c in np.nonzero(~ok)[0])
         raise AuguryInferenceError(
@@ -203,7 +211,7 @@ def run(problem: Problem, key, settings: dict, *, method: str = "nuts", progress
     if kept == 0 and done < progs.total:
         raise KeyboardInterrupt  # stopped during warmup: nothing to keep
     zs = jax.tree.map(lambda x: x[:, :kept], zs)
-    sites = {k: np.asarray(v) for k, v in progs.constrain(zs).items()}
+    sites = {k: np.asarray(v) for k, v in progs.constrain(zs, problem.data_args).items()}
     draws = {k: v for k, v in sites.items() if not (k.endswith("__missing") or k.endswith("__raw"))}
     if problem.recover_discrete is not None:
         draws.update(_recover(problem, sites, chains, kept, key))

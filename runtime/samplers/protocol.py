@@ -34,7 +34,9 @@ INT_NAN = int(np.iinfo(np.int32).min)
 class Problem:
     """A model with its data bound, as the samplers see it.
 
-    - `numpyro_model`: a NumPyro model function of no arguments (NUTS, HMC).
+    - `numpyro_model`: a NumPyro model function of no arguments (NUTS, HMC), or of the keyword
+      arguments `data_args`, which NUTS and HMC pass to their compiled programs as arguments (SBC
+      reruns them on new data of the same shapes without compiling: runtime/sbc_data.py).
     - `draw_prior(key) -> dict`: one joint draw of every unknown from its prior and of every
       data variable from its likelihood, with the lets (prior sampling, SMC's start).
     - `recover_discrete(sites, key) -> dict`: draws of the summed-out discrete unknowns given
@@ -57,6 +59,7 @@ class Problem:
     static: Optional["Unconstrained"] = None
     inverse: Any = None  # runtime.inverse.InverseProblem (the diffusion methods)
     mixture: Any = None  # runtime.mixtures.problem.MixtureProblem (the mixture methods)
+    data_args: dict = field(default_factory=dict)  # `numpyro_model`'s keyword arguments (see above)
 
 
 @dataclass(frozen=True)
