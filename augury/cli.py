@@ -1,4 +1,4 @@
-"""The `augury` command line: check, graph, run.
+"""The `augury` command line: check, graph, run, sbc.
 
 Exit codes: 0 success, 1 a user error (the diagnostic on stderr, no
 traceback), 2 bad command-line usage, 3 an internal error (a bug: a one-line
@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-python", action="store_true",
                    help="let the model's python(...), torch(...) and jax(...) import paths resolve "
                         "(only for model files you trust)")
+    from augury.cli_sbc import add_parser as add_sbc
+    add_sbc(sub)  # `augury sbc`: simulation-based calibration (augury/cli_sbc.py)
     return p
 
 
@@ -268,6 +270,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Ctrl-C: the run stops between compiled blocks, keeps what is done and exits 130; while
         # nothing can be kept (binding, compiling), it exits 130 within a few seconds
         with interrupts.deferred(exit_after=_EXIT_AFTER):
+            if args.command == "sbc":  # Ctrl-C keeps the runs done (exit 130)
+                from augury import cli_sbc
+                return cli_sbc.run(args, parser)
             return _run(args, parser)
     except AuguryError as e:
         print(str(e), file=sys.stderr)
