@@ -199,15 +199,16 @@ def _write_pictures(args, model, post, data) -> None:
     the truth is `FILE_truth.json` next to the model, where there is one."""
     if not (args.plots or args.report):
         return
+    from augury.runtime.plots import render, write_plots
     from augury.runtime.plots_context import run_context, truth_beside
     ctx = run_context(model, data or None, post, truth_beside(args.file))
+    rendered = render(post, ctx)  # drawn once for both
     if args.plots:
-        from augury.runtime.plots import write_plots
-        paths = write_plots(post, args.plots, ctx)
+        paths = write_plots(post, args.plots, ctx, rendered)
         print(f"wrote {len(paths)} figures to {args.plots}", file=sys.stderr)
     if args.report:
         from augury.runtime.report import write_report
-        write_report(post, args.report, ctx, run_info=[("seed", args.seed)])
+        write_report(post, args.report, ctx, rendered=rendered, run_info=[("seed", args.seed)])
         print(f"wrote {args.report}" + (" (partial: interrupted)" if post.interrupted else ""), file=sys.stderr)
 
 

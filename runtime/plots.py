@@ -247,17 +247,24 @@ def check_plots_dir(folder: str | Path) -> Path:
     return folder
 
 
-def write_plots(post, folder: str | Path, ctx: Optional[RunContext] = None) -> list[Path]:
-    """Write every figure of `figures` as `folder/STEM.png` (the folder is made if missing);
-    returns the paths."""
+def render(post, ctx: Optional[RunContext] = None) -> list[tuple[str, str, bytes]]:
+    """Every figure of `figures` as (stem, caption, PNG bytes), each drawn once (for the figures
+    folder and the report alike)."""
+    return [(f.stem, f.caption, f.png()) for f in figures(post, ctx)]
+
+
+def write_plots(post, folder: str | Path, ctx: Optional[RunContext] = None,
+                rendered: Optional[list[tuple[str, str, bytes]]] = None) -> list[Path]:
+    """Write every figure (`rendered`, else drawn now) as `folder/STEM.png`; the folder is made if
+    missing.  Returns the paths."""
     folder = check_plots_dir(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise AuguryError(f"cannot write figures to `{folder}`: {e.strerror or e}") from None
     paths = []
-    for f in figures(post, ctx):
-        p = folder / f"{f.stem}.png"
-        p.write_bytes(f.png())
+    for stem, _, png in render(post, ctx) if rendered is None else rendered:
+        p = folder / f"{stem}.png"
+        p.write_bytes(png)
         paths.append(p)
     return paths

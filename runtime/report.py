@@ -139,12 +139,14 @@ def check_report_path(path: str | Path) -> Path:
     return path
 
 
-def write_report(post, path: str | Path, ctx: Optional[RunContext] = None, *, with_figures: bool = True,
+def write_report(post, path: str | Path, ctx: Optional[RunContext] = None, *,
+                 rendered: Optional[Sequence[tuple[str, str, bytes]]] = None,
                  run_info: Sequence[tuple[str, Any]] = ()) -> Path:
-    """Write the report of `post` to `path` (`.html`), atomically; returns the path."""
-    from .plots import figures
+    """Write the report of `post` to `path` (`.html`), atomically; returns the path.  `rendered`:
+    the figures as `plots.render` makes them (default: drawn now)."""
+    from .plots import render
     path = check_report_path(path)
-    figs = [(f.caption, f.png()) for f in figures(post, ctx)] if with_figures else []
+    figs = [(caption, png) for _, caption, png in (render(post, ctx) if rendered is None else rendered)]
     text = report_html(post, ctx, figs, run_info)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
