@@ -212,6 +212,10 @@ def sbc(model_or_path, method: Optional[str] = None, runs: int = 100, data=None,
         raise AuguryError("SBC tests an inference method; `prior` is what it draws the true values with",
                           notes=["choose a method with --method (nuts, smc, ...)"])
     model._settings(method, settings)  # bad settings are refused before anything runs
+    s = model.structure
+    if not any(loc.stmt.target.name in s.data for loc in s.samples):
+        raise AuguryError("the model draws no data from a likelihood: SBC has nothing to condition on",
+                          notes=["SBC needs data on the left of `~`"])
     from augury.model import _data_mapping
     base = _data_mapping(data)
     prior = model.sample(base or None, method="prior", seed=seed, samples=runs, consts=consts)
@@ -220,9 +224,6 @@ def sbc(model_or_path, method: Optional[str] = None, runs: int = 100, data=None,
     kinds = prior.kinds
     ranked = [n for n in prior.names if kinds.get(n) == "param" or (lets and kinds.get(n) == "let")]
     drawn = [n for n in prior.names if kinds.get(n) == "data"]
-    if not drawn:
-        raise AuguryError("the model draws no data from a likelihood: SBC has nothing to condition on",
-                          notes=["SBC needs data on the left of `~`"])
     from .sbc_loop import run_all
     return run_all(model, method, prior, ranked, drawn, base, runs=runs, draws=draws, alpha=alpha, seed=seed,
                    consts=consts, precision=precision, progress=progress, settings=settings)
