@@ -24,6 +24,7 @@ from .output_paths import check_writable
 from .plots_context import RunContext
 
 REPORT_SUFFIXES = (".html", ".htm")
+FOLD_ROWS = 30  # a longer summary table starts folded
 REPORT_ROWS = 500  # summary rows in the report (a note says how many more)
 _VALUE_CHARS = 160  # a setting's value is cut after this many characters
 
@@ -41,6 +42,8 @@ Consolas,monospace}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #d0d7de}figcaption{color:#57606a;font-size:.92em}
 .k{color:#cf222e;font-weight:600}.c{color:#6e7781;font-style:italic}.s{color:#0a3069}.n{color:#0550ae}
 .o{color:#8250df;font-weight:600}
+.cols{display:flex;flex-wrap:wrap;gap:0 3em}.headline{font-weight:bold;font-size:1.05em}
+summary{cursor:pointer;color:#57606a}
 """
 
 _KEYWORDS = ("model", "data", "param", "let", "const", "op", "for", "in", "infer", "by", "missing")
@@ -115,16 +118,22 @@ def report_html(post, ctx: Optional[RunContext] = None, figures: Sequence[tuple[
     settings = [(k, v) for k, v in post.settings.items() if k != "mixture"]
     run = [("method", post.method or "unknown")] + ([("model file", ctx.model_file)] if ctx.model_file else [])
     run += [("data", ctx.data_source or "none")] + list(run_info)
-    parts += ["<h2>Run</h2>", _kv(run), "<h3>Settings</h3>", _kv(settings) if settings else "<p>none</p>"]
-    parts += ["<h2>Summary</h2>", summary_html(post._header(), post.summary(max_rows=REPORT_ROWS))]
-    parts += ["<h2>Diagnostics</h2>", _kv(diagnostics_rows(post))]
+    parts.append(f'<p class="headline">{html.escape(post._header())}</p>')
+    parts += ['<div class="cols"><div><h2>Run</h2>', _kv(run), "<h3>Settings</h3>",
+              _kv(settings) if settings else "<p>none</p>", "</div><div><h2>Diagnostics</h2>",
+              _kv(diagnostics_rows(post)), "</div></div>"]
     warnings = [str(w) for w in post.warnings or []]
     parts.append(f"<h2>Warnings ({len(warnings)})</h2>")
     parts += [f'<pre class="warn">{html.escape(w)}</pre>' for w in warnings] or ['<p class="muted">none</p>']
-    if ctx.model_text:
-        parts += ["<h2>Model</h2>", f'<pre class="model">{highlight(ctx.model_text)}</pre>']
     parts.append(f"<h2>Figures ({len(figures)})</h2>")
     parts += [_figure_html(c, png) for c, png in figures] or ['<p class="muted">none</p>']
+    table = post.summary(max_rows=REPORT_ROWS)
+    rows = len(table.splitlines()) - 1
+    # a long table is folded (a <details> element: no script) so that the figures come first
+    parts += ["<h2>Summary</h2>", f"<details{' open' if rows <= FOLD_ROWS else ''}><summary>{rows} rows</summary>",
+              summary_html(post._header(), table), "</details>"]
+    if ctx.model_text:
+        parts += ["<h2>Model</h2>", f'<pre class="model">{highlight(ctx.model_text)}</pre>']
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
