@@ -111,6 +111,7 @@ class Model:
         self.structure: Structure = collect(program)
         self.graph = build_graph(self.structure)
         self._bound_cache: dict = {}  # data digest -> binding; one entry, reused by a re-run
+        self._checks_cache: dict = {}  # the same for the posterior's checks (`posterior_predictive`)
         self._checked_consts: set = set()  # digests of run-time const overrides the checker accepted
         self._sampler_caches: dict = {}  # data digest without the measurement -> compiled diffusion samplers
         self._methods: Optional[dict] = None
@@ -227,25 +228,32 @@ class Model:
         return out
 
     def bind(self, data: Union[None, Mapping, str, list] = None, consts: Optional[dict] = None,
-             precision: str = "float32", simulate: bool = False, with_prior: bool = False, inverse: bool = False):
+             precision: str = "float32", simulate: bool = False, with_prior: bool = False, inverse: bool = False,
+             given_params: Optional[set] = None, for_checks: bool = False):
         """Validate data and lower the model: returns (LoweredModel, data warnings).  With
         `simulate`, data on the left of `~` may be absent and the result draws from the prior
-        (a `PriorProgram`); with `inverse`, it is the bound, unlowered model the diffusion methods
-        read.  Run float64 work inside `precision_scope("float64")`."""
+        (a `PriorProgram`; with `given_params` too, the `PredictiveProgram`); with `inverse`, it is
+        the bound, unlowered model the diffusion methods read.  Run float64 work inside `precision_scope("float64")`."""
         from augury.compiler.bind import bind
         if consts is not None and not isinstance(consts, Mapping):
             raise AuguryError(f"`consts` must be a dict of names to values, not {type(consts).__name__}")
         mapping = _data_mapping(data)
         consts = self._with_overrides(consts)
-        key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}:{inverse}")
+        given = None if given_params is None else sorted(given_params)
+        key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}:{inverse}:{given}")
         if key is None:
             return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
-                        allow_python=self.allow_python, with_prior=with_prior, inverse=inverse)
-        if key not in self._bound_cache:
+                        allow_python=self.allow_python, with_prior=with_prior, inverse=inverse, given_params=given_params)
+        # a posterior's checks (predictive, pointwise) keep their binding beside the sampler's, which
+        # they reuse where it is the same
+        caches = self._checks_cache if for_checks and key not in self._bound_cache else self._bound_cache
+        if key not in caches:
             result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
-                          allow_python=self.allow_python, with_prior=with_prior, inverse=inverse)
-            self._bound_cache = {key: result}
-        return self._bound_cache[key]
+                          allow_python=self.allow_python, with_prior=with_prior, inverse=inverse, given_params=given_params)
+            while len(caches) >= (4 if caches is self._checks_cache else 1):
+                caches.pop(next(iter(caches)))
+            caches[key] = result
+        return caches[key]
 
     def _with_overrides(self, consts: Optional[Mapping]) -> dict:
         """The consts with run-time overrides, checked as `compile` checks its own: a const declared
@@ -316,6 +324,7 @@ class Model:
         post.settings["precision"] = prec
         post.dims = declared_dims(self.structure, list(post.names) + observed_names(self.structure))
         post.observed_data = observed_data(self.structure, _data_mapping(data)) if data is not None else {}
+        post.attach_model(self, data)
         # "methods that draw from the prior refuse this flat prior" says nothing to those that do not
         checker = [w for w in self.warnings if w.code != FLAT_PRIOR or draws_from_prior(method)]
         post.warnings = [str(w.format(self.program.source)) for w in checker] + list(data_warnings) + \
@@ -336,6 +345,21 @@ class Model:
                 self._sampler_caches.pop(next(iter(self._sampler_caches)))
             self._sampler_caches[key] = own
         return self._sampler_caches[key]
+
+    def posterior_predictive(self, posterior, data: Union[None, Mapping, str, list] = None,
+                             seed: int = 0) -> dict:
+        """Replicated data, y_rep ~ p(y | θ) at every draw θ of `posterior`, in its layout
+        ((chains, draws, ...) or (particles, ...)): {data name: array}.  `data` holds the
+        covariates and sizes (the run's data; or new covariates, to predict at them)."""
+        from augury.runtime.posterior_predictive import posterior_predictive
+        return posterior_predictive(self, posterior, data, seed)
+
+    def log_likelihood(self, posterior, data: Union[None, Mapping, str, list] = None) -> dict:
+        """Pointwise log likelihood log p(y_i | θ) at every draw of `posterior` and every observed
+        element (what `arviz.loo` reads): {data name: array}.  A discrete unknown summed out per
+        element is summed out of its element's term (docs/language.md, "Pointwise log likelihood")."""
+        from augury.runtime.posterior_predictive import log_likelihood
+        return log_likelihood(self, posterior, data)
 
     def prior_predictive(self, data: Union[None, Mapping, str, list] = None, draws: int = 1000, seed: int = 0,
                          precision: str = "auto", consts: Optional[dict] = None, progress: bool = False):

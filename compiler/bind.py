@@ -161,13 +161,15 @@ def check_python_allowed(s: Structure, allow_python: bool) -> None:
 
 def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str = "float32",
          bound: Optional[dict] = None, simulate: bool = False, allow_python: bool = False,
-         with_prior: bool = False, inverse: bool = False):
+         with_prior: bool = False, inverse: bool = False, given_params: Optional[set] = None):
     """Validate `data` and build the `LoweredModel`; returns it with the warnings.
 
     With `simulate`, data on the left of `~` may be absent (its shape then comes from the
     sizes) and the result is the `PriorProgram`, which draws it from the likelihood.  With
     `with_prior`, the result also carries `prior_program`, the params' prior draws given the
-    data (what particle methods start from).  Call it inside `precision_scope(precision)` for float64."""
+    data (what particle methods start from).  With `simulate` and `given_params` (names),
+    the result is the `PredictiveProgram`: the data drawn given those params' values.  Call it
+    inside `precision_scope(precision)` for float64."""
     if precision not in ("float32", "float64"):
         raise AuguryCheckError(f"unknown precision `{precision}`", notes=["use \"float32\" or \"float64\""])
     check_python_allowed(s, allow_python)
@@ -263,6 +265,10 @@ def bind(s: Structure, data: dict, consts: Optional[dict] = None, precision: str
         from .prior import PriorProgram
         given = {k: v for k, v in jdata.items() if k not in simulated}
         kept = {k: v for k, v in jdata.items() if k in simulated}  # their uncovered elements are kept
+        if given_params is not None:
+            from .predictive import PredictiveProgram
+            return PredictiveProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated,
+                                     set(given_params), kept), warnings
         return PriorProgram(s, cvals, given, sizes, operators, param_shapes, dtype, simulated, kept), warnings
     if inverse:
         return BoundData(s, Env({**cvals, **sizes, **jdata}, dict(operators)), param_shapes, dtype, observed), warnings

@@ -326,6 +326,8 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
             elem = vals.shape[self.loop_axes(loc.loops):]
             if n not in arrays:
                 arrays[n] = jnp.zeros(shapes[n] + elem, dtype=vals.dtype)
+            elif arrays[n].dtype != vals.dtype:  # given int32 labels, int64 draws: the wider one
+                arrays[n] = arrays[n].astype(jnp.result_type(arrays[n], vals))
             arrays[n] = arrays[n].at[ix].set(vals)
         if later:
             arrays = self._scan_recurrence(group, later, arrays, shapes, env)
@@ -402,13 +404,17 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
         return support_mask_needed(self.s, target, dist_name)
 
     def _statement_logp(self, st: ast.Sample, env: Env, mask_target: Optional[str]):
+        return jnp.sum(self.statement_log_prob(st, env, mask_target))
+
+    def statement_log_prob(self, st: ast.Sample, env: Env, mask_target: Optional[str]):
+        """The log density of the statement's target, element by element (its batch shape)."""
         dist = evaluate_distribution(st.dist, env)
         tgt = ast.Name(st.target.name, st.target.span) if not st.target.indices else \
             ast.Index(ast.Name(st.target.name, st.target.span), st.target.indices, st.target.span)
         value = evaluate(tgt, env)
         count = self._finite_values(st.target.name, env) if st.dist.func == "flat" else None
         if count is not None:  # flat() on bool, category(K) or a bounded int: the uniform distribution, 1 / count
-            return jnp.sum(jnp.broadcast_to(-jnp.log(jnp.asarray(count, self.dtype)), jnp.shape(value)))
+            return jnp.broadcast_to(-jnp.log(jnp.asarray(count, self.dtype)), jnp.shape(value))
         try:
             lp = dist.log_prob(jnp.asarray(value))
         except (TypeError, ValueError) as ex:
@@ -418,7 +424,7 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
                              f"{tuple(getattr(dist, 'batch_shape', ()))}", str(ex).splitlines()[0]]) from None
         if mask_target is not None:
             lp = jnp.where(dist.support(value), lp, -jnp.inf)
-        return jnp.sum(lp)
+        return lp
 
     def _sample_logp(self, loc: Located, env: Env):
         st = loc.stmt

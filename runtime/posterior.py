@@ -24,6 +24,7 @@ import numpy as np
 
 from augury.errors import AuguryError, did_you_mean
 
+from .posterior_checks import PosteriorChecks
 from .headlines import components_headline, summary_html
 from .output_paths import check_writable
 from .weighted_stats import systematic_indices, weighted_quantile
@@ -64,7 +65,7 @@ def _element_names(name: str, shape: tuple) -> list[str]:
     return [f"{name}[{','.join(str(i) for i in idx)}]" for idx in np.ndindex(*shape)]
 
 
-class Posterior:
+class Posterior(PosteriorChecks):
     """Draws per variable plus everything known about how they were made."""
 
     def __init__(self, draws: dict[str, np.ndarray], *, chains: int | None = None,
@@ -378,10 +379,14 @@ class Posterior:
             (per_draw if v.shape[:len(lead)] == lead else extra)[k] = v
         return per_draw, extra
 
-    def to_arviz(self):
-        """ArviZ InferenceData: `posterior` and `sample_stats` with chain/draw dims, and
-        `observed_data` (the data on the left of a `~`); a variable declared with size names
-        (`theta : real[J]`) has them as its dims, others `NAME_dim_0`, ....
+    def to_arviz(self, posterior_predictive: Optional[bool] = None, log_likelihood: Optional[bool] = None):
+        """ArviZ InferenceData: `posterior` and `sample_stats` with chain/draw dims,
+        `observed_data` (the data on the left of a `~`), `posterior_predictive` and the pointwise
+        `log_likelihood` (so `az.loo` and `az.plot_ppc` work); a variable declared with size names
+        (`theta : real[J]`) has them as its dims, others `NAME_dim_0`, ....  The last two are
+        computed from the model (None: where they can be, with the reason in the posterior's
+        attrs where not; True: an error says why not; False: left out); a posterior loaded from a
+        file has only what was saved.
 
         A weighted posterior becomes one chain whose draws are the particles; its log weights
         are `sample_stats.log_weight`. Stats not shaped per draw (ESS or temperature per step)
@@ -403,13 +408,18 @@ class Posterior:
             if self.log_evidence_sd is not None:
                 attrs["log_evidence_sd"] = self.log_evidence_sd
         lead = 2 if self._chains is not None else 1
+        predictive, pointwise, absent = self._arviz_checks(posterior_predictive, log_likelihood)
+        attrs.update({f"no_{k}": v for k, v in absent.items()})
+        shaped = [(self._draws, lead), (predictive, lead), (pointwise, lead), (self.observed_data, 0)]
         dims = {k: list(d) for k, d in self.dims.items()
-                if (k in self._draws and self._draws[k].ndim - lead == len(d))
-                or (k in self.observed_data and np.ndim(self.observed_data[k]) == len(d))}
+                if any(k in g for g, _ in shaped)
+                and all(np.ndim(g[k]) - n == len(d) for g, n in shaped if k in g)}
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             idata = az.from_dict(posterior={k: wrap(v) for k, v in self._draws.items()},
                                  sample_stats=stats or None, observed_data=self.observed_data or None,
+                                 posterior_predictive={k: wrap(v) for k, v in predictive.items()} or None,
+                                 log_likelihood={k: wrap(v) for k, v in pointwise.items()} or None,
                                  dims=dims or None)
             idata.posterior.attrs.update(attrs)
             if extra:
@@ -457,63 +467,36 @@ class Posterior:
             with open(path, "wb") as f:
                 np.savez(f, **arrays)
 
-    def plot(self, names: Iterable[str] | None = None, path: str | Path | None = None, max_elements: int = 4):
-        """Traces and densities per variable (image grids of samples, mean and sd for image-shaped
-        variables). Saves to `path` when given; returns the matplotlib figure."""
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise AuguryError("plotting needs matplotlib: `pip install augury[plot]`") from None
-        names = self.names if names is None else list(names)
-        fig, axes = plt.subplots(len(names), 6 if any(_is_image(self.shape(n)) for n in names) else 2,
-                                 figsize=(12, 2.5 * max(len(names), 1)), squeeze=False)
-        for row, name in zip(axes, names):
-            for ax in row:
-                ax.axis("off")
-            x = self.samples(name)
-            shape = self.shape(name)
-            if _is_image(shape):
-                imgs = x.reshape((self._n, -1) + shape[-2:])[:, 0].astype(np.float64)
-                mean = np.tensordot(self.weights, imgs, axes=(0, 0))
-                sd = np.sqrt(np.tensordot(self.weights, (imgs - mean) ** 2, axes=(0, 0)))
-                picks = np.linspace(0, self._n - 1, min(4, self._n)).astype(int)
-                panels = [(imgs[i], f"{name} sample {i}") for i in picks] + [(mean, f"{name} mean"), (sd, f"{name} sd")]
-                for ax, (img, title) in zip(row, panels):
-                    ax.imshow(img, cmap="gray")
-                    ax.set_title(title, fontsize=8)
-                continue
-            flat = x.reshape(self._n, -1)[:, :max_elements].astype(np.float64)
-            labels = _element_names(name, shape)[:max_elements]
-            trace, dens = row[0], row[1]
-            trace.axis("on")
-            dens.axis("on")
-            for j, label in enumerate(labels):
-                if self._chains is not None:
-                    for c in range(self._chains):
-                        trace.plot(flat.reshape(self._chains, self._n_draws, -1)[c, :, j], lw=0.5)
-                else:
-                    trace.plot(flat[:, j], lw=0.5)
-                dens.hist(flat[:, j], bins=40, weights=self.weights, density=True, histtype="step", label=label)
-            trace.set_title(f"{name} trace", fontsize=8)
-            dens.set_title(f"{name} density", fontsize=8)
-            if len(labels) > 1:
-                dens.legend(fontsize=6)
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(str(path))
-            plt.close(fig)
-        return fig
+    def plot(self, names: Iterable[str] | None = None, path: str | Path | None = None, max_elements: int = 12):
+        """Traces (one line per chain) and densities per variable, up to `max_elements` elements
+        each (image-shaped variables: draws, mean and sd). Saves to `path` when given; returns
+        the matplotlib figure (runtime/plots.py)."""
+        from .plots import overview
+        return overview(self, names, path, max_elements)
 
+    def plots(self, folder: str | Path, model=None, data=None, truth=None) -> list[Path]:
+        """Write every figure of this run as PNGs in `folder` (docs/plots.md): image grids (with the
+        measurement and hidden pixels when `model` and `data` are given), particle ESS and
+        resampling per step, mixture clusters, and per variable trace, rank and density plots.
+        `truth`: a dict of true values (or a .json/.npz file) drawn beside the estimates."""
+        from .plots import write_plots
+        from .plots_context import run_context
+        return write_plots(self, folder, run_context(model, data, self, truth))
 
-    def image_grid(self, name: str, measurement=None, path: str | Path | None = None, samples: int = 8):
-        """The measurement, mean, sd and up to `samples` draws of image-shaped `name` on one grid;
-        saves a PNG to `path` when given; returns the matplotlib figure."""
+    def report(self, path: str | Path, model=None, data=None, truth=None) -> Path:
+        """Write one self-contained HTML report of this run (model text, settings, data, summary,
+        diagnostics, warnings and the figures of `plots`) to `path` (runtime/report.py)."""
+        from .plots_context import run_context
+        from .report import write_report
+        return write_report(self, path, run_context(model, data, self, truth))
+
+    def image_grid(self, name: str, measurement=None, path: str | Path | None = None, samples: int = 8, *,
+                   hidden=None, truth=None):
+        """The measurement (its `hidden` pixels marked), the truth, mean, sd (with colour bars) and up
+        to `samples` draws of image-shaped `name` on one grid; saves a PNG to `path` when given;
+        returns the matplotlib figure."""
         from .figures import image_grid
-        return image_grid(self, name, measurement, path, samples)
-
-
-def _is_image(shape: tuple) -> bool:
-    return len(shape) >= 2 and shape[-1] >= 8 and shape[-2] >= 8
+        return image_grid(self, name, measurement, path, samples, hidden=hidden, truth=truth)
 
 
 def load_posterior(path: str | Path) -> Posterior:
