@@ -16,7 +16,6 @@ diffusion methods, whose programs already take the measurement as an argument.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union

@@ -104,6 +104,8 @@ def run_all(model, method: str, prior, ranked: list[str], drawn: list[str], base
     t0 = time.perf_counter()
     result = SBCResult(method=method, ranks={}, truths={}, draws=draws, runs_requested=runs, alpha=alpha,
                        seed=int(seed), settings=dict(settings))
+    # the model's own warnings (checker, data) repeat in every run: only the runs' own are counted
+    static = {str(w.format(model.program.source)) for w in model.warnings}
     per_run: list[dict] = []
     shorts: dict[str, int] = {}
     names: Optional[list[str]] = None
@@ -124,7 +126,7 @@ def run_all(model, method: str, prior, ranked: list[str], drawn: list[str], base
                 ranks, short = posterior_ranks(post, truths, names, draws, np.random.default_rng([seed, i, 1]))
                 per_run.append(ranks)
                 result.run_seconds.append(time.perf_counter() - t)
-                result.run_warnings.append(list(post.warnings or []))
+                result.run_warnings.append([w for w in post.warnings or [] if w not in static])
                 for label in short:
                     shorts[label] = shorts.get(label, 0) + 1
                 bar.update(1)

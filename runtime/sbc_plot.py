@@ -43,7 +43,8 @@ def plot_ranks(result, path: Union[str, Path, None] = None, max_panels: int = 48
         ax.set_xticks([0, bins])
         ax.set_xticklabels(["0", str(draws)], fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
-    more = f"; the {len(shown)} of {len(elements)} elements with the smallest p-values" if len(shown) < len(elements) else ""
+    more = (f"; the {len(shown)} of {len(elements)} elements with the smallest p-values"
+            if len(shown) < len(elements) else "")
     fig.suptitle(f"SBC of {result.method}: ranks of the true values among {draws} draws\n{runs} runs, {bins} bins"
                  f"{' (partial)' if result.partial else ''}{more}; grey: 99% band of uniform ranks", fontsize=9)
     fig.tight_layout()

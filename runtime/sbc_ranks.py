@@ -34,7 +34,8 @@ def thin_chains(n_chains: int, n_per_chain: int, ess: float, draws: int) -> tupl
     n = n_chains * n_per_chain
     if draws > n:
         raise ValueError(f"{draws} draws asked of {n}")
-    step = max(1, math.ceil(n / ess)) if ess > 0 and math.isfinite(ess) else n
+    # no ESS (a constant draw, e.g. a discrete parameter the data pin down): nothing to thin by
+    step = max(1, math.ceil(n / ess)) if ess > 0 and math.isfinite(ess) else 1
     kept = np.concatenate([c * n_per_chain + np.arange(0, n_per_chain, step) for c in range(n_chains)])
     enough = len(kept) >= draws
     pool = kept if enough else np.arange(n)
