@@ -287,17 +287,26 @@ class Model:
         return method
 
     def sample(self, data: Union[None, Mapping, str, list] = None, method: Optional[str] = None, seed: int = 0,
-               progress: bool = False, precision: str = "auto", consts: Optional[dict] = None, **settings):
+               progress: bool = False, precision: str = "auto", consts: Optional[dict] = None,
+               checkpoint: Union[None, str, Path] = None, checkpoint_every: Optional[int] = None,
+               resume: Union[None, bool, str, Path] = None, **settings):
         """Bind data and run an inference method; returns a `Posterior`.
 
         `precision="auto"` is float64 for the general, chain and mixture methods and float32
         where a network prior runs; float64 work runs inside JAX's scoped x64 mode, so the
-        caller's own JAX code keeps its dtypes."""
+        caller's own JAX code keeps its dtypes.  `checkpoint=PATH` writes the run's state there
+        (every `checkpoint_every` iterations, and on Ctrl-C); `resume=PATH` (or True: the
+        `checkpoint` path) continues such a run (docs/checkpoints.md)."""
+        from augury.runtime import checkpoints
         from augury.runtime.samplers import driver
         method = self.resolve_method(method)
         opts = self._settings(method, settings)
         prec = resolve_precision(precision, method)
         driver.seed_key(seed)  # a bad seed is refused before binding
+        ck = None if checkpoint is None and resume in (None, False) and checkpoint_every is None else \
+            checkpoints.request(checkpoint, checkpoint_every, resume, checkpoints.identity(
+                model_source=self.program.source, consts={**self.consts, **(consts or {})}, data=_data_mapping(data),
+                method=method, settings=opts, seed=seed, precision=prec))
         with precision_scope(prec):
             if METHODS[method].family == "diffusion":
                 from augury.compiler.inverse import inverse_problem
@@ -320,7 +329,7 @@ class Model:
                 problem = problem_for(method, lowered, opts)
                 self._check_memory(method, opts, problem, settings)
                 data_warnings = list(data_warnings) + truncation_warnings(lowered, method)
-            post = driver.sample(method, problem, opts, seed=seed, progress=progress)
+            post = driver.sample(method, problem, opts, seed=seed, progress=progress, checkpoint=ck)
         post.settings["precision"] = prec
         post.dims = declared_dims(self.structure, list(post.names) + observed_names(self.structure))
         post.observed_data = observed_data(self.structure, _data_mapping(data)) if data is not None else {}

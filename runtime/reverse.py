@@ -43,9 +43,9 @@ from typing import Callable
 
 import numpy as np
 
-from augury.errors import AuguryInferenceError
+from augury.errors import AuguryError, AuguryInferenceError
 
-from . import interrupts
+from . import checkpoints, interrupts
 from .progress import progress_bar
 from .samplers.protocol import Draws, Problem
 
@@ -196,9 +196,17 @@ def run_blocks(bk, run_block, carry, rng, coeffs: list, first: int, size: int, d
     done, interrupted): `column(name)` concatenates that entry of the steps' infos as a float64
     vector, `done` is the first step not run."""
     steps, infos, interrupted, done = len(coeffs), [], False, first
+    ck = checkpoints.current()
+    if ck is not None and bk.name != "jax":
+        raise AuguryError(f"`{method}` writes checkpoints only on the JAX backend, and this run's is {bk.name}",
+                          notes=["run it without `checkpoint`/`resume` (Ctrl-C still keeps what is done)"])
+    resumed = ck.start("reverse") if ck is not None else None
+    if resumed is not None:  # the carry and the key between blocks: the steps go on as if never stopped
+        (carry, rng), infos, done = resumed.state((carry, rng)), resumed.infos(), resumed.step
     with progress_bar(steps - first, desc=method, enabled=progress) as bar:
+        bar.update(done - first)
         try:
-            for b in range(first, steps, size):
+            for b in range(done, steps, size):
                 rows = coeffs[b:b + size]
                 block = {k: np.array([r[k] for r in rows]) for k in rows[0]}
                 carry, rng, info = run_block(carry, rng, block, data)
@@ -206,9 +214,13 @@ def run_blocks(bk, run_block, carry, rng, coeffs: list, first: int, size: int, d
                 infos.append(info)
                 done = b + size
                 bar.update(size)
+                if ck is not None and ck.due(done - first):
+                    ck.save(done, (carry, rng), infos, total=steps, units=done - first)
                 interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
             interrupted = True
+            if ck is not None:
+                ck.save(done, (carry, rng), infos, interrupted=True, total=steps, units=done - first)
 
     def column(k: str) -> np.ndarray:
         return np.concatenate([np.asarray(bk.to_numpy(i[k]), np.float64).reshape(-1) for i in infos]) \

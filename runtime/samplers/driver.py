@@ -16,7 +16,7 @@ import numpy as np
 
 from augury.errors import AuguryInferenceError
 
-from .. import interrupts
+from .. import checkpoints, interrupts
 from ..posterior import Posterior
 from ..progress import progress_bar
 from . import SAMPLERS
@@ -63,11 +63,16 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
     k_init, k_steps = jax.random.split(key)
     infos: list = []
     interrupted = False
+    ck = checkpoints.current()
     with progress_bar(iterations, desc=f"{method}: starting", enabled=progress) as bar:
         state = init(k_init)  # shown, since the first compilation can take a while
         step = problem.cache.setdefault((method, "step") + tuple(sorted(settings.items())), jax.jit(step))
         i = 0
-        bar.set_phase(phase(0, settings))
+        resumed = ck.start("driver") if ck is not None else None
+        if resumed is not None:  # step i's key is fold_in(k_steps, i): the rest is as if never stopped
+            state, infos, i = resumed.state(state), resumed.infos(), resumed.step
+            bar.update(min(i * per_step, iterations) if iterations is not None else i * per_step)
+        bar.set_phase(phase(i, settings))
         try:
             while (i < total) if total is not None else not module.is_done(state):
                 state, info = step(state, jax.random.fold_in(k_steps, i))
@@ -83,9 +88,13 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
                 i += 1
                 bar.update(per_step if iterations is None else min(per_step, iterations - bar.n))
                 bar.set_phase(phase(i, settings))
+                if ck is not None and ck.due(i * per_step):
+                    ck.save(i, state, infos, total=total, units=i * per_step)
                 interrupts.check()  # Ctrl-C is taken here, between compiled steps
         except KeyboardInterrupt:
             interrupted = True
+            if ck is not None:
+                ck.save(i, state, infos, interrupted=True, total=total, units=i * per_step)
     out = module.finalize(problem, state, infos, settings)
     if interrupted:
         out.interrupted = True
@@ -110,12 +119,15 @@ def _run_warnings(post: Posterior, out: Draws, method: str) -> list[str]:
     return []
 
 
-def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progress: bool = False) -> Posterior:
-    """Run registered method `method` on `problem` with checked `settings`; returns the Posterior."""
+def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progress: bool = False,
+           checkpoint: Optional[checkpoints.Checkpoint] = None) -> Posterior:
+    """Run registered method `method` on `problem` with checked `settings`; returns the Posterior.
+    With `checkpoint` (`checkpoints.request`), the sampler's loop writes it and resumes from it."""
     module = SAMPLERS[method].load()
     key = seed_key(seed)
     t0 = time.perf_counter()
-    with interrupts.deferred():  # Ctrl-C stops the run between blocks, never inside JAX
+    # Ctrl-C stops the run between blocks, never inside JAX; the loops find the checkpoint themselves
+    with interrupts.deferred(), checkpoints.active(checkpoint):
         if hasattr(module, "run"):
             out = module.run(problem, key, settings, method=method, progress=progress)
         else:
@@ -142,4 +154,17 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
                      timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds, interrupted=out.interrupted)
     if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False) and not equal:
         post.warnings.extend(_run_warnings(post, out, method))
+    if checkpoint is not None:
+        _checkpoint_notes(post, checkpoint, method)
     return post
+
+
+def _checkpoint_notes(post: Posterior, ck: checkpoints.Checkpoint, method: str) -> None:
+    """Where the run resumed from (`post.timing`), and a warning when no loop took the checkpoint."""
+    if ck.resumed_step is not None:
+        post.timing["resumed_at_step"] = ck.resumed_step
+    if ck.kind is None:
+        post.warnings.append(f"`{method}` wrote no checkpoint: its loop does not take one")
+    elif post.interrupted and ck.saved_step is not None:
+        post.warnings.append(f"interrupted: the checkpoint `{ck.path}` holds step {ck.saved_step}; resume with "
+                             f"resume=\"{ck.path}\" (augury run ... --resume {ck.path})")

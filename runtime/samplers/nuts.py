@@ -39,7 +39,7 @@ from numpyro.infer.util import ParamInfo, constrain_fn, find_valid_initial_param
 
 from augury.errors import AuguryInferenceError
 
-from .. import interrupts
+from .. import checkpoints, interrupts
 from ..progress import progress_bar
 from .protocol import Draws, Problem
 
@@ -147,16 +147,25 @@ class Programs:
         done = 0
         if not bool(np.all(np.asarray(ok))):
             return np.asarray(ok), buf, 0
+        ck = checkpoints.current()
+        resumed = ck.start("nuts") if ck is not None else None
+        if resumed is not None:  # the kernel states hold their keys and adaptation: blocks on from there
+            (state, buf), done = resumed.state((state, buf)), resumed.step
+            if on_block is not None:
+                on_block(done)
         try:
-            for start in range(0, self.total, self.block):
+            for start in range(done, self.total, self.block):
                 state, buf = self.advance(state, buf, start, data)
                 jax.block_until_ready(buf)
                 done = min(start + self.block, self.total)
                 if on_block is not None:
                     on_block(done)
+                if ck is not None and ck.due(done):
+                    ck.save(done, (state, buf), total=self.total)
                 interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
-            pass
+            if ck is not None:
+                ck.save(done, (state, buf), interrupted=True, total=self.total)
         return np.asarray(ok), buf, done
 
 
