@@ -46,6 +46,7 @@ NO_CHECKPOINTS = {
     "vi": "its restarts and component-deletion moves are not checkpointed yet",
     "particle_filter": "its filter pass is not checkpointed yet (it is one pass over the time steps)",
     "tweedie": "it is one denoiser call: there is nothing to resume",
+    "split_merge": "its segment loop is not checkpointed yet",
 }
 
 # the identity a resume must match, in the order differences are reported
@@ -361,10 +362,12 @@ def refuse_other_run(path: Path, header: dict, identity: dict) -> None:
         saved, now = header.get(k), identity[k]
         if saved == now:
             continue
+        if k == "settings" and header.get("method") != identity["method"]:
+            continue  # another method's settings: that the method differs says it
         if k == "settings" and isinstance(saved, dict):
-            names = sorted(set(saved) | set(now))
-            parts = [f"`{n}` ({saved.get(n, 'unset')!r} in the checkpoint, {now.get(n, 'unset')!r} now)"
-                     for n in names if saved.get(n) != now.get(n)]
+            shown = lambda d, n: repr(d[n]) if n in d else "unset"  # noqa: E731
+            parts = [f"`{n}` ({shown(saved, n)} in the checkpoint, {shown(now, n)} now)"
+                     for n in sorted(set(saved) | set(now)) if saved.get(n) != now.get(n) or (n in saved) != (n in now)]
             diffs.append("the settings differ: " + ", ".join(parts))
         elif k in ("model", "data"):
             diffs.append(f"{_WHAT[k]} differ" + ("s" if k == "model" else ""))

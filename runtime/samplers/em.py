@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +56,7 @@ from ..mixtures.kmeans import kmeans_responsibilities
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.sharding import shard_points
-from .. import interrupts
+from .. import checkpoints, interrupts
 from ..progress import Progress, progress_bar
 from ..sphere import log_bessel_iv
 
@@ -223,10 +223,12 @@ def e_step(log_terms, allowed):
     return jnp.exp(L - lse), jnp.sum(lse)
 
 
-def run_segments(segment: Callable, carry: dict, total: int, bar: Progress):
+def run_segments(segment: Callable, carry: dict, total: int, bar: Progress,
+                 on_segment: Optional[Callable[[dict, bool], None]] = None):
     """Call `segment(carry, stop)` until carry["done"] or carry["it"] reaches `total`, moving the
     run's progress bar between calls (a converged run jumps to `total`: the bar counts the budget);
-    Ctrl-C returns what is done (interrupted=True)."""
+    Ctrl-C returns what is done (interrupted=True).  `on_segment(carry, interrupted)` is told each
+    segment's carry, and the carry where Ctrl-C stopped (a checkpoint)."""
     interrupted, start = False, int(carry["it"])
     try:
         while True:
@@ -235,9 +237,13 @@ def run_segments(segment: Callable, carry: dict, total: int, bar: Progress):
                 break
             carry = segment(carry, jnp.int32(min(it + SEGMENT, total)))
             bar.update(int(carry["it"]) - it)
+            if on_segment is not None:
+                on_segment(carry, False)
             interrupts.check()  # Ctrl-C is taken here, between segments
     except KeyboardInterrupt:
         interrupted = True
+        if on_segment is not None:
+            on_segment(carry, True)
     if not interrupted:
         bar.update(total - start - (int(carry["it"]) - start))
     return carry, interrupted
@@ -476,11 +482,33 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     init, segment, final = cached(("em", problem_key(problem, X), iterations, tol),
                                   lambda: _build(problem, iterations, tol))
     runs, interrupted = [], False
+    keys = jax.random.split(key, restarts)
+    ck = checkpoints.current()
+    resumed = ck.start("em") if ck is not None else None
+    first, carry_at_first = 0, None
+    if resumed is not None:  # the finished restarts' carries and the current one's (EM is deterministic)
+        first = int(resumed.extra["restart"])
+        carries = resumed.state([init(X, allowed, keys[0])] * (first + 1))
+        for c in carries[:first]:
+            R, lp = final(X, allowed, c["theta"], c["w"])
+            runs.append({"carry": c, "R": R, "lp": float(lp)})
+        carry_at_first = carries[first]
+
+    def save(r: int):
+        def on_segment(c: dict, stopped: bool) -> None:
+            units = r * iterations + int(c["it"])
+            if stopped or ck.due(units):
+                ck.save(units, [run_["carry"] for run_ in runs] + [c], extra={"restart": np.int64(r)},
+                        total=restarts * iterations, interrupted=stopped)
+        return on_segment if ck is not None else None
+
     with progress_bar(restarts * iterations, desc="em", enabled=progress) as bar:  # one bar for every restart
-        for key_r in jax.random.split(key, restarts):
+        bar.update(first * iterations + (int(carry_at_first["it"]) if carry_at_first is not None else 0))
+        for r in range(first, restarts):
             bar.set_phase(f"em restart {len(runs) + 1}/{restarts}")
-            carry = init(X, allowed, key_r)
-            carry, interrupted = run_segments(lambda c, stop: segment(X, allowed, c, stop), carry, iterations, bar)
+            carry = carry_at_first if r == first and carry_at_first is not None else init(X, allowed, keys[r])
+            carry, interrupted = run_segments(lambda c, stop: segment(X, allowed, c, stop), carry, iterations, bar,
+                                              save(r))
             R, lp = final(X, allowed, carry["theta"], carry["w"])
             runs.append({"carry": carry, "R": R, "lp": float(lp)})
             if interrupted:

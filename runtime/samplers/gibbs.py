@@ -79,7 +79,7 @@ from ..mixtures.result import MixtureResult
 from ..mixtures.outputs import split_rhat as _split_rhat
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
-from .. import interrupts
+from .. import checkpoints, interrupts
 from ..progress import progress_bar
 
 
@@ -507,6 +507,11 @@ def _check_problem(problem: MixtureProblem, allowed: np.ndarray) -> None:
             notes=["observed labels must lie in 0 … K−1 (classes 0 … C−1 with prototypes); −1 marks a missing label"])
 
 
+def _kept_arrays(kept: list[dict]) -> dict:
+    """The draws kept so far as one array per name (chains, draws, ...), for a checkpoint."""
+    return {f"kept.{k}": np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]} if kept else {}
+
+
 def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) -> MixtureResult:
     """Gibbs draws of a mixture's labels, weights and component parameters: collapsed when
     `problem.conjugate`, blocked otherwise (see the module docstring)."""
@@ -527,10 +532,17 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     allowed, free = shard_points(allowed_np, free_np)
 
     kept: list[dict] = []
-    done, interrupted = 0, False
+    done, interrupted, last = 0, False, None
+    ck = checkpoints.current()
+    resumed = ck.start("gibbs") if ck is not None else None
+    if resumed is not None:  # segment s's keys are fold_in(k_run, s): the chains go on as if never stopped
+        state, done = resumed.state(state), resumed.step
+        saved = {k[5:]: v for k, v in resumed.extra.items() if k.startswith("kept.")}
+        kept = [saved] if saved else []
     with progress_bar(total, desc="gibbs", enabled=progress) as bar:
+        bar.update(done)
         try:
-            for s in range(-(-total // length)):
+            for s in range(-(-done // length), -(-total // length)):
                 k_seg, k_draw = jax.random.split(jax.random.fold_in(k_run, s))
                 state, states, trunc = _segment(spec, X, allowed, free, state, k_seg, length)
                 start = s * length
@@ -541,14 +553,18 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
                 last = (states, trunc, k_draw)
                 bar.update(min(total, start + length) - done)
                 done = min(total, start + length)
+                if ck is not None and ck.due(done):
+                    ck.save(done, state, extra=_kept_arrays(kept), total=total)
                 interrupts.check()  # Ctrl-C is taken here, between segments
         except KeyboardInterrupt:
             interrupted = True
+            if ck is not None:
+                ck.save(done, state, extra=_kept_arrays(kept), total=total, interrupted=True)
 
     warnings_: list[str] = []
     if interrupted:
         if not kept:
-            if done == 0:
+            if last is None:  # (nor a segment run since a resume: the checkpoint holds the state)
                 raise KeyboardInterrupt
             states, trunc, k_draw = last
             out = jax.device_get({**_draws(spec, X, states, k_draw), "truncated": trunc})
