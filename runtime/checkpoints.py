@@ -208,6 +208,8 @@ def read(path: Path) -> tuple[dict, dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+        if "header" not in arrays:
+            raise ValueError("no Augury checkpoint header")
         header = json.loads(bytes(arrays.pop("header")).decode("utf-8"))
         if not isinstance(header, dict) or header.get("magic") != "augury-checkpoint":
             raise ValueError("no Augury checkpoint header")
