@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-python", action="store_true",
                    help="let the model's python(...), torch(...) and jax(...) import paths resolve "
                         "(only for model files you trust)")
+    r.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="write the run's state to PATH (.npz) as it goes and on Ctrl-C (docs/samplers.md)")
+    r.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="write the checkpoint every N iterations (steps, sweeps; default: at most once a minute)")
+    r.add_argument("--resume", default=None, metavar="PATH",
+                   help="continue the run checkpointed in PATH (same model, data, method, settings and seed)")
     from augury.cli_sbc import add_parser as add_sbc
     add_sbc(sub)  # `augury sbc`: simulation-based calibration (augury/cli_sbc.py)
     return p
@@ -156,7 +162,8 @@ def _run(args, parser) -> int:
     if not args.data and data:
         print(f"using data from {data[0]}", file=sys.stderr)
     post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
-                        precision=args.precision, **settings)
+                        precision=args.precision, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                        resume=args.resume, **settings)
     missing = [n for n in shown or [] if n not in post.names]
     print(post.describe([n for n in shown if n in post.names] if shown else None,
                         max_rows=None if args.all else _summary_rows()))

@@ -296,7 +296,7 @@ class Model:
         where a network prior runs; float64 work runs inside JAX's scoped x64 mode, so the
         caller's own JAX code keeps its dtypes.  `checkpoint=PATH` writes the run's state there
         (every `checkpoint_every` iterations, and on Ctrl-C); `resume=PATH` (or True: the
-        `checkpoint` path) continues such a run (docs/checkpoints.md)."""
+        `checkpoint` path) continues such a run (docs/samplers.md, "Long runs")."""
         from augury.runtime import checkpoints
         from augury.runtime.samplers import driver
         method = self.resolve_method(method)
