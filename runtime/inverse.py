@@ -135,6 +135,17 @@ class Bounds:
         return np.clip(x, lo, hi), float(np.mean(outside)) if x.size else 0.0
 
 
+def _output_shape(maps, shape: tuple, backend) -> tuple:
+    """The shape the measurement's map gives one x (behind the batch axis): on JAX by tracing
+    alone, on PyTorch by one call on zeros."""
+    if backend.name == "jax":
+        import jax
+        import jax.numpy as jnp
+        return tuple(jax.eval_shape(maps.apply, jax.ShapeDtypeStruct((1,) + tuple(shape), jnp.float32)).shape)[1:]
+    with backend.no_grad():
+        return tuple(maps.apply(backend.asarray(np.zeros((1,) + tuple(shape)))).shape)[1:]
+
+
 def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, scale_shift: Optional[tuple],
                      need_svd: bool, want_svd: bool = False, family: str = "normal") -> Measurement:
     """The measurement in `backend`, moved to network coordinates by `scale_shift` (see
@@ -155,6 +166,11 @@ def make_measurement(op, shape: tuple, y: np.ndarray, sigma: float, backend, sca
                          + ("" if op.linear else " (it is not linear)")
                          + (f": {maps.svd_error}" if maps.svd_error else ""))
     y = np.asarray(y, np.float64)
+    if not op.linear:  # a user's function: its output must have the data's shape (else a broadcasting traceback mid-run)
+        out = _output_shape(maps, shape, backend)
+        if out != tuple(y.shape):
+            raise ValueError(f"`{op.name}` maps x of shape {tuple(shape)} to shape {out}, and the data have shape "
+                             f"{tuple(y.shape)}")
     if scale_shift is not None:
         a, b = scale_shift
         if op.linear and family == "normal":  # a y + A(b 1) = A x_net + a σ n

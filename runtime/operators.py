@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -504,10 +505,15 @@ def compose(A: Operator, B: Operator) -> Operator:
     return Operator(op.name, op.apply, op.adjoint_fn, True, svd_fn, parts=(A, B))
 
 
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_IMPORT_PATH = re.compile(rf"{_NAME}(\.{_NAME})*:{_NAME}(\.{_NAME})*")
+
+
 def import_path(path: str):
     """Resolve `"pkg.module:attr"`, the only way a model file reaches Python code."""
-    if ":" not in path:
-        raise ValueError(f"`{path}` is not of the form \"package.module:attribute\"")
+    if not isinstance(path, str) or not _IMPORT_PATH.fullmatch(path):  # names only: no code, no relative or empty parts
+        raise ValueError(f"`{path}` is not of the form \"package.module:attribute\" (dotted Python names, "
+                         "nothing else)")
     mod, attr = path.split(":", 1)
     # never from the current folder: a stray `os.py` there must not be what a model imports
     here = {"", ".", os.getcwd()}
@@ -522,11 +528,27 @@ def import_path(path: str):
     return obj
 
 
+class OperatorError(ValueError):
+    """The user's Python operator raised; the message names it and what it raised."""
+
+
 def python(path) -> Operator:
+    """The user's function (or a bound one) as a nonlinear operator.  An exception it raises
+    becomes an `OperatorError` naming it and the exception (the compiler places it at the
+    model line that applies it), not a traceback from inside the sampler."""
     fn = import_path(path) if isinstance(path, str) else path
     if isinstance(fn, Operator):
         return fn
-    return Operator(str(path), fn, None, False, parts=())
+    what = f'`python("{path}")`' if isinstance(path, str) else f"the bound function `{getattr(fn, '__name__', fn)}`"
+
+    def apply(x):
+        try:
+            return fn(x)
+        except Exception as ex:  # the user's code: any failure is reported as theirs
+            msg = str(ex).splitlines()[0] if str(ex) else ""
+            raise OperatorError(f"{what} raised {type(ex).__name__}" + (f": {msg}" if msg else "")) from None
+
+    return Operator(str(path), apply, None, False, parts=())
 
 
 OPERATOR_CONSTRUCTORS: dict[str, Callable] = {

@@ -36,8 +36,8 @@ import numpy as np
 
 from augury.errors import AuguryInferenceError
 
-from .reverse import (block_size, coefficients, denoised_estimate, nonfinite_error, run_blocks, skipped_steps,
-                      start_draw)
+from .reverse import (block_size, coefficients, denoised_estimate, in_range, network_fault, nonfinite_error, run_blocks,
+                      skipped_steps, start_draw)
 from .samplers.protocol import Draws, Problem
 
 
@@ -159,14 +159,19 @@ def _log_evidence_sd(log_W: np.ndarray, eve: np.ndarray, resamplings: int) -> fl
 
 
 def _check_finite(inv, method, x_np, log_W, column, first, coeffs, calls_per_step) -> None:
-    """NaN or infinity in the particles kept: the network's fault when it returned them on
-    finite inputs, else the sampler's; all weights zero is an error of its own."""
+    """NaN, infinity or overflow from the network on finite inputs is its error (checked first: it
+    also kills the particles' weights); all weights zero is an error of its own, at the step where
+    the last one died; NaN in the particles kept is the sampler's."""
+    notes = ["use more steps", "check that the data is in the range the prior expects"]
+    if network_fault(inv, column) is not None:
+        raise nonfinite_error(inv, method, column, first, coeffs, calls_per_step, notes)
     alive = np.isfinite(log_W)
     if not np.any(alive):
+        dead = np.nonzero(~np.isfinite(column("ess")))[0]  # the normalized weights are NaN once all are zero
+        at = f" from step {first + int(dead[0]) + 1} of {len(coeffs)}" if dead.size else ""
         raise AuguryInferenceError(
-            f"`{method}`: every particle's weight is zero (the likelihood is zero or not finite at all of them)",
+            f"`{method}`: every particle's weight is zero{at} (the likelihood is zero or not finite at all of them)",
             notes=["check that the data is in the range the prior expects, and its noise level",
                    "more particles, or more steps, make the weights less extreme"])
-    if not np.all(np.isfinite(x_np[alive])):
-        raise nonfinite_error(inv, method, column, first, coeffs, calls_per_step,
-                              ["use more steps", "check that the data is in the range the prior expects"])
+    if not in_range(x_np[alive]):
+        raise nonfinite_error(inv, method, column, first, coeffs, calls_per_step, notes)

@@ -177,7 +177,7 @@ def run_reverse(problem: Problem, key, settings: dict, *, method: str, progress:
                         f"estimates E[x0 | x_t] at t = {coeffs[done]['t']:.3g}, not posterior draws")
     x_np = np.asarray(bk.to_numpy(x), np.float64)
     residual = column("residual")
-    if not np.all(np.isfinite(x_np)):
+    if not in_range(x_np) or network_fault(inv, column) is not None:  # the network's fault even if the draws recovered
         raise nonfinite_error(inv, method, column, first, coeffs, calls_per_step,
                               ["the guidance may be too strong for this noise level: "
                                + ("lower the step size zeta, or use more steps" if method == "dps" else "use more steps"),
@@ -236,37 +236,66 @@ def denoised_estimate(inv, x, row: dict):
         return inv.prior.x0_and_eps(x, c["t"], c["a_t"], c["s_t"])[0]
 
 
-def nonfinite_error(inv, method: str, column, first: int, coeffs: list, calls_per_step: int,
-                    notes: list) -> AuguryInferenceError:
-    """The error for NaN or infinity in the draws: the network's (`network_error`) when the first
-    step whose state or denoiser output was not finite had finite inputs, else the sampler's."""
-    steps = len(coeffs)
+def in_range(x: np.ndarray) -> bool:
+    """Every value finite and within ±OVERFLOW."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.abs(x) <= OVERFLOW))
+
+
+def network_fault(inv, column) -> int | None:
+    """The (0-based, from the first step run) index of the first step whose denoiser output was
+    NaN, infinite or past ±OVERFLOW while its input was not: the network's fault; else None."""
     x_in, net_out = np.isfinite(column("x_in")), np.isfinite(column("net_out"))
     bad = np.nonzero(~(x_in & net_out))[0]
-    if bad.size and x_in[bad[0]] and inv.network:
-        k = first + int(bad[0])
-        return network_error(inv, method, k, steps, coeffs[k]["t"], coeffs[k]["t_s"] if calls_per_step > 1 else None)
-    at = f" (first at step {first + int(bad[0]) + 1})" if bad.size else ""
+    return int(bad[0]) if bad.size and x_in[bad[0]] and inv.network else None
+
+
+def nonfinite_error(inv, method: str, column, first: int, coeffs: list, calls_per_step: int,
+                    notes: list) -> AuguryInferenceError:
+    """The error for NaN, infinity or overflow in the draws: the network's (`network_error`) when
+    the first step whose state or denoiser output was not finite had finite inputs, else the
+    sampler's (with the first step whose state went bad)."""
+    steps = len(coeffs)
+    fault = network_fault(inv, column)
+    if fault is not None:
+        k = first + fault
+        overflow = bool(np.isfinite(column("net_nan"))[fault]) if column("net_nan").size else False
+        return network_error(inv, method, k, steps, coeffs[k]["t"], coeffs[k]["t_s"] if calls_per_step > 1 else None,
+                             overflow=overflow)
+    bad = np.nonzero(~(np.isfinite(column("x_in")) & np.isfinite(column("net_out"))))[0]
+    at = f" (first at step {first + int(bad[0]) + 1} of {steps})" if bad.size else ""
     return AuguryInferenceError(f"`{method}` produced NaN or infinity{at}", notes=notes)
 
 
-def network_error(inv, method: str, step: int, steps: int, t: float, t_s=None) -> AuguryInferenceError:
-    """The network returned NaN or infinity on finite inputs at (0-based) `step`, called at t
-    (and, for pc's corrector, at the step's end t_s): its error, at `net = ...`, not the guidance's."""
+def network_error(inv, method: str, step: int, steps: int, t: float, t_s=None,
+                  overflow: bool = False) -> AuguryInferenceError:
+    """The network returned NaN or infinity (or, `overflow`, a finite value past ±OVERFLOW) on
+    finite inputs at (0-based) `step`, called at t (and, for pc's corrector, at the step's end
+    t_s): its error, at `net = ...`, not the guidance's."""
     span, source = inv.network_site if inv.network_site is not None else (None, "")
     where = {"span": span, "source": source} if span is not None else {}
     times = f"t = {t:.4g}" + (f" and t = {t_s:.4g}" if t_s is not None else "")
+    what = f"a value over {OVERFLOW:.0e} in magnitude (an overflowing score)" if overflow else "NaN or infinity"
     return AuguryInferenceError(
-        f"{inv.network} produced NaN or infinity at step {step + 1} of {steps} of `{method}` ({times}), "
-        "on finite inputs", notes=[f"the network's output is not finite there: check it on noised inputs at "
-                                   f"{times} (no step size of the sampler causes this)"], **where)
+        f"{inv.network} produced {what} at step {step + 1} of {steps} of `{method}` ({times}), "
+        "on finite inputs", notes=[f"the network's output is not {'bounded' if overflow else 'finite'} there: check "
+                                   f"it on noised inputs at {times} (no step size of the sampler causes this)"], **where)
+
+
+# a value past this overflows when squared in float32 (whose largest is 3.4e38): no data range,
+# noised state or score of a working network comes near it
+OVERFLOW = 1e18
 
 
 def finite_checks(x_in, *outputs) -> dict:
     """A step's record of its denoiser calls (`info`): "x_in" is 0 when the chains' state was
-    finite and NaN otherwise, "net_out" the same for what the denoiser returned (v · 0 is NaN
-    exactly where v is NaN or ±inf, on JAX and PyTorch arrays alike)."""
-    return {"x_in": (x_in * 0).sum(), "net_out": sum((o * 0).sum() for o in outputs)}
+    finite and within ±OVERFLOW, NaN otherwise, "net_out" the same for what the denoiser returned
+    (0 / (|v| <= OVERFLOW) is NaN exactly where v is NaN, ±inf or past the bound, on JAX and
+    PyTorch arrays alike), and "net_nan" NaN only where the output was NaN or ±inf (v · 0), which
+    tells an overflow from a NaN."""
+    def ok(v):
+        return (0 / (abs(v) <= OVERFLOW)).sum()
+    return {"x_in": ok(x_in), "net_out": sum(ok(o) for o in outputs), "net_nan": sum((o * 0).sum() for o in outputs)}
 
 
 _MAX_BLOCK = 100  # steps per block at most: Ctrl-C is taken between blocks, so a long run still answers it soon

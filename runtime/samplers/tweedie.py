@@ -19,7 +19,7 @@ import numpy as np
 
 from augury.errors import AuguryInferenceError
 
-from ..reverse import network_error
+from ..reverse import in_range, network_error
 from .protocol import Draws
 
 EQUAL_WEIGHTS = True  # one draw, the posterior mean: no weights that could collapse
@@ -40,8 +40,8 @@ def run(problem, key, settings, *, method, progress):
     with bk.no_grad():
         x0, _ = prior.x0_and_eps(a * meas.y[None], bk.scalar(t), bk.scalar(a), bk.scalar(s))
     u = np.asarray(bk.to_numpy(x0), np.float64)
-    if inv.network and not np.all(np.isfinite(u)) and np.all(np.isfinite(np.asarray(bk.to_numpy(meas.y)))):
-        raise network_error(inv, method, 0, 1, t)
+    if inv.network and not in_range(u) and in_range(np.asarray(bk.to_numpy(meas.y))):
+        raise network_error(inv, method, 0, 1, t, overflow=bool(np.all(np.isfinite(u))))
     x, bounded, warnings = inv.to_draws(u)
     return Draws({inv.name: x}, log_weights=np.zeros(1), warnings=warnings,
                  settings=dict(settings, particles=1, t=t, network_calls=1, prior=prior.description, **bounded))

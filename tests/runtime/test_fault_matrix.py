@@ -1,0 +1,299 @@
+"""Faults at run time, through every method they apply to (issue 18, item 7): each is an
+`AuguryError` naming the method, the step (or iteration) and the fault, or, for weight collapse,
+a loud warning in `post.warnings` with the step and what to try; from the CLI, exit 1 and no
+traceback.  The table of outcomes is `MATRIX` (docs/samplers.md, "What happens when something
+goes wrong", prints the same).
+
+Faults: a network that returns NaN below a noise level (t < 0.45: on vp(0.1, 20) with 10 steps,
+step 7 is the first from t < 0.45, t = 0.4006; pc's corrector calls the network at the step's end,
+so its step 6 fails), one that overflows there (1e30, or inf), weight collapse (an outlier
+observation, a tiny noise), a `python(...)` operator that raises or returns the wrong shape, and a
+log density that becomes NaN mid-run (an operator that is NaN for x > 1; data past float64's
+range when squared).  Tiny problems (4 pixels, 10 steps, 4 particles); the default tier runs one
+cell per fault, the slow tier the rest."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import augury
+from augury.cli import main
+from augury.errors import AuguryError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "samplers"))
+from exact_networks import jax_gaussian_eps  # noqa: E402
+
+T_BAD = 0.45  # the networks go wrong below this time
+GUIDANCE = ["dps", "pigdm", "ddrm", "pc", "tweedie"]
+PARTICLE = ["tds", "mcgdiff", "ensemble"]
+DIFFUSION = GUIDANCE + PARTICLE
+NONLINEAR_OK = ["dps", "tds", "ensemble"]  # the diffusion methods that take a nonlinear operator
+# pc's corrector and tds's twisting call the network at the step's end time: their step 6 (0.5005 -> 0.4006) fails
+FIRST_BAD_STEP = {m: "1 of 1" if m == "tweedie" else "6 of 10" if m in ("pc", "tds") else "7 of 10" for m in DIFFUSION}
+SETTINGS = {m: {} if m == "tweedie" else dict(particles=4, steps=10) for m in DIFFUSION}
+
+NETWORK = """
+model net
+data y : real[4]
+data keep : real[4]
+param x : real[4]
+x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
+op A = mask(keep)
+y ~ normal(A(x), NOISE)
+"""
+DENOISE = """
+model net
+data y : real[4]
+param x : real[4]
+x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
+y ~ normal(x, NOISE)
+"""
+OPERATOR = """
+model op
+data y : real[4]
+param x : real[4]
+x ~ diffusion(net = unet, sde = vp(0.1, 20), predicts = "eps")
+op A = python("faultops:FN")
+y ~ normal(A(x), 0.1)
+"""
+GENERAL = """
+model general
+data y : real[3]
+param x : real[3]
+x ~ normal(0, 1)
+op A = python("faultops:FN")
+y ~ normal(A(x), 0.5)
+"""
+VOLATILITY = """
+model volatility
+data y : real[T]
+data s : real[T]
+param h : real[T]
+h[0] ~ normal(0, 1)
+for t in range(1, T) { h[t] ~ normal(0.9 * h[t - 1], 0.5) }
+for t in range(T) { y[t] ~ normal(0, exp(h[t] / 2) * s[t]) }
+"""
+FAULTOPS = '''
+import jax.numpy as jnp
+
+def raises(x):
+    raise ValueError("the operator failed on purpose")
+
+def wrong_shape(x):
+    return x[..., :2]
+
+def nan_above(x):
+    return jnp.where(x > 1.0, jnp.nan, x)
+
+def nan_net(x, t):
+    return jnp.where((t < 0.45)[:, None], jnp.nan, 0.1 * x)
+'''
+GENERAL_SETTINGS = {"nuts": dict(warmup=20, samples=20, chains=1), "hmc": dict(warmup=20, samples=20, chains=1, num_steps=10),
+                    "prior": dict(samples=20), "smc": dict(particles=20)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def faultops(tmp_path_factory):
+    """The module `faultops` (the faulty operators and a network) on sys.path."""
+    d = tmp_path_factory.mktemp("faultops")
+    (d / "faultops.py").write_text(textwrap.dedent(FAULTOPS))
+    sys.path.insert(0, str(d))
+    yield d
+    sys.path.remove(str(d))
+    sys.modules.pop("faultops", None)
+
+
+_EXACT = jax_gaussian_eps(np.zeros(4), 0.3)
+
+
+def _net(value):
+    """The exact ε of N(0, 0.3 I), but `value` (NaN, 1e30, inf) for t < T_BAD."""
+    return lambda x, t: jnp.where((t < T_BAD)[:, None], value, _EXACT(x, t))
+
+
+def _diffusion(method: str, net, noise: float = 0.1, y=(1.0, 1.0, 1.0, 1.0)):
+    src = (DENOISE if method == "tweedie" else NETWORK).replace("NOISE", str(noise))
+    data = {"y": np.asarray(y)} if method == "tweedie" else {"y": np.asarray(y), "keep": np.array([1.0, 1, 0, 0])}
+    return augury.compile(src, bind={"unet": net}).sample(data, method=method, seed=0, **SETTINGS[method])
+
+
+def _error(run) -> AuguryError:
+    with pytest.raises(AuguryError) as e:
+        run()
+    return e.value
+
+
+def _slow_but(*fast):
+    """Parametrize values: those in `fast` in the default tier, the others slow."""
+    def cases(values):
+        return [v if v in fast else pytest.param(v, marks=pytest.mark.slow) for v in values]
+    return cases
+
+
+# ---------------------------------------------------------------- NaN and overflow from a network
+
+@pytest.mark.parametrize("method", _slow_but("dps", "tds")(DIFFUSION))
+def test_nan_from_the_network_names_it_the_method_and_the_step(method):
+    err = _error(lambda: _diffusion(method, _net(jnp.nan)))
+    msg = str(err)
+    assert "the network `net = unet`" in msg and f"produced NaN or infinity at step {FIRST_BAD_STEP[method]} of `{method}`" \
+        in msg, msg
+    assert err.span.line == (5 if method == "tweedie" else 6)  # at `net = unet`
+
+
+@pytest.mark.parametrize("method", _slow_but("ddrm", "mcgdiff")(DIFFUSION))
+def test_an_overflowing_score_names_the_network_the_method_and_the_step(method):
+    """1e30 is finite: before the fix the guidance methods returned draws of 1e30 silently, and
+    the particle methods said only that every weight was zero."""
+    msg = str(_error(lambda: _diffusion(method, _net(1e30))))
+    assert "the network `net = unet`" in msg and "produced a value over 1e+18 in magnitude (an overflowing score) at " \
+        f"step {FIRST_BAD_STEP[method]} of `{method}`" in msg, msg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["dps", "tds"])
+def test_an_infinite_score_is_the_networks_nan_or_infinity(method):
+    msg = str(_error(lambda: _diffusion(method, _net(jnp.inf))))
+    assert f"produced NaN or infinity at step {FIRST_BAD_STEP[method]} of `{method}`" in msg, msg
+
+
+# ---------------------------------------------------------------- weight collapse
+
+@pytest.mark.slow
+def test_weight_collapse_of_tds_is_a_warning_with_the_step():
+    """An observation 5 prior sds out, seen with noise 0.001: the weights of 4 particles collapse.
+    (mcgdiff and ensemble keep an ESS near 8 of 8 here: their proposals use y; they share the
+    warning, `diagnostics.particle_warnings`.)"""
+    post = _diffusion("tds", _EXACT, noise=0.001, y=(5.0, -5.0, 0.0, 0.0))
+    w = [w for w in post.warnings if "collapsed at step" in w]
+    assert w and "try:" in w[0], post.warnings
+
+
+def test_weight_collapse_of_the_particle_filter_names_the_step_of_the_outlier():
+    T = 12
+    y, s = np.full(T, 0.3), np.ones(T)
+    y[8] = 40.0  # 40 sds at the prior's volatility: a handful of particles carry the weight at t = 8
+    post = augury.compile(VOLATILITY).sample({"y": y, "s": s}, method="particle_filter", seed=0, particles=20, paths=2)
+    w = [w for w in post.warnings if "collapsed" in w]
+    assert w and "t = 8" in w[0] and "try:" in w[0], post.warnings
+
+
+# ---------------------------------------------------------------- operators that raise or misshape
+
+@pytest.mark.parametrize("method", _slow_but("dps")(DIFFUSION))
+def test_an_operator_that_raises_is_named_with_the_model_line(method):
+    model = augury.compile(OPERATOR.replace("FN", "raises"), bind={"unet": _EXACT}, allow_python=True)
+    err = _error(lambda: model.sample({"y": np.ones(4)}, method=method, seed=0, **SETTINGS[method]))
+    msg = str(err)
+    if method not in NONLINEAR_OK:  # refused before anything runs: these need a linear operator
+        assert f"`{method}` does not apply to this model" in msg and "dps, tds, ensemble" in msg, msg
+        return
+    assert f"{method} cannot use this measurement" in msg, msg
+    assert '`python("faultops:raises")` raised ValueError: the operator failed on purpose' in msg, msg
+    assert err.span.line == 7 and "A(x)" in msg  # the line that applies it
+
+
+@pytest.mark.parametrize("method", _slow_but("tds")(NONLINEAR_OK))
+def test_an_operator_of_the_wrong_shape_is_named_before_sampling(method):
+    """It returned a broadcasting traceback from inside the sampler before the fix."""
+    model = augury.compile(OPERATOR.replace("FN", "wrong_shape"), bind={"unet": _EXACT}, allow_python=True)
+    err = _error(lambda: model.sample({"y": np.ones(4)}, method=method, seed=0, **SETTINGS[method]))
+    assert "`faultops:wrong_shape` maps x of shape (4,) to shape (2,), and the data have shape (4,)" in str(err), str(err)
+    assert err.span.line == 7
+
+
+@pytest.mark.parametrize("method", list(GENERAL_SETTINGS))
+@pytest.mark.parametrize("fn", ["raises", "wrong_shape"])
+def test_a_general_models_operator_fault_is_named_with_the_model_line(method, fn):
+    """Applied once when the model is bound, before any sampling: the same error for every method."""
+    model = augury.compile(GENERAL.replace("FN", fn), allow_python=True)
+    err = _error(lambda: model.sample({"y": np.full(3, 2.0)}, method=method, seed=0, **GENERAL_SETTINGS[method]))
+    msg = str(err)
+    if fn == "raises":
+        assert 'cannot apply `A`: `python("faultops:raises")` raised ValueError: the operator failed on purpose' in msg
+    else:
+        assert "`y`" in msg and "(3,)" in msg and "(2,)" in msg, msg
+    assert err.span.line == 7, msg
+
+
+# ---------------------------------------------------------------- a log density NaN mid-run
+
+def test_prior_sampling_names_the_variable_and_the_step_where_a_parameter_is_nan():
+    model = augury.compile(GENERAL.replace("FN", "nan_above"), allow_python=True)
+    msg = str(_error(lambda: model.sample({"y": np.full(3, 2.0)}, method="prior", seed=0, samples=50)))
+    assert "`prior` produced NaN or infinity in `y` at step 1" in msg, msg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["nuts", "hmc"])
+def test_a_nan_log_density_under_hmc_is_rejected_and_said_as_divergences(method):
+    """A NaN log density rejects the proposal (a divergence, as in Stan): the draws stay finite,
+    and the divergences are said loudly."""
+    model = augury.compile(GENERAL.replace("FN", "nan_above"), allow_python=True)
+    post = model.sample({"y": np.full(3, 2.0)}, method=method, seed=0, **GENERAL_SETTINGS[method])
+    assert np.all(np.isfinite(post.samples("x")))
+    assert any("ended with a divergence" in w for w in post.warnings), post.warnings
+
+
+def test_a_nan_likelihood_at_one_time_is_said_by_the_particle_filter_with_the_time():
+    """A negative scale at t = 6 only: every particle's weight is NaN there."""
+    T = 10
+    s = np.ones(T)
+    s[6] = -1.0
+    post = augury.compile(VOLATILITY).sample({"y": np.zeros(T), "s": s}, method="particle_filter", seed=0,
+                                             particles=10, paths=2)
+    w = [w for w in post.warnings if "not finite" in w]
+    assert w and "at t = 6 every particle got weight zero (or a NaN)" in w[0] and "try:" in w[0], post.warnings
+
+
+MIXTURE = """
+const K = 2
+data X : real[N, D]
+param w : simplex(K)
+param mu : real[K, D]
+param Sigma : spd(D)[K]
+param z : category(K)[N]
+w ~ dirichlet(ones(K))
+Sigma ~ inv_wishart(D + 2, eye(D))
+for k in range(K) { mu[k] ~ mvnormal(zeros(D), 100 * Sigma[k]) }
+for n in range(N) {
+  z[n] ~ categorical(w)
+  X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])
+}
+"""
+
+
+@pytest.mark.parametrize("method,said", [("em", "`em` produced NaN or infinity in the log posterior"),
+                                         ("vi", "`vi` produced NaN or infinity"),
+                                         ("gibbs", "gibbs: point 5's squared norm overflows (it has |x| = 1e+200)")])
+def test_a_mixtures_nan_log_density_names_the_method(method, said):
+    """A point at 1e200: its square overflows float64, so the log density is NaN (gibbs's
+    k-means++ start raised a bare ValueError on it before the fix)."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(10, 2)) - 3, rng.normal(size=(10, 2)) + 3])
+    X[5, 0] = 1e200
+    settings = dict(sweeps=10, warmup=5, chains=1) if method == "gibbs" else dict(iterations=10)
+    msg = str(_error(lambda: augury.compile(MIXTURE).sample({"X": X}, method=method, seed=0, **settings)))
+    assert said in msg, msg
+
+
+# ---------------------------------------------------------------- the CLI
+
+def test_the_cli_exits_1_naming_a_declared_networks_nan_without_a_traceback(faultops, tmp_path, capsys):
+    """`jax("faultops:nan_net")`, allowed: the same error as a bound network's, exit 1."""
+    model = tmp_path / "net.aug"
+    model.write_text(NETWORK.replace("net = unet", 'net = jax("faultops:nan_net")').replace("NOISE", "0.1"))
+    data = tmp_path / "data.json"
+    data.write_text('{"y": [1, 1, 1, 1], "keep": [1, 1, 0, 0]}')
+    code = main(["run", str(model), "--data", str(data), "--method", "ddrm", "--set", "particles=4", "--set", "steps=10",
+                 "--allow-python", "--no-progress", "--no-files"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err, err
+    assert 'the network `net = jax("faultops:nan_net")`' in err and "produced NaN or infinity at step 7 of 10 of `ddrm`" \
+        in err, err
