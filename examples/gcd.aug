@@ -16,4 +16,4 @@ for n in range(N) {
   z[n] ~ categorical(w)
   X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])
 }
-infer by split_merge(sweeps = 200, warmup = 100, chains = 2)
+infer by split_merge(sweeps = 400, warmup = 200, chains = 2)

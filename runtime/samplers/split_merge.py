@@ -98,6 +98,7 @@ OWN_WEIGHT_WARNINGS = True
 
 _LAUNCH_SWEEPS = 6      # restricted Gibbs sweeps of the two sub-clusters before the proposal
 _PROPOSALS = 2          # split-or-merge moves per iteration
+_POINT_MOVES = 64       # collapsed single-point moves per iteration (all points when fewer)
 _SEGMENTS = 10          # compiled segments per run (progress and interrupts between them)
 _MAX_SEGMENT = 500      # iterations per segment at most
 _GAMMA_TRIES = 12      # Marsaglia–Tsang candidates per gamma draw (see `_log_gamma`)
@@ -394,6 +395,41 @@ def _split_merge(spec: _Spec, X, F, lab, z, key):
     return z, S, jnp.stack([jnp.sum(sp), jnp.sum(sp & acc), jnp.sum(mg), jnp.sum(mg & acc)]).astype(jnp.int32)
 
 
+def _point_moves(spec: _Spec, X, F, lab, z, S, key):
+    """Collapsed Gibbs moves of single unlabelled points, one after another (Neal 2000,
+    "Markov chain sampling methods for Dirichlet process mixture models", Algorithm 3): point
+    i leaves its cluster and joins occupied slot k with probability ∝ n_{k,−i} m(x_i | x_{k,−i})
+    or an empty slot with α m(x_i) / E (E empty slots: the B blocks sit on free slots uniformly
+    at random, as in the split).  Exact on the partition posterior, and what moves the small
+    clusters one point at a time: a split must draw both anchors in the right place to make a
+    cluster of a few points, and a merge must be proposed with the right partner to end one.
+    Returns (z, S, moves made)."""
+    p = spec.problem
+    K, N, d, alpha = p.K, X.shape[0], X.shape[1], p.weights.alpha
+    m = min(_POINT_MOVES, N)
+    kp, kz = jax.random.split(key)
+    points = jax.random.choice(kp, N, (m,), replace=False)
+
+    def body(carry, xs):
+        z, S = carry
+        i, k = xs
+        zi = z[i]
+        rest = S.at[zi].add(-F[i])
+        n = rest[:, 0]
+        occ = n > 0.5
+        _, s1, s2 = _unpack(spec, rest, d)
+        s2 = jnp.zeros((K, d, d), X.dtype) if s2 is None else s2
+        pred = conjugate.log_predictive(spec.sized(K), n, s1, s2, X[i][None])[0]  # log m(x_i | x_k), m(x_i) if empty
+        empty = K - jnp.sum(occ)
+        logw = jnp.where(occ, jnp.log(jnp.where(occ, n, 1.0)),
+                         math.log(alpha) - jnp.log(jnp.maximum(empty, 1).astype(X.dtype))) + pred
+        new = jnp.where(lab[i] >= 0, zi, _categorical(k, logw[None])[0]).astype(z.dtype)
+        return (z.at[i].set(new), rest.at[new].add(F[i])), new != zi
+
+    (z, S), moved = jax.lax.scan(body, (z, S), (points, jax.random.split(kz, m)))
+    return z, S, jnp.sum(moved).astype(jnp.int32)
+
+
 # --------------------------------------------------------------------------- steps 2–3
 
 def _widths(K: int) -> list[int]:
@@ -437,6 +473,7 @@ def _iteration(spec: _Spec, X, F, lab, z, key):
     d = X.shape[1]
     k_sm, k_w, k_th, k_z = jax.random.split(key, 4)
     z, S, counts = _split_merge(spec, X, F, lab, z, k_sm)
+    z, S, moved = _point_moves(spec, X, F, lab, z, S, jax.random.fold_in(k_sm, 1))
     n, s1, s2 = _unpack(spec, S, d)
     g = jnp.where(n > 0, jnp.exp(_log_gamma(k_w, jnp.where(n > 0, n, 1.0))), 0.0)
     th = _params(spec, n, s1, s2, k_th, covariances=True)
