@@ -33,6 +33,8 @@ chain's target is the DP posterior over partitions, p(z | x) ∝ α^B ∏_b Γ(n
    P_split = (1/B_merged)(½)(1/n)(1/m_j) q the split proposal's from the merged state.  The 1/E
    of the new slot cancels against the target's 1/E (the B blocks are placed on the free slots
    uniformly at random).
+   Then `_POINT_MOVES` collapsed single-point moves (Neal 2000, Algorithm 3; `_point_moves`),
+   which make and end small clusters one point at a time.
 2. **Weights and parameters** given z (the paper's eq. 5): (π_1..π_B, π_new) ~ Dir(n_1..n_B, α),
    θ_k ~ p(θ | x_k).  These with z are the recorded draw.
 3. **Restricted Gibbs** over the occupied clusters (no new cluster; the paper's eq. 6): all z_i
