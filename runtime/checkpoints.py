@@ -43,10 +43,7 @@ _DEFAULT_SECONDS = 60.0  # without `every`: at most one checkpoint a minute (and
 
 # methods whose loops do not write checkpoints yet: asking for one is an error naming the method
 NO_CHECKPOINTS = {
-    "vi": "its restarts and component-deletion moves are not checkpointed yet",
-    "particle_filter": "its filter pass is not checkpointed yet (it is one pass over the time steps)",
     "tweedie": "it is one denoiser call: there is nothing to resume",
-    "split_merge": "its segment loop is not checkpointed yet",
 }
 
 # the identity a resume must match, in the order differences are reported

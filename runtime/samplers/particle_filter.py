@@ -51,7 +51,7 @@ import numpy as np
 from augury.errors import AuguryInferenceError
 
 from .. import filtering as F
-from .. import interrupts
+from .. import checkpoints, interrupts
 from .. import particles as _p
 from ..progress import progress_bar
 from ..sharding import describe, particle_mesh, to_host
@@ -143,19 +143,31 @@ class Programs:
                 on_block(T - 1 - max(hi - b + 1, 0))
         return jnp.moveaxis(jnp.concatenate(pieces[::-1], 0), 0, 1)
 
-    def run(self, key, on_block=None):
+    def run(self, key, on_block=None, ck=None, resumed=None):
         """(final state, per-step records on the host, stored arrays on the device, steps done);
-        stops between blocks on KeyboardInterrupt, keeping the steps done."""
+        stops between blocks on KeyboardInterrupt, keeping the steps done.  With a checkpoint `ck`
+        it writes it between blocks and where Ctrl-C stops; `resumed` (what `ck.start` read) is
+        where it goes on from."""
         T = self.ss.length
         k0, ksteps = jax.random.split(key)
         state, rec0 = self.init(k0)
         records = [{k: np.asarray(to_host(v))[None] for k, v in rec0.items() if k in _STATS}]
         stored = [{k: rec0[k][None] for k in self.keep}]
         done = 1
+        if resumed is not None:  # step t's key is fold_in(ksteps, t): the filter goes on as if never stopped
+            state, done = resumed.state(state), resumed.step
+            extra = resumed.extra
+            records = [{k: extra[f"rec.{k}"] for k in _STATS}]
+            stored = [{k: jnp.asarray(extra[f"stored.{k}"]) for k in self.keep}]
+
+        def save(stopped: bool = False) -> None:
+            _save(ck, done, state, {k: np.concatenate([r[k] for r in records], 0) for k in _STATS},
+                  {k: jnp.concatenate([s_[k] for s_ in stored], 0) for k in self.keep}, T, stopped)
+
         if on_block is not None:
             on_block(done)
         try:
-            for start in range(1, T, self.block):
+            for start in range(done, T, self.block):
                 new_state, rec = self.advance(state, ksteps, np.int32(start))
                 jax.block_until_ready(new_state)
                 count = min(self.block, T - start)
@@ -166,12 +178,22 @@ class Programs:
                 done = start + count
                 if on_block is not None:
                     on_block(done)
+                if ck is not None and ck.due(done):
+                    save()
                 interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
-            pass
+            if ck is not None:
+                save(stopped=True)
         rec = {k: np.concatenate([r[k] for r in records], 0) for k in _STATS}
         dev = {k: jnp.concatenate([s[k] for s in stored], 0) for k in self.keep}
         return state, rec, dev, done
+
+
+def _save(ck, done: int, state, rec: dict, stored: dict, T: int, stopped: bool) -> None:
+    """Write the filter at step `done`: its state, the per-step records and the stored particle system."""
+    extra = {**{f"rec.{k}": v for k, v in rec.items()},
+             **{f"stored.{k}": np.asarray(to_host(v)) for k, v in stored.items()}}
+    ck.save(done, state, extra=extra, total=T, interrupted=stopped)
 
 
 def _collapse_warnings(ess: np.ndarray, n: int, proposal: str, optimal_available: bool) -> list[str]:
@@ -217,8 +239,10 @@ def run(problem: Problem, key, settings: dict, *, method: str = "particle_filter
     progs = problem.cache[cache_key]
     T = ss.length
     k_filter, k_smooth = jax.random.split(key)
+    ck = checkpoints.current()
+    resumed = ck.start("particle_filter") if ck is not None else None
     with progress_bar(T, desc=f"{method} ({n} particles)", enabled=progress) as bar:
-        state, rec, stored, done = progs.run(k_filter, lambda d: bar.update(d - bar.n))
+        state, rec, stored, done = progs.run(k_filter, lambda d: bar.update(d - bar.n), ck, resumed)
 
     log_evidence = float(to_host(state.log_evidence))
     sd = float(to_host(progs.sd(state)))
@@ -236,6 +260,8 @@ def run(problem: Problem, key, settings: dict, *, method: str = "particle_filter
             draws[ss.name] = np.asarray(to_host(paths_out))
         except KeyboardInterrupt:  # Ctrl-C (now or during the filter): keep the filter's results, no paths
             smoothed = False
+            if ck is not None and done == T:  # the whole filter is kept: a resume only smooths
+                _save(ck, done, state, rec, stored, T, True)
     if not smoothed:
         draws[f"{ss.name}_last"] = np.asarray(to_host(state.particles))
         log_weights = np.asarray(to_host(state.log_weights))

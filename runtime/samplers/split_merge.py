@@ -90,7 +90,7 @@ from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
-from .. import interrupts
+from .. import checkpoints, interrupts
 from ..progress import progress_bar
 
 
@@ -554,6 +554,11 @@ def _initial(problem: MixtureProblem, labels: np.ndarray) -> np.ndarray:
     return np.where(labels >= 0, labels, free).astype(np.int32)
 
 
+def _kept_arrays(kept: list[dict]) -> dict:
+    """The draws kept so far as one array per name (chains, draws, ...), for a checkpoint."""
+    return {f"kept.{k}": np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]} if kept else {}
+
+
 def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) -> MixtureResult:
     """Split–merge draws of a DP mixture's labels, weights and component parameters (module
     docstring).  Each chain starts with all unlabelled points in one component."""
@@ -571,9 +576,23 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     kept: list[dict] = []
     counts = np.zeros((chains, 5), np.int64)
     done, interrupted, max_b = 0, False, np.zeros(chains, np.int64)
+    ck = checkpoints.current()
+    resumed = ck.start("split_merge") if ck is not None else None
+    if resumed is not None:  # segment s's keys are fold_in(key, s): the chains go on as if never stopped
+        z, done = list(resumed.state(z)), resumed.step
+        extra = resumed.extra
+        counts, max_b = extra["counts"].astype(np.int64), extra["max_b"].astype(np.int64)
+        saved = {k[5:]: v for k, v in extra.items() if k.startswith("kept.")}
+        kept = [saved] if saved else []
+
+    def save(stopped: bool = False) -> None:
+        ck.save(done, z, extra={"counts": counts, "max_b": max_b, **_kept_arrays(kept)}, total=total,
+                interrupted=stopped)
+
     with progress_bar(total, desc="split_merge", enabled=progress) as bar:
+        bar.update(done)
         try:
-            for s in range(-(-total // length)):
+            for s in range(-(-done // length), -(-total // length)):
                 keys = jax.random.split(jax.random.fold_in(key, s), chains)
                 seg = [_segment(spec, X, lab, z[c], keys[c], length) for c in range(chains)]
                 z = [r[0] for r in seg]
@@ -588,9 +607,13 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
                     kept.append({k: v[:, lo:hi] for k, v in recs.items()})
                 bar.update(hi)
                 done = start + hi
+                if ck is not None and ck.due(done):
+                    save()
                 interrupts.check()  # Ctrl-C is taken here, between segments
         except KeyboardInterrupt:
             interrupted = True
+            if ck is not None:
+                save(stopped=True)
 
     warnings_: list[str] = []
     if interrupted:

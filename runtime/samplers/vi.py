@@ -47,6 +47,7 @@ parameters in `info["q"]`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import partial
 
 import jax
@@ -61,6 +62,7 @@ from ..mixtures import weights as wt
 from ..mixtures.problem import MixtureProblem
 from ..mixtures.result import MixtureResult
 from ..mixtures.sharding import shard_points
+from .. import checkpoints
 from ..progress import progress_bar
 from ..sphere import VonMisesFisher
 from .em import (_gauss_arrays, cached, check_problem, chol_inverse, draw_keys,
@@ -429,19 +431,40 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
                                                   lambda: _build(problem, iterations, tol))
     k_init, k_draw = jax.random.split(key)
     carry = init(X, allowed, k_init)
+    ck = checkpoints.current()
+    resumed = ck.start("vi") if ck is not None else None
+    log, pending = _Log(), None
+    if resumed is not None:  # VI is deterministic from its start: the saved carries are all it needs
+        carry, trial = resumed.state([carry, carry])
+        log = _Log.from_extra(resumed.extra)
+        carry, pending = (trial, None) if log.stage == 0 else (carry, (log.tried[-1], trial))
     with progress_bar(iterations, desc="vi", enabled=progress) as bar:  # one bar; each delete move is a phase
 
-        def run_(c, phase: str | None = None):
+        def run_(c, phase: str | None = None, accepted=None):
+            """Run `c` to convergence; a checkpoint keeps it with the `accepted` carry of the delete moves."""
             if phase:
                 bar.set_phase(phase, total=iterations)
-            return run_segments(lambda c, stop: segment(X, allowed, c, stop), c, iterations, bar)
+            bar.update(int(c["it"]))
 
-        carry, interrupted = run_(carry)
-        runs = [np.asarray(carry["trace"])[:int(carry["it"])]]
-        deletions: list = []
+            def on_segment(c_: dict, stopped: bool) -> None:
+                units = log.units + int(c_["it"])
+                if stopped or ck.due(units):
+                    ck.save(units, [c_ if accepted is None else accepted, c_], extra=log.extra(),
+                            interrupted=stopped)
+            c, stopped = run_segments(lambda c, stop: segment(X, allowed, c, stop), c, iterations, bar,
+                                      on_segment if ck is not None else None)
+            if not stopped:
+                log.units += int(c["it"])
+            return c, stopped
+
+        interrupted = False
+        if log.stage == 0:
+            carry, interrupted = run_(carry)
+            log.runs = [np.asarray(carry["trace"])[:int(carry["it"])]]
         if not interrupted and problem.weights.kind == "dp":
-            carry, interrupted, deletions, more = _delete_moves(carry, run_, restart, score, X, allowed, allowed_np)
-            runs += more
+            log.stage = 1
+            carry, interrupted = _delete_moves(carry, run_, restart, score, X, allowed, allowed_np, log, pending)
+        runs, deletions = log.runs, log.deletions
     R = carry["R"]
     n, s1, s2, points, q = final(X, R, carry["points"])
     out_draws: dict = {}
@@ -471,7 +494,34 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     return out
 
 
-def _delete_moves(carry, run_, restart, score, X, allowed, allowed_np):
+@dataclass
+class _Log:
+    """Where the fit is, besides its carries (what a checkpoint keeps): `stage` 0 the first run, 1 the
+    delete moves; `runs` the ELBO traces of the first and the accepted runs; `tried` the components
+    tried (the last one's run in progress on a resume at stage 1); `deletions` (component, ELBO
+    before, ELBO after); `units` the iterations of the runs finished (what the bar counts)."""
+
+    stage: int = 0
+    runs: list = field(default_factory=list)
+    tried: list = field(default_factory=list)
+    deletions: list = field(default_factory=list)
+    units: int = 0
+
+    def extra(self) -> dict:
+        return {"stage": np.int64(self.stage), "units": np.int64(self.units),
+                "tried": np.asarray(self.tried, np.int64), "run_lengths": np.asarray([r.size for r in self.runs], np.int64),
+                "runs": np.concatenate(self.runs) if self.runs else np.zeros(0),
+                "deletions": np.asarray([[k, a, b] for k, a, b in self.deletions], np.float64).reshape(-1, 3)}
+
+    @classmethod
+    def from_extra(cls, extra: dict) -> "_Log":
+        runs = np.split(extra["runs"], np.cumsum(extra["run_lengths"])[:-1]) if extra["run_lengths"].size else []
+        return cls(stage=int(extra["stage"]), runs=list(runs), tried=[int(k) for k in extra["tried"]],
+                   deletions=[(int(k), float(a), float(b)) for k, a, b in extra["deletions"]],
+                   units=int(extra["units"]))
+
+
+def _delete_moves(carry, run_, restart, score, X, allowed, allowed_np, log: _Log, pending=None):
     """Delete moves (Hughes & Sudderth 2013, "Memoized online variational inference for Dirichlet
     process mixture models"): coordinate ascent keeps a cluster split across two components for
     hundreds of slowly shrinking iterations (the "weights barely move" of scikit-learn's
@@ -479,35 +529,35 @@ def _delete_moves(carry, run_, restart, score, X, allowed, allowed_np):
     number of components), each occupied component (holding more than half a point), smallest
     first, is tried: its points go to the others by an E-step with it forbidden, VI is run again to
     convergence, and the result is kept only if its ELBO is higher. Every run's ELBO is non-decreasing; the accepted moves raise it further.
-    Returns (carry, interrupted, [(component, ELBO before, ELBO after), …], the accepted runs'
-    ELBO traces)."""
-    deletions: list = []
-    traces: list = []
-    tried: set = set()
-    best = float(score(X, allowed, carry["R"], carry["points"]))
-    for _ in range(min(DELETE_TRIES, int(allowed_np.shape[1]))):
-        n = np.asarray(jnp.sum(carry["R"], axis=0))
-        # a component some point can only take (an observed label) cannot be emptied
-        only = np.asarray(allowed_np.sum(axis=1) == 1)
-        pinned = set(np.flatnonzero(allowed_np[only].any(axis=0)).tolist()) if only.any() else set()
-        cands = [k for k in np.argsort(n) if n[k] > 0.5 and k not in tried and k not in pinned]
-        if not cands:
-            break
-        k = int(cands[0])
-        tried.add(k)
+    Records the moves in `log` (accepted: `log.deletions`, their ELBO traces in `log.runs`);
+    `pending` = (component, carry) is a trial resumed from a checkpoint.  Returns (carry, interrupted)."""
+    best = float(score(X, allowed, carry["R"], carry["points"]))  # the accepted carry's ELBO
+    for _ in range(len(log.tried) - (pending is not None), min(DELETE_TRIES, int(allowed_np.shape[1]))):
+        if pending is not None:
+            (k, start), pending = pending, None
+        else:
+            n = np.asarray(jnp.sum(carry["R"], axis=0))
+            # a component some point can only take (an observed label) cannot be emptied
+            only = np.asarray(allowed_np.sum(axis=1) == 1)
+            pinned = set(np.flatnonzero(allowed_np[only].any(axis=0)).tolist()) if only.any() else set()
+            cands = [k for k in np.argsort(n) if n[k] > 0.5 and k not in log.tried and k not in pinned]
+            if not cands:
+                break
+            k = int(cands[0])
+            log.tried.append(k)
+            start = restart(X, allowed, carry["R"], carry["points"], k)
         try:
-            trial, interrupted = run_(restart(X, allowed, carry["R"], carry["points"], k),
-                                      f"vi: trying without component {k}")
+            trial, interrupted = run_(start, f"vi: trying without component {k}", accepted=carry)
         except KeyboardInterrupt:
-            return carry, True, deletions, traces
+            return carry, True
         if interrupted:
-            return carry, True, deletions, traces
+            return carry, True
         value = float(score(X, allowed, trial["R"], trial["points"]))
         if value > best:
-            deletions.append((k, best, value))
-            traces.append(np.asarray(trial["trace"])[:int(trial["it"])])
+            log.deletions.append((k, best, value))
+            log.runs.append(np.asarray(trial["trace"])[:int(trial["it"])])
             carry, best = trial, value
-    return carry, False, deletions, traces
+    return carry, False
 
 
 def _truncation_warning(problem: MixtureProblem, n, out: MixtureResult) -> None:

@@ -2,7 +2,8 @@
 n-th `interrupts.check()` raises KeyboardInterrupt, where a real SIGINT is taken) writes its
 checkpoint, and `resume=` continues it to draws *identical* to an uninterrupted run with the same
 seed, for each loop: the driver's (prior; smc, slow), NUTS's blocks (in warmup and in sampling),
-the diffusion blocks (ensemble; dps, slow), gibbs and em (slow).  A resume of another run (seed,
+the diffusion blocks (ensemble; dps, slow), the particle filter, gibbs, em, split_merge and vi
+(slow).  A resume of another run (seed,
 settings, data, model, method) is refused naming what differs; a missing or damaged file is a
 clear error; methods without checkpoints say so.  tests/cli/test_resume_cli.py kills `augury run`
 for real (SIGINT, SIGKILL)."""
@@ -44,6 +45,9 @@ for n in range(N) {
   X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])
 }
 """
+DP_MIXTURE = MIXTURE.replace("const K = 3", "const K = 10").replace("dirichlet(ones(K))", "dirichlet_process(alpha = 1.0)")
+CHAIN = ("data y : real[T]\nparam x : real[T]\nx[0] ~ normal(0, 1)\n"
+         "for t in range(1, T) { x[t] ~ normal(0.9 * x[t - 1], 0.5) }\nfor t in range(T) { y[t] ~ normal(x[t], 1.0) }\n")
 NUTS = dict(warmup=60, samples=60, chains=2)  # blocks of 6 iterations: 20 checks
 
 
@@ -175,6 +179,34 @@ def test_the_mixture_loops_resume_to_the_same_draws(method, settings, n, tmp_pat
     assert_same(full, resumed)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("method,settings,n", [
+    ("split_merge", dict(sweeps=20, warmup=10, chains=2), 4),  # segments of 3 iterations: 2 draws kept
+    ("vi", dict(iterations=200), 14),  # in the delete moves: the third component tried, after two accepted
+])
+def test_split_merge_and_vi_resume_to_the_same_draws(method, settings, n, tmp_path, monkeypatch):
+    model, data = augury.compile(DP_MIXTURE), _mixture_data()
+    full = model.sample(data, method=method, seed=3, **settings)
+    part, resumed = stopped_then_resumed(model, data, method, tmp_path / "m.npz", monkeypatch, n, **settings)
+    assert part.interrupted
+    header, arrays = checkpoints.read(tmp_path / "m.npz")
+    if method == "vi":  # stopped in a delete move with two deletions accepted: the resume goes on from there
+        assert int(arrays["extra_stage"]) == 1 and arrays["extra_deletions"].shape == (2, 3)
+    assert_same(full, resumed)
+
+
+def test_the_particle_filter_resumes_to_the_same_paths(tmp_path, monkeypatch):
+    model, data = augury.compile(CHAIN), {"y": np.sin(np.arange(120) / 10.0)}
+    settings = dict(particles=200)
+    full = model.sample(data, method="particle_filter", seed=3, **settings)
+    part, resumed = stopped_then_resumed(model, data, "particle_filter", tmp_path / "f.npz", monkeypatch, 2,
+                                         **settings)
+    assert part.interrupted and part.log_evidence is None
+    assert checkpoints.read(tmp_path / "f.npz")[0]["step"] == 101  # blocks of 50 steps after x[0]
+    assert_same(full, resumed)
+    assert np.isfinite(resumed.log_evidence)
+
+
 # --------------------------------------------------------------------------- refusals
 
 
@@ -242,9 +274,8 @@ def test_missing_and_damaged_checkpoints_are_clear_errors(normal, saved, tmp_pat
 
 
 def test_bad_requests_are_refused_before_binding(normal, tmp_path):
-    mixture = augury.compile(MIXTURE)
-    with pytest.raises(AuguryError, match="`vi` has no checkpoints yet"):
-        mixture.sample(_mixture_data(), method="vi", checkpoint=tmp_path / "v.npz")
+    with pytest.raises(AuguryError, match="`tweedie` has no checkpoints yet"):  # (the one method without)
+        checkpoints.request(tmp_path / "v.npz", None, None, {"method": "tweedie"})
     with pytest.raises(AuguryError, match="`checkpoint_every` needs `checkpoint`"):
         normal.sample(DATA, method="prior", checkpoint_every=5)
     with pytest.raises(AuguryError, match="`checkpoint_every` must be a positive integer"):
