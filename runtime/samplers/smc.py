@@ -10,7 +10,8 @@ Each step, one temperature:
    (Zhou, Johansen & Aston 2016, JCGS 25(3)) is `target_ess`·N, or 1 if reaching 1 keeps it
    above that (adaptive tempering, Jasra, Stephens, Doucet & Tsagaris 2011, Scand. J. Stat.
    38(1); bisection, `particles.next_temperature`);
-2. reweighting by (λ' − λ) ℓ(z) (a particle with ℓ = −∞ gets weight 0); the log evidence gains
+2. reweighting by (λ' − λ) ℓ(z) (a particle with ℓ = −∞ gets weight 0, and one whose ℓ or log
+   prior is NaN too, counted per step: a warning names the first step and how many); the log evidence gains
    log Σ_i W_i exp((λ' − λ) ℓ_i), the log normalizer of the step;
 3. resampling (`resample`: BlackJAX's systematic, stratified, residual or multinomial schemes)
    when the ESS falls below `ess_threshold`·N (clearly below: by more than rounding, so that
@@ -168,7 +169,7 @@ def build(problem: Problem, settings: dict):
         z = sharding.constrain(jax.vmap(u.draw)(jax.random.split(k_draw, n)), mesh)
         dtype = z.dtype
         lp = jax.vmap(u.log_prior)(z).astype(dtype)
-        ll = kernels.clean(jax.vmap(u.log_likelihood)(z).astype(dtype))
+        ll = jax.vmap(u.log_likelihood)(z).astype(dtype)  # NaN kept: `step` counts it, then makes it −∞
         log_w = jnp.full((n,), -math.log(n), dtype)
         eve = jnp.arange(n, dtype=jnp.int32)
         z, lp, ll, log_w, eve = sharding.constrain((z, lp, ll, log_w, eve), mesh)
@@ -182,7 +183,9 @@ def build(problem: Problem, settings: dict):
         k_resample, k_move, k_keep = jax.random.split(key, 3)
         dtype = state.z.dtype
         lam = state.temperature
-        ll = state.log_likelihood
+        # a NaN log density (the model undefined there) is weight zero, as −∞ is, but counted: finalize warns
+        nan = jnp.sum(jnp.isnan(state.log_likelihood) | jnp.isnan(state.log_prior)).astype(jnp.int32)
+        ll = kernels.clean(state.log_likelihood)
         new_lam = particles.next_temperature(state.log_weights, ll, lam, target_ess).astype(dtype)
         incr = jnp.where(jnp.isneginf(ll), -jnp.inf, (new_lam - lam) * jnp.where(jnp.isneginf(ll), 0.0, ll))
         log_w, log_norm = particles.normalize(state.log_weights + incr)
@@ -229,7 +232,7 @@ def build(problem: Problem, settings: dict):
         new = SMCState(z, lp.astype(dtype), ll.astype(dtype), log_w, eve, new_lam, state.log_evidence + log_norm,
                        resamplings, pair, next_scale, count, done, k_keep, rounding.astype(dtype))
         info = {"temperature": new_lam, "ess": ess, "resampled": do, "acceptance_rate": acc, "mcmc_steps": moves,
-                "log_evidence_increment": log_norm, "_scale": scale}
+                "log_evidence_increment": log_norm, "_scale": scale, "nan_particles": nan}
         return new, info
 
     # `init` reads the number of particles, the kernel (its starting scale) and the unconstrained
@@ -242,6 +245,22 @@ def _summary(log_w, eve, log_pair_factor):
     w = jnp.exp(log_w)
     var = particles.log_evidence_variance(w, eve, 0, log_factor=log_pair_factor)
     return var, particles.distinct_eves(eve)
+
+
+def nan_warning(infos: list, n: int) -> list[str]:
+    """A warning when some particles' log likelihood or log prior was NaN (each got weight zero):
+    the first step where it happened and how many particles then."""
+    counts = np.asarray([int(np.asarray(i.get("nan_particles", 0))) for i in infos], np.int64)
+    hit = np.flatnonzero(counts)
+    if not hit.size:
+        return []
+    first = int(hit[0])
+    return [f"`smc`: the log likelihood or log prior was NaN at {counts[first]} of {n} particles at step {first + 1} "
+            f"of {len(infos)}" + (f" (and at {hit.size - 1} later steps)" if hit.size > 1 else "")
+            + "; those particles got weight zero, as if outside "
+            "the model's support, so the posterior covers only where the density is defined\n"
+            "try: check the model's support and parameter ranges (a prior that puts mass where the likelihood "
+            "is undefined, e.g. a negative scale or the log of a negative number)"]
 
 
 def finalize(problem: Problem, state: SMCState, infos: list, settings: dict) -> Draws:
@@ -276,6 +295,7 @@ def finalize(problem: Problem, state: SMCState, infos: list, settings: dict) -> 
         else:
             warnings.append(f"the run stopped at temperature {lam:.3g} of 1: the draws are for a tempered "
                             "distribution, not the posterior, and no log evidence is reported")
+    warnings.extend(nan_warning(infos, n))
     if eves < FEW_EVES and lam >= 1:
         warnings.append(f"only {eves} of {n} initial particles still have descendants, so the estimate of the log "
                         f"evidence's standard deviation ({math.sqrt(var):.3g}) is unreliable\ntry: more `particles`")
