@@ -30,20 +30,13 @@ import augury
 from augury.errors import AuguryError
 
 BLOCKS = all_blocks()
-# the README's blocks that wait for a marker (the README is not edited by this test's author):
-# the API synopsis reads names it never defines (`src`, `path`, `fn`, `y`, ...)
-README_PENDING = {"python": "import augury\n\nmodel = augury.compile(\"model.aug\")"}
 RUNNABLE = {"augury", "python", "bash", "console", "sh", "shell"}
 TEXT = {"text", "toml", "yaml", "json", "lark", "ini"}
 PAGE_TIMEOUT = 600  # seconds for one page's Python blocks (each a few samplers, compiled cold)
 
 
-def _pending(b: Block) -> bool:
-    return b.page.name == "README.md" and b.marker == "" and b.text.startswith(README_PENDING.get(b.lang, "\0"))
-
-
 def _by_lang(*langs: str) -> list[Block]:
-    return [b for b in BLOCKS if b.lang in langs and b.marker != "no-check" and not _pending(b)]
+    return [b for b in BLOCKS if b.lang in langs and b.marker != "no-check"]
 
 
 def _workdir(tmp_path: Path) -> Path:
@@ -80,14 +73,6 @@ def test_markers_are_used_where_they_mean_something():
             assert b.note and b.lang in ("augury", "bash", "console"), b.id
         if b.marker == "no-check":
             assert b.note, f"{b.id}: say why the block is not run (<!-- no-check: why -->)"
-
-
-def test_the_pending_readme_blocks_are_still_unmarked():
-    # once the README marks its synopsis, README_PENDING must go (it would hide nothing then)
-    readme = [b for b in BLOCKS if b.page.name == "README.md"]
-    for lang, start in README_PENDING.items():
-        assert any(b.lang == lang and b.text.startswith(start) and b.marker == "" for b in readme), \
-            f"the README's {lang} synopsis is marked (or gone) now: remove it from README_PENDING"
 
 
 @pytest.mark.parametrize("block", _by_lang("augury"), ids=lambda b: b.id)
