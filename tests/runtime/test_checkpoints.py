@@ -113,6 +113,7 @@ def test_the_driver_loop_resumes_to_the_same_draws(normal, tmp_path, monkeypatch
     assert_same(full, resumed)
 
 
+@pytest.mark.slow  # NUTS compiles for 6 s; the default tier resumes the driver loop and prior
 @pytest.mark.parametrize("n", [4, 15])  # in warmup (nothing kept yet), in sampling
 def test_nuts_resumes_to_the_same_draws_from_warmup_or_sampling(normal, nuts_full, tmp_path, monkeypatch, n):
     part, resumed = stopped_then_resumed(normal, DATA, "nuts", tmp_path / "n.npz", monkeypatch, n, **NUTS)
@@ -195,6 +196,7 @@ def test_split_merge_and_vi_resume_to_the_same_draws(method, settings, n, tmp_pa
     assert_same(full, resumed)
 
 
+@pytest.mark.slow
 def test_the_particle_filter_resumes_to_the_same_paths(tmp_path, monkeypatch):
     model, data = augury.compile(CHAIN), {"y": np.sin(np.arange(120) / 10.0)}
     settings = dict(particles=200)

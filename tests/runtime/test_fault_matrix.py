@@ -141,7 +141,7 @@ def _slow_but(*fast):
 
 # ---------------------------------------------------------------- NaN and overflow from a network
 
-@pytest.mark.parametrize("method", _slow_but("dps", "tds")(DIFFUSION))
+@pytest.mark.parametrize("method", _slow_but("tds")(DIFFUSION))
 def test_nan_from_the_network_names_it_the_method_and_the_step(method):
     err = _error(lambda: _diffusion(method, _net(jnp.nan)))
     msg = str(err)
@@ -178,6 +178,7 @@ def test_weight_collapse_of_tds_is_a_warning_with_the_step():
     assert w and "try:" in w[0], post.warnings
 
 
+@pytest.mark.slow  # the default tier has tds's collapse
 def test_weight_collapse_of_the_particle_filter_names_the_step_of_the_outlier():
     T = 12
     y, s = np.full(T, 0.3), np.ones(T)
@@ -294,8 +295,9 @@ for n in range(N) {
 """
 
 
-@pytest.mark.parametrize("method,said", [("em", "`em` produced NaN or infinity in the log posterior"),
-                                         ("vi", "`vi` produced NaN or infinity"),
+@pytest.mark.parametrize("method,said", [pytest.param("em", "`em` produced NaN or infinity in the log posterior",
+                                                      marks=pytest.mark.slow),
+                                         pytest.param("vi", "`vi` produced NaN or infinity", marks=pytest.mark.slow),
                                          ("gibbs", "gibbs: point 5's squared norm overflows (it has |x| = 1e+200)")])
 def test_a_mixtures_nan_log_density_names_the_method(method, said):
     """A point at 1e200: its square overflows float64, so the log density is NaN (gibbs's

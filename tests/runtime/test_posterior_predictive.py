@@ -149,6 +149,7 @@ y ~ normal(mu, 1)
 """
 
 
+@pytest.mark.slow
 def test_missing_elements_are_left_out_of_the_terms():
     y = np.array([0.3, np.nan, 1.2, -0.4, np.nan])
     model = augury.compile(MISSING)
@@ -159,6 +160,7 @@ def test_missing_elements_are_left_out_of_the_terms():
     assert post.posterior_predictive()["y"].shape == (1, 200, 5)
 
 
+@pytest.mark.slow
 def test_refusals_say_why():
     """A summed-out scalar (a change point) ties every element: no pointwise terms, said by
     name; the predictive still works, and `to_arviz` keeps the reason.  (Draws made by hand:
