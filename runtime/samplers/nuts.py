@@ -97,8 +97,9 @@ class Programs:
                                                           model_kwargs=data, prototype_params=zeros)
             return init_kernel(ParamInfo(z, pe, grad), rng_key=k_run, model_kwargs=data, **opts), ok
 
-        def record(st):
-            return st.z, st.diverging, st.num_steps, st.energy
+        def record(st):  # the draw and ArviZ's sample stats (lp is −potential: the log density with its Jacobian)
+            return (st.z, st.diverging, st.num_steps, st.energy, -st.potential_energy, st.accept_prob,
+                    st.adapt_state.step_size)
 
         def init(key, data):
             keys = jax.random.split(key, chains)
@@ -175,7 +176,7 @@ def build_run(model: Callable, **settings) -> Callable:
     progs = Programs(model, **settings)
 
     def run(key):
-        ok, (zs, div, steps, _), _ = progs.run(key)
+        ok, (zs, div, steps, *_), _ = progs.run(key)
         return ok, (progs.constrain(zs, {}), div, steps)
     return run
 
@@ -207,8 +208,8 @@ def run(problem: Problem, key, settings: dict, *, method: str = "nuts", progress
     progs = problem.cache[cache_key]
     chains = s["chains"]
     with progress_bar(progs.total * chains, desc=f"{method} ({chains} chains)", enabled=progress) as bar:
-        ok, (zs, diverging, steps, energy), done = progs.run(key, lambda d: bar.update(d * chains - bar.n),
-                                                             problem.data_args)
+        ok, (zs, diverging, steps, energy, lp, accept, step_size), done = progs.run(
+            key, lambda d: bar.update(d * chains - bar.n), problem.data_args)
     if not ok.all():
         bad = ", ".join(str(c) for c in np.nonzero(~ok)[0])
         raise AuguryInferenceError(
@@ -228,7 +229,8 @@ def run(problem: Problem, key, settings: dict, *, method: str = "nuts", progress
     out_settings = {k: v for k, v in s.items() if k not in unused}
     steps = np.asarray(steps)[:, :kept]
     stats = {"diverging": np.asarray(diverging)[:, :kept], "num_steps": steps,
-             "energy": np.asarray(energy)[:, :kept]}
+             "energy": np.asarray(energy)[:, :kept], "lp": np.asarray(lp)[:, :kept],
+             "acceptance_rate": np.asarray(accept)[:, :kept], "step_size": np.asarray(step_size)[:, :kept]}
     if method == "nuts":
         stats["tree_depth"] = tree_depth(steps)
     out = Draws(draws, chains=chains, sample_stats=stats, settings=out_settings)

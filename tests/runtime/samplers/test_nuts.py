@@ -40,6 +40,15 @@ def test_nuts_matches_the_conjugate_normal_posterior():
     assert np.median(post.samples("sigma")) == pytest.approx(1.0, rel=0.15)
     assert post.diagnostics["max_rhat"] < 1.02
     assert post.method == "nuts" and post.samples("mu").shape == (2000,) and post.settings["dense_mass"] is True
+    # ArviZ's sample stats: lp is the log density on the sampler's (unconstrained) scale, the
+    # log-Jacobian of sigma = exp(u) included, as Stan's lp__; the adapted step size is one per chain
+    from scipy.stats import lognorm, norm
+    mu, sigma = post.draws["mu"], post.draws["sigma"]
+    lp = norm.logpdf(mu, 0, 10) + norm.logpdf(y[:, None, None], mu, 2).sum(0) + lognorm.logpdf(sigma, 1) + np.log(sigma)
+    np.testing.assert_allclose(post.sample_stats["lp"], lp, rtol=1e-9, atol=1e-9)
+    step = post.sample_stats["step_size"]
+    assert np.all(step > 0) and np.all(step == step[:, :1])
+    assert np.all((post.sample_stats["acceptance_rate"] >= 0) & (post.sample_stats["acceptance_rate"] <= 1))
 
     # the same data again: the binding and its compiled sampler are reused, only the key changes
     compiles = []
