@@ -153,8 +153,50 @@ def render(g: nx.DiGraph, path: str) -> Path:
     return out
 
 
+def layered_layout(g: nx.DiGraph) -> tuple[dict, dict]:
+    """A layered drawing (Sugiyama, Tamassia & Toda 1981): nodes on the layers of a topological
+    order, an edge that spans several layers routed through a point on each layer between
+    (so it passes beside the boxes there, not through them), each layer ordered by the mean
+    position of its neighbours above, then below (the barycenter heuristic), a few sweeps.
+    Returns ({node: (x, y)}, {edge: [(x, y), ...] from tail to head})."""
+    if nx.is_directed_acyclic_graph(g):
+        layer = {n: i for i, nodes in enumerate(nx.topological_generations(g)) for n in nodes}
+    else:
+        layer = {n: 0 for n in g}
+    rows: dict[int, list] = {}
+    chains: dict = {}
+    for n in g:  # graph order: a stable start
+        rows.setdefault(layer[n], []).append(n)
+    for u, v in g.edges:
+        hops = [("·", u, v, k) for k in range(layer[u] + 1, layer[v])]
+        for k, d in zip(range(layer[u] + 1, layer[v]), hops):
+            rows.setdefault(k, []).append(d)
+        chains[(u, v)] = [u] + hops + [v]
+    up: dict = {}
+    down: dict = {}
+    for path in chains.values():
+        for a, b in zip(path, path[1:]):
+            down.setdefault(a, []).append(b)
+            up.setdefault(b, []).append(a)
+    order = {k: list(r) for k, r in rows.items()}
+
+    def place():
+        return {n: i - (len(r) - 1) / 2 for r in order.values() for i, n in enumerate(r)}
+
+    for _ in range(4):
+        for ks, nbr in ((sorted(order), up), (sorted(order, reverse=True), down)):
+            x = place()
+            for k in ks:
+                order[k].sort(key=lambda n: sum(x[m] for m in nbr.get(n, [])) / len(nbr[n]) if nbr.get(n) else x[n])
+                x = place()
+    x = place()
+    pos = {n: (x[n], -float(layer[n])) for n in g}
+    routes = {e: [(x[n], -float(layer[n] if n in layer else n[3])) for n in path] for e, path in chains.items()}
+    return pos, routes
+
+
 def _render_matplotlib(g: nx.DiGraph, out: Path, fmt: str) -> Path:
-    """Layered drawing with matplotlib, for machines without Graphviz."""
+    """Layered drawing with matplotlib, for machines without Graphviz (`layered_layout`)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -163,27 +205,30 @@ def _render_matplotlib(g: nx.DiGraph, out: Path, fmt: str) -> Path:
         raise AuguryError(f"rendering `.{fmt}` needs Graphviz's `dot` or matplotlib",
                           notes=["install Graphviz (apt-get install graphviz) or `pip install augury[plot]`, "
                                  "or write `.dot`"]) from None
-    h = g.copy()
-    for layer, nodes in enumerate(nx.topological_generations(h) if nx.is_directed_acyclic_graph(h) else [list(h)]):
-        for n in nodes:
-            h.nodes[n]["layer"] = layer
-    pos = nx.multipartite_layout(h, subset_key="layer", align="horizontal", scale=1.0)
-    pos = {n: (x, -y) for n, (x, y) in pos.items()}
-    width = max(4.0, 1.6 * max(len(list(n)) for n in nx.topological_generations(h))) \
-        if nx.is_directed_acyclic_graph(h) else 8.0
-    fig, ax = plt.subplots(figsize=(width, 1.4 * (max(d["layer"] for _, d in h.nodes(data=True)) + 2)))
+    pos, routes = layered_layout(g)
+    span = max([abs(p[0]) for p in pos.values()] + [abs(q[0]) for r in routes.values() for q in r] + [1.0])
+    depth = max([-p[1] for p in pos.values()] + [0.0])
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.7 * (2 * span + 1)), 1.4 * (depth + 2)))
     colors = {"data": "#dddddd", "param": "#cfe3ff", "let": "#fff2c6", "op": "#e6d9ff"}
     labels = {}
     for n, a in g.nodes(data=True):
         d = a.get("dist", "")
         labels[n] = n + ("\n~ " + d.split(" ~ ", 1)[-1][:30] if d and a.get("kind") != "op" else "")
-    nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=12, node_size=2200)
+    for route in routes.values():
+        xs, ys = zip(*route)
+        if len(route) > 2:  # the bends first, the arrow on the last segment
+            ax.plot(xs[:-1], ys[:-1], color="black", lw=1, zorder=1)
+        ax.annotate("", xy=route[-1], xytext=route[-2], zorder=1,
+                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1, shrinkA=0 if len(route) > 2 else 26,
+                                    shrinkB=28))  # beyond a square box's corner
     for kind, color in list(colors.items()) + [("const", "white"), ("size", "white")]:
         nodes = [n for n, a in g.nodes(data=True) if a.get("kind") == kind]
         if nodes:
             nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=color, edgecolors="black",
                                    node_size=2200, ax=ax, node_shape="s" if kind == "data" else "o")
     nx.draw_networkx_labels(g, pos, labels=labels, font_size=7, ax=ax)
+    ax.set_xlim(-span - 0.7, span + 0.7)
+    ax.set_ylim(-depth - 0.6, 0.6)
     ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(out, format=fmt)
