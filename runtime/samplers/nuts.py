@@ -46,6 +46,9 @@ from .protocol import Draws, Problem
 # a run is cut into at least 20 blocks of at most 250 iterations: progress and Ctrl-C are handled
 # between blocks, so a long run still answers Ctrl-C within a few hundred iterations
 _BLOCKS, _MAX_BLOCK = 20, 250
+# static HMC's leapfrog steps per trajectory at most: trajectory_length / step_size has no bound in
+# NumPyro, and a step size adapted towards zero (a region of NaN log density) would never return
+MAX_LEAPFROG = 1024
 
 
 def _unconstrained_prototype(model) -> dict:
@@ -89,6 +92,8 @@ class Programs:
         if method == "hmc":
             opts.update(num_steps=num_steps, trajectory_length=None if num_steps else trajectory_length)
         sequential = chain_method == "sequential"
+        # the step size's floor where HMC's trajectories have a fixed length (MAX_LEAPFROG)
+        floor = trajectory_length / MAX_LEAPFROG if method == "hmc" and not num_steps else None
 
         def init_chain(key, data):
             k_init, k_run = jax.random.split(key)
@@ -122,6 +127,9 @@ class Programs:
                 st, bf = carry
                 i = start + j
                 active = i < total
+                if floor is not None:
+                    st = st._replace(adapt_state=st.adapt_state._replace(
+                        step_size=jnp.maximum(st.adapt_state.step_size, floor)))
                 st = jax.lax.cond(active, lambda s: step(s, (), data), lambda s: s, st)
                 # every iteration writes its slot; the last write wins, so slot k ends holding
                 # iteration warmup + (k + 1) * thinning − 1 (warmup writes slot 0, overwritten later)
@@ -233,7 +241,14 @@ def run(problem: Problem, key, settings: dict, *, method: str = "nuts", progress
              "acceptance_rate": np.asarray(accept)[:, :kept], "step_size": np.asarray(step_size)[:, :kept]}
     if method == "nuts":
         stats["tree_depth"] = tree_depth(steps)
+    cut = int(np.sum(steps >= MAX_LEAPFROG)) if method == "hmc" and not s.get("num_steps") else 0
     out = Draws(draws, chains=chains, sample_stats=stats, settings=out_settings)
+    if cut:
+        out.warnings.append(
+            f"hmc: {cut} of {steps.size} trajectories needed more than {MAX_LEAPFROG} leapfrog steps (the adapted "
+            f"step size fell below trajectory_length / {MAX_LEAPFROG}) and were cut there: the log density is probably "
+            "not finite, or extremely curved, where the chains went\n  try: nuts, or hmc with `num_steps`; check the "
+            "model's supports and the data's scale")
     if done < progs.total:
         out.interrupted = True
         out.warnings.append(f"interrupted: {kept} of {s['samples']} draws per chain were made")

@@ -324,3 +324,28 @@ def test_the_cli_exits_1_naming_a_declared_networks_nan_without_a_traceback(faul
     assert code == 1 and "Traceback" not in err, err
     assert 'the network `net = jax("faultops:nan_net")`' in err and "produced NaN or infinity at step 7 of 10 of `ddrm`" \
         in err, err
+
+
+@pytest.mark.slow
+def test_hmc_with_a_fixed_trajectory_length_cannot_hang_on_a_nan_region():
+    """Static HMC's leapfrog count is trajectory_length / step size, unbounded in NumPyro: a step
+    size adapted towards zero where the log density is NaN ran for minutes.  It is cut at
+    MAX_LEAPFROG steps and said loudly (an alarm fails the test instead of hanging the suite)."""
+    import signal
+
+    from augury.runtime.samplers.nuts import MAX_LEAPFROG
+
+    def stop(*_):
+        raise TimeoutError("hmc did not return within 300 s")
+    model = augury.compile(GENERAL.replace("FN", "nan_above"), allow_python=True)
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(300)
+    try:
+        post = model.sample({"y": np.full(3, 2.0)}, method="hmc", seed=0, warmup=100, samples=50, chains=1)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert np.all(post.sample_stats["num_steps"] <= MAX_LEAPFROG)
+    assert np.all(np.isfinite(post.samples("x")))
+    cut = [w for w in post.warnings if f"more than {MAX_LEAPFROG} leapfrog steps" in w]
+    assert cut and "try: nuts" in cut[0], post.warnings  # the step size does fall here (to 0.006 at seed 0)
