@@ -98,7 +98,7 @@ def test_table_files_and_loud_failures(model_file, tmp_path, capsys, monkeypatch
 MOVED = re.compile(r"sbc \(nuts\):\s+\d+%\|[^|]*\|\s*([1-9]\d*)/")
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_ctrl_c_keeps_the_runs_done(tmp_path):
     """SIGINT once some runs are done: exit 130 within seconds, the table of the runs done marked
     partial, ranks.npz written, no traceback."""

@@ -143,7 +143,7 @@ def test_periodic_checkpoints_and_a_run_resumed_from_one(normal, nuts_full, tmp_
     assert_same(nuts_full, normal.sample(DATA, method="nuts", seed=3, resume=path, **NUTS))  # from 102
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_the_diffusion_blocks_resume_to_the_same_weighted_particles(tmp_path, monkeypatch):
     model = augury.compile(TWO_MODES)
     full = model.sample(TWO_MODES_DATA, method="ensemble", seed=3, particles=100, steps=40)
@@ -154,7 +154,7 @@ def test_the_diffusion_blocks_resume_to_the_same_weighted_particles(tmp_path, mo
     assert np.isfinite(resumed.log_evidence)
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("method,settings,n", [
     ("smc", dict(particles=200), 3),
     ("dps", dict(particles=50, steps=40), 3),
@@ -167,7 +167,7 @@ def test_smc_and_dps_resume_to_the_same_draws(method, settings, n, normal, tmp_p
     assert_same(full, resumed)
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("method,settings,n", [
     ("gibbs", dict(sweeps=40, warmup=20, chains=2), 4),
     ("em", dict(restarts=3, iterations=50, tol=1e-12), 3),  # in the second restart
@@ -180,7 +180,7 @@ def test_the_mixture_loops_resume_to_the_same_draws(method, settings, n, tmp_pat
     assert_same(full, resumed)
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("method,settings,n", [
     ("split_merge", dict(sweeps=20, warmup=10, chains=2), 4),  # segments of 3 iterations: 2 draws kept
     ("vi", dict(iterations=200), 14),  # in the delete moves: the third component tried, after two accepted

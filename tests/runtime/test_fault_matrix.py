@@ -133,9 +133,10 @@ def _error(run) -> AuguryError:
 
 
 def _slow_but(*fast):
-    """Parametrize values: those in `fast` in the default tier, the others slow."""
+    """Parametrize values: those in `fast` in the default tier, the others (the same fault through
+    the other methods) in the extended tier."""
     def cases(values):
-        return [v if v in fast else pytest.param(v, marks=pytest.mark.slow) for v in values]
+        return [v if v in fast else pytest.param(v, marks=pytest.mark.extended) for v in values]
     return cases
 
 
@@ -159,7 +160,7 @@ def test_an_overflowing_score_names_the_network_the_method_and_the_step(method):
         f"step {FIRST_BAD_STEP[method]} of `{method}`" in msg, msg
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("method", ["dps", "tds"])
 def test_an_infinite_score_is_the_networks_nan_or_infinity(method):
     msg = str(_error(lambda: _diffusion(method, _net(jnp.inf))))
@@ -178,7 +179,7 @@ def test_weight_collapse_of_tds_is_a_warning_with_the_step():
     assert w and "try:" in w[0], post.warnings
 
 
-@pytest.mark.slow  # the default tier has tds's collapse
+@pytest.mark.slow  # 6 s of compiling; the other collapse cell is tds's
 def test_weight_collapse_of_the_particle_filter_names_the_step_of_the_outlier():
     T = 12
     y, s = np.full(T, 0.3), np.ones(T)
@@ -297,7 +298,7 @@ for n in range(N) {
 
 @pytest.mark.parametrize("method,said", [pytest.param("em", "`em` produced NaN or infinity in the log posterior",
                                                       marks=pytest.mark.slow),
-                                         pytest.param("vi", "`vi` produced NaN or infinity", marks=pytest.mark.slow),
+                                         pytest.param("vi", "`vi` produced NaN or infinity", marks=pytest.mark.extended),
                                          ("gibbs", "gibbs: point 5's squared norm overflows (it has |x| = 1e+200)")])
 def test_a_mixtures_nan_log_density_names_the_method(method, said):
     """A point at 1e200: its square overflows float64, so the log density is NaN (gibbs's

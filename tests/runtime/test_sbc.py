@@ -245,7 +245,7 @@ def test_nuts_is_calibrated_and_compiled_once(model):
     assert np.median(res.run_seconds[1:]) < 0.25 * res.run_seconds[0]  # the first compiled, the others did not
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_data_as_an_argument_changes_no_draw(model):
     """The data-argument programs compute what the data-constant ones do: short runs (where the
     chains cannot drift apart through rounding) agree to 1e-10; long runs are other chains of the
