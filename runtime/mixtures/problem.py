@@ -153,3 +153,16 @@ def fingerprint(obj: Any) -> str:
             h.update(repr(o).encode())
     walk(obj)
     return h.hexdigest()
+
+
+def refuse_overflowing_points(problem: "MixtureProblem", method: str) -> None:
+    """A point whose square overflows float64 makes every likelihood (and k-means++) NaN: refused
+    by its index before any sampling, with what to do."""
+    with np.errstate(over="ignore"):
+        sq = np.sum(np.square(np.asarray(problem.X, np.float64)), axis=1)
+    if not np.all(np.isfinite(sq)):
+        from augury.errors import AuguryInferenceError
+        i = int(np.flatnonzero(~np.isfinite(sq))[0])
+        raise AuguryInferenceError(f"{method}: point {i}'s squared norm overflows (it has |x| = "
+                                   f"{float(np.max(np.abs(np.asarray(problem.X)[i]))):.3g}), so its likelihood is NaN",
+                                   notes=["rescale the data (e.g. standardize each column)"])

@@ -74,7 +74,7 @@ from jax.scipy.special import gammaln, multigammaln
 from augury.errors import AuguryInferenceError
 
 from ..mixtures import conjugate, weights
-from ..mixtures.problem import MixtureProblem
+from ..mixtures.problem import MixtureProblem, refuse_overflowing_points
 from ..mixtures.result import MixtureResult
 from ..mixtures.outputs import split_rhat as _split_rhat
 from ..mixtures.problem import fingerprint as _fingerprint
@@ -500,13 +500,7 @@ def _check_problem(problem: MixtureProblem, allowed: np.ndarray) -> None:
         raise AuguryInferenceError("gibbs: the vMF concentration needs a fixed value or a gamma prior")
     if problem.family == "gaussian" and not problem.conjugate and problem.gaussian.kind != "independent":
         raise AuguryInferenceError(f"gibbs: unknown Gaussian prior kind {problem.gaussian.kind!r}")
-    with np.errstate(over="ignore"):  # a point whose square overflows makes every likelihood (and k-means++) NaN
-        sq = np.sum(np.square(np.asarray(problem.X, np.float64)), axis=1)
-    if not np.all(np.isfinite(sq)):
-        i = int(np.flatnonzero(~np.isfinite(sq))[0])
-        raise AuguryInferenceError(f"gibbs: point {i}'s squared norm overflows (it has |x| = "
-                                   f"{float(np.max(np.abs(np.asarray(problem.X)[i]))):.3g}), so its likelihood is NaN",
-                                   notes=["rescale the data (e.g. standardize each column)"])
+    refuse_overflowing_points(problem, "gibbs")
     bad = np.flatnonzero(~allowed.any(axis=1))
     if bad.size:
         raise AuguryInferenceError(

@@ -86,7 +86,7 @@ from jax.scipy.special import gammaln
 from augury.errors import AuguryInferenceError
 
 from ..mixtures import conjugate, weights
-from ..mixtures.problem import MixtureProblem
+from ..mixtures.problem import MixtureProblem, refuse_overflowing_points
 from ..mixtures.result import MixtureResult
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
@@ -517,6 +517,7 @@ def _settings(settings: dict) -> tuple[int, int, int]:
 
 
 def _check_problem(problem: MixtureProblem) -> None:
+    refuse_overflowing_points(problem, "split_merge")  # silently wrong draws otherwise
     if problem.weights.kind != "dp":
         raise AuguryInferenceError(
             "split_merge samples Dirichlet-process mixtures; these weights have a "

@@ -299,15 +299,17 @@ for n in range(N) {
 @pytest.mark.parametrize("method,said", [pytest.param("em", "`em` produced NaN or infinity in the log posterior",
                                                       marks=pytest.mark.slow),
                                          pytest.param("vi", "`vi` produced NaN or infinity", marks=pytest.mark.extended),
-                                         ("gibbs", "gibbs: point 5's squared norm overflows (it has |x| = 1e+200)")])
+                                         ("gibbs", "gibbs: point 5's squared norm overflows (it has |x| = 1e+200)"),
+                                         ("split_merge", "split_merge: point 5's squared norm overflows")])
 def test_a_mixtures_nan_log_density_names_the_method(method, said):
     """A point at 1e200: its square overflows float64, so the log density is NaN (gibbs's
-    k-means++ start raised a bare ValueError on it before the fix)."""
+    k-means++ start raised a bare ValueError on it before the fix; split_merge gave draws)."""
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(size=(10, 2)) - 3, rng.normal(size=(10, 2)) + 3])
     X[5, 0] = 1e200
-    settings = dict(sweeps=10, warmup=5, chains=1) if method == "gibbs" else dict(iterations=10)
-    msg = str(_error(lambda: augury.compile(MIXTURE).sample({"X": X}, method=method, seed=0, **settings)))
+    settings = dict(sweeps=10, warmup=5, chains=1) if method in ("gibbs", "split_merge") else dict(iterations=10)
+    source = MIXTURE if method != "split_merge" else MIXTURE.replace("dirichlet(ones(K))", "dirichlet_process(alpha = 1.0)")
+    msg = str(_error(lambda: augury.compile(source).sample({"X": X}, method=method, seed=0, **settings)))
     assert said in msg, msg
 
 
