@@ -360,14 +360,14 @@ class Model:
         """Replicated data, y_rep ~ p(y | θ) at every draw θ of `posterior`, in its layout
         ((chains, draws, ...) or (particles, ...)): {data name: array}.  `data` holds the
         covariates and sizes (the run's data; or new covariates, to predict at them)."""
-        from augury.runtime.posterior_predictive import posterior_predictive
+        from augury.predictive_checks import posterior_predictive
         return posterior_predictive(self, posterior, data, seed)
 
     def log_likelihood(self, posterior, data: Union[None, Mapping, str, list] = None) -> dict:
         """Pointwise log likelihood log p(y_i | θ) at every draw of `posterior` and every observed
         element (what `arviz.loo` reads): {data name: array}.  A discrete unknown summed out per
         element is summed out of its element's term (docs/language.md, "Pointwise log likelihood")."""
-        from augury.runtime.posterior_predictive import log_likelihood
+        from augury.predictive_checks import log_likelihood
         return log_likelihood(self, posterior, data)
 
     def prior_predictive(self, data: Union[None, Mapping, str, list] = None, draws: int = 1000, seed: int = 0,

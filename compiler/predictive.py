@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from .lower import Unknown
-from .prior import KEY, DRAW, PriorProgram, prior_structure
+from .prior import PriorProgram, prior_structure
 from .structure import Structure
 
 
@@ -57,29 +57,3 @@ class PredictiveProgram(PriorProgram):
             discrete = self.original.params[p].type.base in ("int", "bool", "category")
             out[p] = jnp.zeros(self.param_shapes[p], jnp.int32 if discrete else self.dtype)
         return out
-
-    def _random_lets(self) -> set[str]:
-        from .analysis import located_reads
-        random = set(self.given)
-        changed = True
-        while changed:
-            changed = False
-            for name, locs in self.s.lets.items():
-                if name not in random and any(located_reads(loc) & (random | {KEY}) for loc in locs):
-                    random.add(name)
-                    changed = True
-        return random
-
-    def draw(self, key, values: dict) -> dict[str, Any]:
-        """One draw of the simulated data (and the params not given) at the given params' `values`."""
-        env = self.base.child()
-        env.loop_vars = frozenset()
-        env.values.update(self._static_lets)
-        env.values[KEY] = key
-        env.values[DRAW] = self._draw_site
-        for kind, group in self.order:
-            if kind == "unknown":
-                env.values[group] = jnp.asarray(values[group])
-            elif any(n in self._random for n in group):
-                self._eval_let_group(group, env)
-        return {n: env.values[n] for n in self.names}

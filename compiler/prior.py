@@ -138,9 +138,11 @@ class PriorProgram(LoweredModel):
                     [f"write the likelihood element by element (`for t in range(T) {{ {hit[0]}[t] ~ ... }}`) so "
                      "that each element is drawn given the earlier ones"], source=self.s.source)
 
+    given: list = []  # params whose values `draw` is given (the posterior predictive's), not drawn
+
     def _random_lets(self) -> set[str]:
         from .analysis import located_reads
-        random = set()
+        random = set(self.given)
         changed = True
         while changed:
             changed = False
@@ -153,15 +155,18 @@ class PriorProgram(LoweredModel):
     def _depends_on_unknown(self, name: str, seen=None) -> bool:
         return name in self._random
 
-    def draw(self, key) -> dict[str, Any]:
-        """One joint draw: params, lets that read them, and simulated data."""
+    def draw(self, key, values: Optional[dict] = None) -> dict[str, Any]:
+        """One joint draw: params, lets that read them, and simulated data (the params in `given`
+        taken from `values`)."""
         env = self.base.child()
         env.loop_vars = frozenset()
         env.values.update(self._static_lets)
         env.values[KEY] = key
         env.values[DRAW] = self._draw_site
         for kind, group in self.order:
-            if kind == "let" and any(n in self._random for n in group):
+            if kind == "unknown":
+                env.values[group] = jnp.asarray(values[group])
+            elif any(n in self._random for n in group):
                 self._eval_let_group(group, env)
         return {n: env.values[n] for n in self.names}
 

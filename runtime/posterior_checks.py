@@ -1,5 +1,5 @@
 """What a `Posterior` computes from the model it came from: the posterior predictive and the
-pointwise log likelihood (runtime/posterior_predictive.py), kept once computed, and the
+pointwise log likelihood (augury/predictive_checks.py), kept once computed, and the
 ArviZ groups they fill (`posterior_predictive`, `log_likelihood`)."""
 
 from __future__ import annotations
