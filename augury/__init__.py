@@ -56,8 +56,8 @@ def __getattr__(name):
     if name == "Posterior":
         from augury.runtime.posterior import Posterior
         return Posterior
-    if name == "sbc":  # simulation-based calibration of a method on a model (runtime/sbc.py)
-        from augury.runtime.sbc import sbc
+    if name == "sbc":  # simulation-based calibration of a method on a model (augury/calibration.py)
+        from augury.calibration import sbc
         return sbc
     if name == "oracle":  # augury.oracle.gmm_posterior: exact posteriors to check samplers against
         import importlib

@@ -1,4 +1,4 @@
-"""`augury sbc FILE`: simulation-based calibration of a method on a model (runtime/sbc.py).
+"""`augury sbc FILE`: simulation-based calibration of a method on a model (augury/calibration.py).
 
 Prints the table (parameter, p-value, verdict) on stdout and the failures, loudly, on stderr;
 exits 0 whether or not the ranks pass (as `augury run` with failing diagnostics), 1 for a user

@@ -1,7 +1,7 @@
 """The statistics of simulation-based calibration (Talts et al. 2018, arXiv:1804.06788): ranks of
 the true values among thinned posterior draws, their uniformity test and what a failure means.
 
-Pure functions of arrays; runtime/sbc.py runs the model and calls them.
+Pure functions of arrays; augury/calibration.py runs the model and calls them.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class Problem:
 
     - `numpyro_model`: a NumPyro model function of no arguments (NUTS, HMC), or of the keyword
       arguments `data_args`, which NUTS and HMC pass to their compiled programs as arguments (SBC
-      reruns them on new data of the same shapes without compiling: runtime/sbc_data.py).
+      reruns them on new data of the same shapes without compiling: augury/sbc_data.py).
     - `draw_prior(key) -> dict`: one joint draw of every unknown from its prior and of every
       data variable from its likelihood, with the lets (prior sampling, SMC's start).
     - `recover_discrete(sites, key) -> dict`: draws of the summed-out discrete unknowns given

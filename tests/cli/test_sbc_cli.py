@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from augury.cli import main
-from augury.runtime import sbc_loop
+from augury import sbc_loop
 from augury.runtime.posterior import Posterior
 
 ROOT = Path(__file__).resolve().parents[2]

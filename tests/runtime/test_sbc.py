@@ -1,4 +1,4 @@
-"""Simulation-based calibration (runtime/sbc*.py) on a conjugate normal-normal model, whose exact
+"""Simulation-based calibration (augury/sbc*.py, runtime/sbc_ranks.py) on a conjugate normal-normal model, whose exact
 posterior is known: the ranks of exact posterior draws are uniform, and those of wrong posteriors
 (too narrow, too wide, shifted, autocorrelated) are rejected with the right diagnosis.
 
@@ -18,7 +18,7 @@ import pytest
 
 import augury
 from augury.errors import AuguryError
-from augury.runtime import sbc_loop
+from augury import sbc_loop
 from augury.runtime import sbc_ranks as sr
 from augury.runtime.posterior import Posterior
 
@@ -252,7 +252,7 @@ def test_data_as_an_argument_changes_no_draw(model):
     same posterior, their rounding differing at 1e-16."""
     from augury.compiler.problem import problem_for
     from augury.model import precision_scope
-    from augury.runtime import sbc_data
+    from augury import sbc_data
     from augury.runtime.samplers import driver
     rng = np.random.default_rng(SEED)
     settings = dict(warmup=2, samples=30, chains=1)

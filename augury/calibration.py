@@ -10,7 +10,7 @@ a chi-square test per element says how surprising they are (runtime/sbc_ranks.py
 `sbc(...)` returns an `SBCResult`; `augury sbc` prints its summary.  Params are ranked (discrete
 ones too, ties broken at random); lets only with `lets=True` (functions of the params, they add
 tests but little information).  Runs bind new data each: NUTS and HMC take it as an argument of
-programs compiled once (runtime/sbc_data.py); other methods bind and compile per run, except the
+programs compiled once (augury/sbc_data.py); other methods bind and compile per run, except the
 diffusion methods, whose programs already take the measurement as an argument.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from augury.errors import AuguryError
 
-from . import sbc_ranks as sr
+from augury.runtime import sbc_ranks as sr
 
 
 @dataclass
@@ -161,7 +161,7 @@ class SBCResult:
 
     def plot(self, path: Union[str, Path, None] = None, max_panels: int = 48):
         """Rank histograms with the 99% band of uniform ranks (runtime/sbc_plot.py)."""
-        from .sbc_plot import plot_ranks
+        from augury.runtime.sbc_plot import plot_ranks
         return plot_ranks(self, path, max_panels)
 
     def __repr__(self) -> str:
@@ -228,7 +228,7 @@ def sbc(model_or_path, method: Optional[str] = None, runs: int = 100, data=None,
     kinds = prior.kinds
     ranked = [n for n in prior.names if kinds.get(n) == "param" or (lets and kinds.get(n) == "let")]
     drawn = [n for n in prior.names if kinds.get(n) == "data"]
-    from .sbc_loop import run_all
+    from augury.sbc_loop import run_all
     return run_all(model, method, prior, ranked, drawn, base, runs=runs, draws=draws, alpha=alpha, seed=seed,
                    consts=consts, precision=precision, progress=progress, settings=settings)
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from augury.errors import AuguryError
 
-from . import interrupts
-from . import sbc_ranks as sr
-from .progress import progress_bar
+from augury.runtime import interrupts
+from augury.runtime import sbc_ranks as sr
+from augury.runtime.progress import progress_bar
 
 
 def posterior_ranks(post, truths: dict, names: list[str], draws: int, rng: np.random.Generator):
@@ -60,7 +60,7 @@ def posterior_ranks(post, truths: dict, names: list[str], draws: int, rng: np.ra
 def _runner(model, method: str, prior, drawn: list[str], base: dict, consts, precision: str,
             settings: dict) -> tuple[Callable, bool, str]:
     """(run(i, seed) -> Posterior, compiled once?, why not).  NUTS and HMC take the drawn data as
-    an argument of programs compiled once, where they can (runtime/sbc_data.py)."""
+    an argument of programs compiled once, where they can (augury/sbc_data.py)."""
     from augury.model import precision_scope, resolve_precision
 
     def data_of(i: int) -> dict:
@@ -72,14 +72,14 @@ def _runner(model, method: str, prior, drawn: list[str], base: dict, consts, pre
 
     from augury.dsl.signatures import METHODS
 
-    from . import sbc_data
+    from augury import sbc_data
     if METHODS[method].family == "diffusion":  # their programs take the measurement as an argument already
         return slow, True, ""
     if method not in sbc_data.FAST_METHODS:
         return slow, False, sbc_data.why_not(method, None, drawn) or ""
     from augury.compiler.problem import problem_for
 
-    from .samplers import driver
+    from augury.runtime.samplers import driver
     opts = model._settings(method, settings)
     prec = resolve_precision(precision, method)
     with precision_scope(prec):
@@ -100,7 +100,7 @@ def _runner(model, method: str, prior, drawn: list[str], base: dict, consts, pre
 def run_all(model, method: str, prior, ranked: list[str], drawn: list[str], base: dict, *, runs: int, draws: int,
             alpha: float, seed: int, consts, precision: str, progress: bool, settings: dict):
     """Every run, in order; returns the `SBCResult`."""
-    from .sbc import SBCResult, run_seed
+    from augury.calibration import SBCResult, run_seed
     t0 = time.perf_counter()
     result = SBCResult(method=method, ranks={}, truths={}, draws=draws, runs_requested=runs, alpha=alpha,
                        seed=int(seed), settings=dict(settings))

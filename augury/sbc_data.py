@@ -61,7 +61,7 @@ def why_not(method: str, lowered, names: list[str]) -> Optional[str]:
     try:  # an abstract trace with the data as arguments: a let of data alone may need concrete values
         from numpyro.infer.util import potential_energy
 
-        from .samplers.nuts import _unconstrained_prototype
+        from augury.runtime.samplers.nuts import _unconstrained_prototype
         zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), _unconstrained_prototype(lowered.numpyro_model))
         jax.eval_shape(lambda d: potential_energy(reading_data(lowered), (), d, zeros),
                        {n: lowered.base.values[n] for n in names})
