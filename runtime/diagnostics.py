@@ -27,7 +27,7 @@ import contextlib
 import logging
 import math
 import warnings as _warnings
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -403,17 +403,20 @@ def _step_checks(ess: np.ndarray, resampled: Any) -> dict:
 
 
 def particle_warnings(log_weights: Any = None, *, ess_per_step: Any = None, particles: Optional[int] = None,
-                      resampled: Any = None) -> list[str]:
+                      resampled: Any = None, step_label: Optional[Callable[[int], str]] = None) -> list[str]:
     """Warnings for a weighted run (SMC, importance sampling); [] when the weights are healthy.
 
     `log_weights`: the final unnormalized log weights (particles,). `ess_per_step`: ESS at each
     step (e.g. each SMC temperature, before resampling). `particles`: the population size
     (defaults to the number of log weights). `resampled`: bool per step, whether it resampled.
     Warns on NaN / +inf log weights (-inf is a zero weight), on final weights whose ESS is below
-    max(1.5, 1% of particles), and on any step whose ESS fell below 1.5.
+    max(1.5, 1% of particles), and on any step whose ESS fell below 1.5.  `step_label(i)` names
+    entry i of `ess_per_step` (default "step i+1 of N", as the samplers' errors count steps).
     """
     c = particle_checks(log_weights, ess_per_step=ess_per_step, particles=particles, resampled=resampled)
-    return _warn_nonfinite_weights(c) + _warn_final_ess(c) + _warn_step_ess(c)
+    steps = c.get("steps")
+    label = step_label or (lambda i: f"step {i + 1} of {steps}")
+    return _warn_nonfinite_weights(c) + _warn_final_ess(c) + _warn_step_ess(c, label)
 
 
 def _warn_nonfinite_weights(c: Mapping[str, Any]) -> list[str]:
@@ -432,13 +435,13 @@ def _warn_final_ess(c: Mapping[str, Any]) -> list[str]:
             f"(below {c['ess_threshold']:g}); the estimates rest on about one particle\n{_TRY_PARTICLES}"]
 
 
-def _warn_step_ess(c: Mapping[str, Any]) -> list[str]:
+def _warn_step_ess(c: Mapping[str, Any], label: Callable[[int], str]) -> list[str]:
     low = c["low_steps"]
     if not low:
         return []
     then = ", then resampled: later particles descend from about one" if c["min_step_resampled"] else ""
     more = ""
     if len(low) > 1:
-        more = f" ({len(low)} of {c['steps']} steps below {PARTICLE_ESS_MIN}: {_listing(low)})"
-    return [f"the weights collapsed at step {c['min_step']}: ESS {_fmt(c['min_step_ess'], '.2f')}"
+        more = f" ({len(low)} of {c['steps']} steps below {PARTICLE_ESS_MIN}: {_listing([label(i) for i in low])})"
+    return [f"the weights collapsed at {label(c['min_step'])}: ESS {_fmt(c['min_step_ess'], '.2f')}"
             f"{then}{more}\n{_TRY_PARTICLES}"]

@@ -60,6 +60,7 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
     iterations = getattr(module, "num_iterations", lambda s: None)(settings) or (
         total * per_step if total is not None else None)
     phase = getattr(module, "phase", lambda i, s: method)
+    step_where = getattr(module, "step_where", lambda i: f"step {i + 1}")  # smc2 says the time
     k_init, k_steps = jax.random.split(key)
     infos: list = []
     interrupted = False
@@ -80,7 +81,7 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
                 bad = _first_nonfinite(info) if isinstance(info, dict) else None
                 if bad is not None:
                     raise AuguryInferenceError(
-                        f"`{method}` produced NaN or infinity in `{bad}` at step {i + 1}",
+                        f"`{method}` produced NaN or infinity in `{bad}` at {step_where(i)}",
                         notes=[getattr(module, "NAN_NOTE", "the log density or a distribution parameter is not "
                                        "finite there; check the data's scale, the priors' supports, or try "
                                        "precision=\"float64\"")])
@@ -106,7 +107,7 @@ def loop(module, problem: Problem, key, settings: dict, method: str, progress: b
     return out
 
 
-def _run_warnings(post: Posterior, out: Draws, method: str) -> list[str]:
+def _run_warnings(post: Posterior, out: Draws, method: str, module=None) -> list[str]:
     """The failing diagnostics of a finished run (R-hat and ESS from the Posterior's own)."""
     from ..diagnostics import mcmc_warnings, particle_warnings
     if out.chains is not None:
@@ -115,7 +116,8 @@ def _run_warnings(post: Posterior, out: Draws, method: str) -> list[str]:
                              tree_depth=stats.get("tree_depth"), max_tree_depth=out.settings.get("max_tree_depth"),
                              method=method, per_var=post.element_stats())
     if out.log_weights is not None or "ess" in out.sample_stats:
-        return particle_warnings(out.log_weights, ess_per_step=out.sample_stats.get("ess"))
+        return particle_warnings(out.log_weights, ess_per_step=out.sample_stats.get("ess"),
+                                 step_label=getattr(module, "step_where", None))
     return []
 
 
@@ -153,7 +155,7 @@ def sample(method: str, problem: Problem, settings: dict, seed: Any = 0, progres
                      method=method, settings=settings_out, sample_stats=out.sample_stats,
                      timing={"sampling_s": elapsed}, warnings=warnings, kinds=kinds, interrupted=out.interrupted)
     if out.draws and not out.interrupted and not getattr(module, "OWN_WEIGHT_WARNINGS", False) and not equal:
-        post.warnings.extend(_run_warnings(post, out, method))
+        post.warnings.extend(_run_warnings(post, out, method, module))
     if checkpoint is not None:
         _checkpoint_notes(post, checkpoint, method)
     return post

@@ -432,6 +432,14 @@ def kmeans_start(problem: MixtureProblem, X, allowed, key):
     return (R,) + tuple(suff_stats(X, R, problem.family == "gaussian"))
 
 
+def _first_bad_iteration(carry: dict, restart: int, restarts: int) -> str:
+    """' at iteration i (restart r of n)': where the log posterior trace first went non-finite."""
+    trace = np.asarray(carry["trace"])[:int(carry["it"])]
+    bad = np.flatnonzero(~np.isfinite(trace))
+    at = f" at iteration {int(bad[0]) + 1} of {trace.size}" if bad.size else " after the last iteration"
+    return at + (f" (restart {restart + 1} of {restarts})" if restarts > 1 else "")
+
+
 def _build(problem: MixtureProblem, iterations: int, tol: float):
     """(init, segment, final) jitted for this problem."""
 
@@ -518,7 +526,8 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     best = runs[best_i]
     carry, R = best["carry"], np.asarray(best["R"])
     if not np.isfinite(best["lp"]) or not np.all(np.isfinite(R)):
-        raise AuguryInferenceError("`em` produced NaN or infinity in the log posterior",
+        raise AuguryInferenceError("`em` produced NaN or infinity in the log posterior"
+                                   + _first_bad_iteration(best["carry"], best_i, len(runs)),
                                    notes=["check the data's scale and the priors (a weak Ψ₀ with few points "
                                           "per component can make a covariance singular)"])
     theta, w = carry["theta"], np.asarray(carry["w"])

@@ -196,8 +196,9 @@ def _save(ck, done: int, state, rec: dict, stored: dict, T: int, stopped: bool) 
     ck.save(done, state, extra=extra, total=T, interrupted=stopped)
 
 
-def _collapse_warnings(ess: np.ndarray, n: int, proposal: str, optimal_available: bool) -> list[str]:
-    """A warning naming the time steps whose ESS fell below max(1.5, 1% of n)."""
+def collapse_warnings(ess: np.ndarray, n: int, proposal: str, optimal_available: bool, where: str = "") -> list[str]:
+    """A warning naming the time steps whose ESS fell below max(1.5, 1% of n); `where` qualifies
+    the filter (pmmh's, at the posterior mean)."""
     floor = max(1.5, _COLLAPSE_SHARE * n)
     low = np.nonzero(~(ess >= floor))[0]
     if low.size == 0:
@@ -210,7 +211,7 @@ def _collapse_warnings(ess: np.ndarray, n: int, proposal: str, optimal_available
     elif proposal == "bootstrap":
         tries.append("a less diffuse transition or a more informative prior for x[0] (the bootstrap proposal "
                      "ignores each observation until it weights the particles)")
-    return [f"the particle weights collapsed at t = {listing} ({low.size} of {ess.size} steps with an ESS below "
+    return [f"the particle weights{where} collapsed at t = {listing} ({low.size} of {ess.size} steps with an ESS below "
             f"{floor:g}; the worst, ESS {ess[worst]:.2f}, at t = {worst}): the filtering estimates there, the "
             f"log evidence and the smoothing paths rest on a few particles\ntry: " + ", or ".join(tries)]
 
@@ -277,7 +278,7 @@ def run(problem: Problem, key, settings: dict, *, method: str = "particle_filter
                             "try: more particles, the optimal proposal where the step is linear-Gaussian, or check "
                             f"the data at t = {int(bad[0])} and the emission's density there")
     # (after a step where every weight is zero the weights are NaN: that has its own warning above)
-    out.warnings.extend(_collapse_warnings(rec["ess"][:bad[0]] if bad.size else rec["ess"], n, proposal,
+    out.warnings.extend(collapse_warnings(rec["ess"][:bad[0]] if bad.size else rec["ess"], n, proposal,
                                            ss.linear_gaussian is not None))
     eves = np.unique(np.asarray(to_host(state.eve))).size
     if eves <= 1 and done > 1 and not bad.size:

@@ -30,8 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from augury.errors import AuguryInferenceError
+
 from .. import filtering as F
 from .. import particles as P
+from .particle_filter import collapse_warnings
 from .protocol import Draws, Problem
 
 BLOCK = 25  # iterations per driver step
@@ -62,7 +65,7 @@ def _filter(problem: Problem, settings: dict):
     proposal = F.resolve_proposal(ss, settings["proposal"])
 
     def estimate(z, key):
-        """(log p̂(y | θ), one smoothing path) at unconstrained θ = z."""
+        """(log p̂(y | θ), one smoothing path, the ESS per time step) at unconstrained θ = z."""
         theta = static.constrain(z)
         k_f, k_p = jax.random.split(key)
         out = F.run_filter(ss, theta, k_f, n, resample=settings["resample"], ess_threshold=0.5,
@@ -70,7 +73,7 @@ def _filter(problem: Problem, settings: dict):
         path = F.genealogy_paths(out.particles, out.ancestors, out.final_log_weights, k_p, 1,
                                  resample=settings["resample"])[0]
         ll = jnp.where(jnp.isnan(out.log_evidence), -jnp.inf, out.log_evidence)
-        return ll, path
+        return ll, path, out.ess
 
     return estimate
 
@@ -98,8 +101,9 @@ def build(problem: Problem, settings: dict):
         k_draw, k_est = jax.random.split(key)
         z = jax.jit(jax.vmap(static.draw))(jax.random.split(k_draw, chains * STARTS))
         lp = jax.jit(jax.vmap(static.log_prior))(z)
-        ll, path = batch(z, jax.random.split(k_est, chains * STARTS))
+        ll, path, _ = batch(z, jax.random.split(k_est, chains * STARTS))
         score = jnp.where(jnp.isnan(lp + ll), -jnp.inf, lp + ll).reshape(chains, STARTS)
+        _refuse_a_start_with_zero_likelihood(problem, settings, z, score, k_est)
         best = jnp.argmax(score, axis=1) + jnp.arange(chains) * STARTS
         dtype = z.dtype
         # the prior draws' spread sets the first proposal's shape; warmup replaces it
@@ -116,7 +120,7 @@ def build(problem: Problem, settings: dict):
         eps = jax.random.normal(k_prop, state["z"].shape, state["z"].dtype)
         z_new = state["z"] + jnp.exp(state["log_scale"])[:, None] * (eps @ chol.T)
         lp_new = jax.vmap(static.log_prior)(z_new)
-        ll_new, path_new = jax.vmap(estimate)(z_new, jax.random.split(k_est, chains))
+        ll_new, path_new, _ = jax.vmap(estimate)(z_new, jax.random.split(k_est, chains))
         log_alpha = (lp_new + ll_new) - (state["lp"] + state["ll"])
         log_alpha = jnp.where(jnp.isnan(log_alpha), -jnp.inf, log_alpha)
         accept = jnp.log(jax.random.uniform(k_acc, (chains,), state["z"].dtype)) < log_alpha
@@ -179,7 +183,7 @@ def finalize(problem: Problem, state, infos: list, settings: dict) -> Draws:
     stats = {"accepted": np.swapaxes(accept, 0, 1), "log_likelihood": np.swapaxes(ll, 0, 1)}
     warnings = []
     rate = float(accept.mean())
-    sd = _likelihood_sd(problem, settings, flat.mean(0))
+    sd, ess = _likelihood_sd(problem, settings, flat.mean(0))
     out_settings["log_likelihood_sd"] = sd
     if rate < 0.03 or (sd is not None and sd > 2.5):
         warnings.append(
@@ -188,13 +192,38 @@ def finalize(problem: Problem, state, infos: list, settings: dict) -> Draws:
             f"try: more particles (particles = {int(settings['particles'])} now; the sd falls like 1/sqrt(particles))"
             + (", or proposal = \"optimal\"" if ss.linear_gaussian is not None and settings["proposal"] == "bootstrap"
                else ""))
+    warnings.extend(collapse_warnings(ess, int(settings["particles"]), settings["proposal"],
+                                      ss.linear_gaussian is not None, where=" of the filter at the posterior mean"))
     return Draws(draws, chains=chains, sample_stats=stats, settings=out_settings, warnings=warnings)
 
 
-def _likelihood_sd(problem: Problem, settings: dict, z_mean) -> float:
+def _refuse_a_start_with_zero_likelihood(problem: Problem, settings: dict, z, score, key) -> None:
+    """A chain whose STARTS prior draws all have likelihood zero (or NaN) can never accept a
+    move (the ratio is NaN); say where the filter lost the data instead of running it."""
+    stuck = np.flatnonzero(~np.isfinite(np.asarray(score)).any(axis=1))
+    if not stuck.size:
+        return
+    c = int(stuck[0])
+    theta = problem.static.constrain(z[c * STARTS])
+    out = F.run_filter(problem.state_space, theta, key, int(settings["particles"]), resample=settings["resample"],
+                       proposal=F.resolve_proposal(problem.state_space, settings["proposal"]))
+    bad = np.flatnonzero(~np.isfinite(np.asarray(out.log_evidence_increment)))
+    where = (f"at t = {int(bad[0])} every particle got weight zero (or a NaN)" if bad.size else
+             "the prior density of the static parameters is zero or NaN there")
+    raise AuguryInferenceError(
+        f"`pmmh`: the likelihood estimate is zero or NaN at all {STARTS} prior draws tried for chain {c + 1}'s "
+        f"start: {where}, so no move could be accepted",
+        notes=[f"check the data{f' at t = {int(bad[0])}' if bad.size else ''} and the emission's density there "
+               "(a scale must be positive), or give the static parameters priors where the data are possible"])
+
+
+def _likelihood_sd(problem: Problem, settings: dict, z_mean) -> tuple[float, np.ndarray]:
     """sd of the log-likelihood estimate at `z_mean` over chains × STARTS independent filters
-    (the batch size of the start, so the compiled program is reused)."""
+    (the batch size of the start, so the compiled program is reused), and their median ESS per
+    time step."""
     count = int(settings["chains"]) * STARTS
     z = jnp.broadcast_to(z_mean, (count,) + z_mean.shape)
-    lls = np.asarray(_batch_estimate(problem, settings)(z, jax.random.split(jax.random.PRNGKey(17), count))[0])
-    return float(np.std(lls[np.isfinite(lls)], ddof=1)) if np.isfinite(lls).sum() > 2 else float("inf")
+    lls, _, ess = _batch_estimate(problem, settings)(z, jax.random.split(jax.random.PRNGKey(17), count))
+    lls = np.asarray(lls)
+    sd = float(np.std(lls[np.isfinite(lls)], ddof=1)) if np.isfinite(lls).sum() > 2 else float("inf")
+    return sd, np.median(np.asarray(ess), axis=0)

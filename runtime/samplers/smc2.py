@@ -30,8 +30,14 @@ from .. import particles as P
 from ..sharding import constrain, describe, particle_mesh
 from .protocol import Draws, Problem
 
-NAN_NOTE = ("a filter's likelihood estimate or the prior of the static parameters is NaN there; check the "
-            "model's scales, or give the static parameters tighter priors")
+NAN_NOTE = ("every θ-particle's filter gave a likelihood estimate of zero or NaN there (every particle got weight "
+            "zero or a NaN), or the prior of the static parameters is NaN; check the data at that time and the "
+            "emission's density there (a scale must be positive), or give the static parameters tighter priors")
+
+
+def step_where(i: int) -> str:
+    """Driver step i + 1 is time t = i + 1 (the filters start at t = 0 in `init`)."""
+    return f"step {i + 1} (t = {i + 1})"
 
 
 def num_steps(settings: dict):

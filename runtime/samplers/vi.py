@@ -474,7 +474,9 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     R = np.asarray(R)
     trace = np.concatenate(runs)
     if not np.all(np.isfinite(R)) or not np.all(np.isfinite(trace)):
-        raise AuguryInferenceError("`vi` produced NaN or infinity",
+        bad = np.flatnonzero(~np.isfinite(trace))
+        at = f" at iteration {int(bad[0]) + 1} of {trace.size}" if bad.size else " after the last iteration"
+        raise AuguryInferenceError("`vi` produced NaN or infinity in the evidence lower bound" + at,
                                    notes=["check the data's scale and the priors' hyperparameters"])
     iters, converged = int(trace.size), bool(carry["done"])
     out = MixtureResult(

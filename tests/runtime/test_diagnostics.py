@@ -249,8 +249,11 @@ def test_one_percent_of_a_large_population_is_a_collapse():
 def test_a_step_collapse_names_the_step():
     ess = np.array([900.0, 600.0, 300.0, 1.02, 400.0, 1.3])
     out = particle_warnings(np.zeros(1000), ess_per_step=ess, resampled=[0, 0, 0, 1, 0, 0])
-    assert len(out) == 1 and "step 3: ESS 1.02" in out[0] and "resampled" in out[0]
-    assert "2 of 6 steps" in out[0] and "MCMC moves per temperature" in out[0]
+    # counted from 1, as the samplers' errors count steps: entry 3 is step 4 of 6
+    assert len(out) == 1 and "collapsed at step 4 of 6: ESS 1.02" in out[0] and "resampled" in out[0]
+    assert "2 of 6 steps" in out[0] and "step 6 of 6)" in out[0] and "MCMC moves per temperature" in out[0]
+    labelled = particle_warnings(ess_per_step=ess, step_label=lambda i: f"t = {i}")
+    assert "collapsed at t = 3: ESS 1.02" in labelled[0] and "t = 3, t = 5)" in labelled[0], labelled
     assert particle_warnings(ess_per_step=ess[:3], particles=1000) == []
 
 
@@ -259,5 +262,5 @@ def test_nan_weights_warn(recwarn):
     lw[[4, 9]] = [np.nan, np.inf]
     out = particle_warnings(lw, ess_per_step=[150.0, np.nan])
     assert any("2 of 200 log weights are NaN or +inf" in w for w in out)
-    assert any("step 1: ESS nan" in w for w in out)
+    assert any("step 2 of 2: ESS nan" in w for w in out)
     assert not recwarn.list

@@ -1,8 +1,8 @@
 """Faults at run time, through every method they apply to (issue 18, item 7): each is an
 `AuguryError` naming the method, the step (or iteration) and the fault, or, for weight collapse,
 a loud warning in `post.warnings` with the step and what to try; from the CLI, exit 1 and no
-traceback.  The table of outcomes is `MATRIX` (docs/samplers.md, "What happens when something
-goes wrong", prints the same).
+traceback.  The table of outcomes is in docs/samplers.md, "What happens when something goes
+wrong".
 
 Faults: a network that returns NaN below a noise level (t < 0.45: on vp(0.1, 20) with 10 steps,
 step 7 is the first from t < 0.45, t = 0.4006; pc's corrector calls the network at the step's end,
@@ -279,6 +279,72 @@ def test_a_nan_likelihood_at_one_time_is_said_by_the_particle_filter_with_the_ti
     assert w and "at t = 6 every particle got weight zero (or a NaN)" in w[0] and "try:" in w[0], post.warnings
 
 
+STATIC_VOLATILITY = """
+model volatility
+data y : real[T]
+data s : real[T]
+param phi : real(lower = 0, upper = 1)
+param h : real[T]
+phi ~ uniform(0, 1)
+h[0] ~ normal(0, 1)
+for t in range(1, T) { h[t] ~ normal(phi * h[t - 1], 0.5) }
+for t in range(T) { y[t] ~ normal(EMISSION) }
+"""
+STATIC_SETTINGS = {"pmmh": dict(particles=10, warmup=25, samples=25, chains=1),
+                   "smc2": dict(particles=20, state_particles=10)}
+
+
+@pytest.mark.slow  # a compiled filter each: about 10 s on 2 shared cores
+@pytest.mark.parametrize("method,said", [
+    ("pmmh", "`pmmh`: the likelihood estimate is zero or NaN at all 8 prior draws tried for chain 1's start: at t = 6 "
+             "every particle got weight zero (or a NaN)"),
+    ("smc2", "`smc2` produced NaN or infinity in `ess` at step 6 (t = 6)")])
+def test_a_likelihood_of_zero_at_one_time_is_named_with_the_time_by_pmmh_and_smc2(method, said):
+    """A negative emission scale at t = 6 for every θ: pmmh's chains could never accept a move
+    (it gave 25 copies of the start and a warning about particles), smc2's θ-weights are all zero."""
+    T = 10
+    s = np.ones(T)
+    s[6] = -1.0
+    model = augury.compile(STATIC_VOLATILITY.replace("EMISSION", "0, exp(h[t] / 2) * s[t]"))
+    msg = str(_error(lambda: model.sample({"y": np.zeros(T), "s": s}, method=method, seed=0,
+                                          **STATIC_SETTINGS[method])))
+    assert said in msg and "the emission's density there" in msg, msg
+
+
+@pytest.mark.parametrize("method", ["pmmh", pytest.param("smc2", marks=pytest.mark.slow),
+                                    pytest.param("particle_filter", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("fn", ["raises", "wrong_shape"])
+def test_a_state_space_models_operator_fault_is_named_with_the_model_line(method, fn):
+    """A `python(...)` emission that raises or misshapes, in the chain's observation: refused at
+    the line applying it, before a filter runs."""
+    source = STATIC_VOLATILITY.replace("EMISSION", "A(h[t]), s[t]").replace(
+        "param h", 'op A = python("faultops:FN")\nparam h').replace("FN", fn)
+    if method == "particle_filter":  # no static parameter: the filter alone
+        source = source.replace("param phi : real(lower = 0, upper = 1)", "").replace("phi ~ uniform(0, 1)", "") \
+            .replace("phi * h", "0.9 * h")
+    model = augury.compile(source, allow_python=True)
+    settings = STATIC_SETTINGS.get(method, dict(particles=10))
+    msg = str(_error(lambda: model.sample({"y": np.zeros(10), "s": np.ones(10)}, method=method, seed=0, **settings)))
+    assert "y[t] ~ normal(A(h[t]), s[t])" in msg and f'python("faultops:{fn}")' in msg, msg
+
+
+@pytest.mark.parametrize("method,said", [
+    pytest.param("pmmh", "the particle weights of the filter at the posterior mean collapsed at t = ", marks=pytest.mark.slow),
+    pytest.param("smc2", "the weights collapsed at step 5 (t = 5)", marks=pytest.mark.extended)])
+def test_weight_collapse_at_an_outlier_is_said_by_pmmh_and_smc2_with_the_time(method, said):
+    """y = exp(h) + N(0, 0.05²) with y[5] = 6 (h[5] ≈ 1.8, 3.5 prior sd out) and 10 bootstrap
+    particles: at t = 5 one particle holds the weight (ESS 1.00 at the posterior mean)."""
+    T = 10
+    y = np.ones(T)
+    y[5] = 6.0
+    model = augury.compile(STATIC_VOLATILITY.replace("EMISSION", "exp(h[t]), s[t]"))
+    post = model.sample({"y": y, "s": np.full(T, 0.05)}, method=method, seed=0, **STATIC_SETTINGS[method])
+    w = [w for w in post.warnings if said in w]
+    assert w and "try:" in w[0], post.warnings
+    if method == "pmmh":
+        assert "5" in w[0].split("collapsed at t = ")[1].split(" (")[0].split(", "), w[0]
+
+
 MIXTURE = """
 const K = 2
 data X : real[N, D]
@@ -296,9 +362,10 @@ for n in range(N) {
 """
 
 
-@pytest.mark.parametrize("method,said", [pytest.param("em", "`em` produced NaN or infinity in the log posterior",
-                                                      marks=pytest.mark.slow),
-                                         pytest.param("vi", "`vi` produced NaN or infinity", marks=pytest.mark.extended),
+@pytest.mark.parametrize("method,said", [pytest.param("em", "`em` produced NaN or infinity in the log posterior at "
+                                                      "iteration 1 of 10", marks=pytest.mark.slow),
+                                         pytest.param("vi", "`vi` produced NaN or infinity in the evidence lower bound "
+                                                      "at iteration 1 of 10", marks=pytest.mark.extended),
                                          ("gibbs", "gibbs: point 5's squared norm overflows (it has |x| = 1e+200)"),
                                          ("split_merge", "split_merge: point 5's squared norm overflows")])
 def test_a_mixtures_nan_log_density_names_the_method(method, said):
