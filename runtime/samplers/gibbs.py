@@ -79,8 +79,7 @@ from ..mixtures.result import MixtureResult
 from ..mixtures.outputs import split_rhat as _split_rhat
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
-from .. import checkpoints, interrupts
-from ..progress import progress_bar
+from ..mixtures.segments import concatenated, run_segments
 
 
 # the driver's per-element R-hat and ESS are meaningless for labels and component slots that switch;
@@ -508,11 +507,6 @@ def _check_problem(problem: MixtureProblem, allowed: np.ndarray) -> None:
             notes=["observed labels must lie in 0 … K−1 (classes 0 … C−1 with prototypes); −1 marks a missing label"])
 
 
-def _kept_arrays(kept: list[dict]) -> dict:
-    """The draws kept so far as one array per name (chains, draws, ...), for a checkpoint."""
-    return {f"kept.{k}": np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]} if kept else {}
-
-
 def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) -> MixtureResult:
     """Gibbs draws of a mixture's labels, weights and component parameters: collapsed when
     `problem.conjugate`, blocked otherwise (see the module docstring)."""
@@ -532,36 +526,22 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     state = _start(spec, X, allowed_np, free_np, labels, k_start, chains)
     allowed, free = shard_points(allowed_np, free_np)
 
-    kept: list[dict] = []
-    done, interrupted, last = 0, False, None
-    ck = checkpoints.current()
-    resumed = ck.start("gibbs") if ck is not None else None
-    if resumed is not None:  # segment s's keys are fold_in(k_run, s): the chains go on as if never stopped
-        state, done = resumed.state(state), resumed.step
-        saved = {k[5:]: v for k, v in resumed.extra.items() if k.startswith("kept.")}
-        kept = [saved] if saved else []
-    with progress_bar(total, desc="gibbs", enabled=progress) as bar:
-        bar.update(done)
-        try:
-            for s in range(-(-done // length), -(-total // length)):
-                k_seg, k_draw = jax.random.split(jax.random.fold_in(k_run, s))
-                state, states, trunc = _segment(spec, X, allowed, free, state, k_seg, length)
-                start = s * length
-                lo, hi = max(warmup - start, 0), min(total - start, length)
-                if hi > lo:  # draws for the whole segment (one compiled shape), the kept ones sliced
-                    out = jax.device_get({**_draws(spec, X, states, k_draw), "truncated": trunc})
-                    kept.append({k: v[:, lo:hi] for k, v in out.items()})
-                last = (states, trunc, k_draw)
-                bar.update(min(total, start + length) - done)
-                done = min(total, start + length)
-                if ck is not None and ck.due(done):
-                    ck.save(done, state, extra=_kept_arrays(kept), total=total)
-                interrupts.check()  # Ctrl-C is taken here, between segments
-        except KeyboardInterrupt:
-            interrupted = True
-            if ck is not None:
-                ck.save(done, state, extra=_kept_arrays(kept), total=total, interrupted=True)
+    last = None  # the last segment's states, for a draw if Ctrl-C comes during warmup
 
+    def advance(s, state, extra, lo, hi):
+        nonlocal last
+        k_seg, k_draw = jax.random.split(jax.random.fold_in(k_run, s))
+        state, states, trunc = _segment(spec, X, allowed, free, state, k_seg, length)
+        last = (states, trunc, k_draw)
+        if hi <= lo:
+            return state, None, extra
+        # draws for the whole segment (one compiled shape), the kept ones sliced
+        out = jax.device_get({**_draws(spec, X, states, k_draw), "truncated": trunc})
+        return state, {k: v[:, lo:hi] for k, v in out.items()}, extra
+
+    run_ = run_segments("gibbs", total=total, warmup=warmup, length=length, state=state, extra={}, advance=advance,
+                        progress=progress)
+    kept, done, interrupted = run_.kept, run_.done, run_.interrupted
     warnings_: list[str] = []
     if interrupted:
         if not kept:
@@ -575,7 +555,7 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
         else:
             warnings_.append(f"gibbs was interrupted after {done} of {total} sweeps: "
                              f"{sum(k['assignment'].shape[1] for k in kept)} draws per chain kept")
-    out = {k: np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]}
+    out = concatenated(kept)
     truncated = out.pop("truncated")
     stats = {"num_components": out.pop("num_components").astype(np.int32), "log_joint": out.pop("log_joint")}
     draws = {"assignment": out.pop("assignment").astype(np.int32), "weights": out.pop("weights"), **out}

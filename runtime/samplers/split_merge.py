@@ -90,8 +90,8 @@ from ..mixtures.problem import MixtureProblem, refuse_overflowing_points
 from ..mixtures.result import MixtureResult
 from ..mixtures.problem import fingerprint as _fingerprint
 from ..mixtures.sharding import shard_points
-from .. import checkpoints, interrupts
-from ..progress import progress_bar
+from ..mixtures.fast_draws import categorical_by_cdf, log_gamma, segment_argmax, uniform_member
+from ..mixtures.segments import concatenated, run_segments
 
 
 # the driver's per-element R-hat and ESS are meaningless for labels and component slots that switch;
@@ -103,7 +103,6 @@ _PROPOSALS = 2          # split-or-merge moves per iteration
 _POINT_MOVES = 64       # collapsed single-point moves per iteration (all points when fewer)
 _SEGMENTS = 10          # compiled segments per run (progress and interrupts between them)
 _MAX_SEGMENT = 500      # iterations per segment at most
-_GAMMA_TRIES = 12      # Marsaglia–Tsang candidates per gamma draw (see `_log_gamma`)
 
 
 # --------------------------------------------------------------------------- static spec
@@ -179,14 +178,14 @@ def _params(spec: _Spec, n, s1, s2, key, covariances: bool = False) -> dict:
 def _niw_sample(p: MixtureProblem, n, s1, s2, key, covariances: bool) -> dict:
     """(μ_k, Σ_k) from the NIW posterior (`conjugate.niw_posterior`) in precision form, by
     Bartlett's decomposition: with Ψ_n = C Cᵀ and A lower triangular, A_ii² ~ χ²(ν_n − i) (drawn as
-    2 Gamma((ν_n − i)/2) by `_log_gamma`, which compiles faster), A_ij ~ N(0, 1) below the diagonal,
+    2 Gamma((ν_n − i)/2) by `log_gamma`, which compiles faster), A_ij ~ N(0, 1) below the diagonal,
     P = Σ⁻¹ = (C⁻ᵀA)(C⁻ᵀA)ᵀ ~ Wishart(ν_n, Ψ_n⁻¹), ½ log|P| = Σ log A_ii − Σ log C_ii, and
     μ = m_n + C A⁻ᵀ ε / √κ_n ~ N(m_n, Σ/κ_n) (Σ = (C A⁻ᵀ)(C A⁻ᵀ)ᵀ).  No Cholesky of Σ is needed."""
     kn, mn, nun, psin = conjugate.niw_posterior(p.gaussian, n, s1, s2)
     m, d = psin.shape[0], psin.shape[-1]
     k1, k2, k3 = jax.random.split(key, 3)
     dfs = nun[:, None] - jnp.arange(d, dtype=psin.dtype)[None]
-    log_diag = 0.5 * (math.log(2.0) + _log_gamma(k1, 0.5 * dfs))
+    log_diag = 0.5 * (math.log(2.0) + log_gamma(k1, 0.5 * dfs))
     A = jnp.tril(jax.random.normal(k2, (m, d, d), psin.dtype), -1) + jnp.exp(log_diag)[..., None] * jnp.eye(d, dtype=psin.dtype)
     C = jnp.linalg.cholesky(psin)
     G = jax.scipy.linalg.solve_triangular(C, A, lower=True, trans=1)                 # C⁻ᵀ A
@@ -219,52 +218,6 @@ def _loglik(spec: _Spec, X, th: dict):
         quad = ((X[:, None, :] * X[:, :, None]).reshape(X.shape[0], -1) @ P.reshape(P.shape[0], -1).T
                 - 2.0 * X @ Pm.T + jnp.sum(Pm * mu, -1)[None])
     return -0.5 * quad + th["half_logdet"][None] - 0.5 * d * math.log(2 * math.pi)
-
-
-def _log_gamma(key, a, tries: int = _GAMMA_TRIES):
-    """log of Gamma(a, 1) draws (any shape a > 0) by Marsaglia & Tsang (2000), "A simple method for
-    generating gamma variables": for shape b = a + 1 ≥ 1, d = b − 1/3, c = 1/√(9d), x ~ N(0, 1),
-    v = (1 + c x)³, accept d·v when log U < x²/2 + d − d v + d log v; then Gamma(a) = Gamma(a + 1)
-    · U^{1/a}.  A fixed number of candidates instead of a loop: each is accepted with
-    probability > 0.95, so all `tries` fail with probability < 0.05^tries (1e-16 for 12; the last
-    candidate is then taken).  It compiles in a fraction of `jax.random.gamma`'s time."""
-    kx, ku, kb = jax.random.split(key, 3)
-    dtype = a.dtype
-    d = a + 1.0 - 1.0 / 3.0
-    c = 1.0 / jnp.sqrt(9.0 * d)
-    x = jax.random.normal(kx, (tries,) + a.shape, dtype)
-    u = jax.random.uniform(ku, (tries,) + a.shape, dtype, minval=jnp.finfo(dtype).tiny)
-    v = (1.0 + c * x) ** 3
-    ok = (v > 0) & (jnp.log(u) < 0.5 * x * x + d - d * v + d * jnp.log(jnp.where(v > 0, v, 1.0)))
-    first = jnp.argmax(jnp.concatenate([ok[:-1], jnp.ones((1,) + a.shape, bool)]), axis=0)
-    v = jnp.take_along_axis(v, first[None], axis=0)[0]
-    ub = jax.random.uniform(kb, a.shape, dtype, minval=jnp.finfo(dtype).tiny)
-    return jnp.log(d) + jnp.log(jnp.maximum(v, jnp.finfo(dtype).tiny)) + jnp.log(ub) / a
-
-
-def _segment_argmax(u, seg, m: int):
-    """Per segment 0..m−1 the index of the point with the largest u (−1 when empty)."""
-    N = u.shape[0]
-    top = jax.ops.segment_max(u, seg, num_segments=m + 1)[:m]
-    hit = u == top[jnp.clip(seg, 0, m - 1)]
-    hit = hit & (seg < m)
-    idx = jax.ops.segment_max(jnp.where(hit, jnp.arange(N), -1), jnp.where(hit, seg, m), num_segments=m + 1)[:m]
-    return jnp.maximum(idx, -1)
-
-
-def _uniform_member(key, mask):
-    """A point drawn uniformly from those in mask (N,) (0 when none)."""
-    u = jax.random.uniform(key, mask.shape)
-    return jnp.argmax(jnp.where(mask, u, -1.0))
-
-
-def _categorical(key, logits):
-    """One draw per row of logits (N, M) by inverting the CDF with one uniform per row (a Gumbel
-    draw per entry costs N·M random numbers, most of an iteration's time on a CPU)."""
-    p = jnp.exp(logits - jnp.max(logits, axis=1, keepdims=True))
-    cdf = jnp.cumsum(p, axis=1)
-    u = jax.random.uniform(key, (logits.shape[0], 1), logits.dtype, minval=jnp.finfo(logits.dtype).tiny) * cdf[:, -1:]
-    return jnp.minimum(jnp.sum(cdf < u, axis=1), logits.shape[1] - 1).astype(jnp.int32)
 
 
 # --------------------------------------------------------------------------- step 1: split / merge
@@ -306,8 +259,8 @@ def _propose(spec: _Spec, X, F, lab, z, S, key):
     split = jax.random.uniform(ks[1], (), dtype) < 0.5
 
     # split of c: anchors i ∈ c (uniform), j ∈ c \ {i} unlabelled (uniform), new slot t empty (uniform)
-    i_s = _uniform_member(ks[2], z == c)
-    j_s = _uniform_member(ks[3], (z == c) & ~islab & (idx != i_s))
+    i_s = uniform_member(ks[2], z == c)
+    j_s = uniform_member(ks[3], (z == c) & ~islab & (idx != i_s))
     t_s = jax.random.categorical(ks[4], jnp.where(occ, -jnp.inf, 0.0))
     ok_s = ((n[c] - nlab[c] - jnp.where(islab[i_s], 0.0, 1.0)) >= 1) & (B < K)
     # merge of c with t ~ w_c: the slot kept is the labelled one, else either with probability ½
@@ -317,8 +270,8 @@ def _propose(spec: _Spec, X, F, lab, z, S, key):
     coin = jax.random.uniform(ks[6], (), dtype) < 0.5
     keep_c = jnp.where(nlab[c] > 0, True, jnp.where(nlab[t_m] > 0, False, coin))
     k_m, o_m = jnp.where(keep_c, c, t_m), jnp.where(keep_c, t_m, c)
-    i_m = _uniform_member(ks[2], z == k_m)
-    j_m = _uniform_member(ks[3], z == o_m)
+    i_m = uniform_member(ks[2], z == k_m)
+    j_m = uniform_member(ks[3], z == o_m)
 
     k = jnp.where(split, c, k_m)            # the slot that keeps side l (with i and every label)
     o = jnp.where(split, t_s, o_m)          # the slot of side r (with j)
@@ -336,7 +289,7 @@ def _propose(spec: _Spec, X, F, lab, z, S, key):
         kw, kt = jax.random.split(key)
         S2 = _group_stats(F, jnp.where(U, h, 2), 2)
         n2, s1, s2 = _unpack(spec, S2, d)
-        lg = _log_gamma(kw, n2 + 0.5 * alpha)
+        lg = log_gamma(kw, n2 + 0.5 * alpha)
         th = _params(spec, n2, s1, s2, kt)
         return jax.nn.log_softmax(lg[None] + _loglik(spec, X, th), axis=-1)            # (N, 2)
 
@@ -425,7 +378,7 @@ def _point_moves(spec: _Spec, X, F, lab, z, S, key):
         empty = K - jnp.sum(occ)
         logw = jnp.where(occ, jnp.log(jnp.where(occ, n, 1.0)),
                          math.log(alpha) - jnp.log(jnp.maximum(empty, 1).astype(X.dtype))) + pred
-        new = jnp.where(lab[i] >= 0, zi, _categorical(k, logw[None])[0]).astype(z.dtype)
+        new = jnp.where(lab[i] >= 0, zi, categorical_by_cdf(k, logw[None])[0]).astype(z.dtype)
         return (z.at[i].set(new), rest.at[new].add(F[i])), new != zi
 
     (z, S), moved = jax.lax.scan(body, (z, S), (points, jax.random.split(kz, m)))
@@ -455,13 +408,13 @@ def _restricted_gibbs(spec: _Spec, X, lab, z, n, g, th, key):
             ok = occ[cols] & (jnp.arange(width) < B) if width < K else occ
             sub = jax.tree.map(lambda a: a[cols], th)
             logits = jnp.where(ok[None], logg[cols][None] + _loglik(spec, X, sub), -jnp.inf)
-            return cols[_categorical(kd, logits)].astype(jnp.int32)
+            return cols[categorical_by_cdf(kd, logits)].astype(jnp.int32)
         return f
 
     widths = _widths(K)
     branch = jnp.sum(B > jnp.asarray(widths[:-1], B.dtype)) if len(widths) > 1 else 0
     prop = jax.lax.switch(branch, [draw(w) for w in widths]) if len(widths) > 1 else draw(K)()
-    keep = _segment_argmax(jax.random.uniform(kh, (N,), X.dtype), z, K)
+    keep = segment_argmax(jax.random.uniform(kh, (N,), X.dtype), z, K)
     held = (jnp.arange(N) == keep[z]) | (lab >= 0)
     prop = jnp.where(held, z, prop)
     n_new = jnp.zeros(K, X.dtype).at[prop].add(1.0)
@@ -477,7 +430,7 @@ def _iteration(spec: _Spec, X, F, lab, z, key):
     z, S, counts = _split_merge(spec, X, F, lab, z, k_sm)
     z, S, moved = _point_moves(spec, X, F, lab, z, S, jax.random.fold_in(k_sm, 1))
     n, s1, s2 = _unpack(spec, S, d)
-    g = jnp.where(n > 0, jnp.exp(_log_gamma(k_w, jnp.where(n > 0, n, 1.0))), 0.0)
+    g = jnp.where(n > 0, jnp.exp(log_gamma(k_w, jnp.where(n > 0, n, 1.0))), 0.0)
     th = _params(spec, n, s1, s2, k_th, covariances=True)
     # the recorded π (a key of its own, so the chain's moves keep their random stream); g drives step 3
     pi = weights.sample_partition_weights(spec.problem.weights, n, jax.random.fold_in(k_w, 1))
@@ -555,11 +508,6 @@ def _initial(problem: MixtureProblem, labels: np.ndarray) -> np.ndarray:
     return np.where(labels >= 0, labels, free).astype(np.int32)
 
 
-def _kept_arrays(kept: list[dict]) -> dict:
-    """The draws kept so far as one array per name (chains, draws, ...), for a checkpoint."""
-    return {f"kept.{k}": np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]} if kept else {}
-
-
 def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) -> MixtureResult:
     """Split–merge draws of a DP mixture's labels, weights and component parameters (module
     docstring).  Each chain starts with all unlabelled points in one component."""
@@ -574,47 +522,21 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     length = int(min(_MAX_SEGMENT, max(1, -(-total // _SEGMENTS))))
     z = [jnp.asarray(z0[c]) for c in range(chains)]
 
-    kept: list[dict] = []
-    counts = np.zeros((chains, 5), np.int64)
-    done, interrupted, max_b = 0, False, np.zeros(chains, np.int64)
-    ck = checkpoints.current()
-    resumed = ck.start("split_merge") if ck is not None else None
-    if resumed is not None:  # segment s's keys are fold_in(key, s): the chains go on as if never stopped
-        z, done = list(resumed.state(z)), resumed.step
-        extra = resumed.extra
-        counts, max_b = extra["counts"].astype(np.int64), extra["max_b"].astype(np.int64)
-        saved = {k[5:]: v for k, v in extra.items() if k.startswith("kept.")}
-        kept = [saved] if saved else []
+    def advance(s, z, extra, lo, hi):
+        keys = jax.random.split(jax.random.fold_in(key, s), chains)  # segment s's keys: resumable
+        seg = [_segment(spec, X, lab, z[c], keys[c], length) for c in range(chains)]
+        recs = jax.tree.map(lambda *a: np.stack(a), *[jax.device_get(r[1]) for r in seg])
+        # (a final partial segment counts its extra iterations too)
+        extra = {"counts": extra["counts"] + np.stack([np.asarray(r[2]) for r in seg]),
+                 "max_b": np.maximum(extra["max_b"], recs["num_components"][:, :hi].max(axis=1))}
+        kept = {k: v[:, lo:hi] for k, v in recs.items()} if hi > lo else None
+        return [r[0] for r in seg], kept, extra
 
-    def save(stopped: bool = False) -> None:
-        ck.save(done, z, extra={"counts": counts, "max_b": max_b, **_kept_arrays(kept)}, total=total,
-                interrupted=stopped)
-
-    with progress_bar(total, desc="split_merge", enabled=progress) as bar:
-        bar.update(done)
-        try:
-            for s in range(-(-done // length), -(-total // length)):
-                keys = jax.random.split(jax.random.fold_in(key, s), chains)
-                seg = [_segment(spec, X, lab, z[c], keys[c], length) for c in range(chains)]
-                z = [r[0] for r in seg]
-                recs = jax.tree.map(lambda *a: np.stack(a), *[jax.device_get(r[1]) for r in seg])
-                cnt = np.stack([np.asarray(r[2]) for r in seg])
-                start = s * length
-                hi = min(total - start, length)
-                lo = max(warmup - start, 0)
-                counts += cnt   # a final partial segment counts its extra iterations too
-                max_b = np.maximum(max_b, recs["num_components"][:, :hi].max(axis=1))
-                if hi > lo:
-                    kept.append({k: v[:, lo:hi] for k, v in recs.items()})
-                bar.update(hi)
-                done = start + hi
-                if ck is not None and ck.due(done):
-                    save()
-                interrupts.check()  # Ctrl-C is taken here, between segments
-        except KeyboardInterrupt:
-            interrupted = True
-            if ck is not None:
-                save(stopped=True)
+    extra = {"counts": np.zeros((chains, 5), np.int64), "max_b": np.zeros(chains, np.int64)}
+    run_ = run_segments("split_merge", total=total, warmup=warmup, length=length, state=z, extra=extra,
+                        advance=advance, progress=progress)
+    kept, done, interrupted = run_.kept, run_.done, run_.interrupted
+    counts, max_b = run_.extra["counts"], run_.extra["max_b"]
 
     warnings_: list[str] = []
     if interrupted:
@@ -622,7 +544,7 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
             raise KeyboardInterrupt
         warnings_.append(f"split_merge was interrupted after {done} of {total} iterations: "
                          f"{sum(k['assignment'].shape[1] for k in kept)} draws per chain kept")
-    out = {k: np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]}
+    out = concatenated(kept)
     stats = {"num_components": out.pop("num_components").astype(np.int32)}
     draws = {"assignment": out.pop("assignment").astype(np.int32), **out}
 
