@@ -370,6 +370,12 @@ class Model:
         from augury.predictive_checks import log_likelihood
         return log_likelihood(self, posterior, data)
 
+    def measured_images(self, posterior, data: Union[None, Mapping, str, list] = None) -> tuple[dict, dict]:
+        """For the figures and the report: ({param: measurement}, {param: hidden pixels}) where
+        this model is an inverse problem on an image (`y ~ normal(A(x), s)`, A a `mask`)."""
+        from augury.measured_images import measured_images
+        return measured_images(self, posterior, data)
+
     def prior_predictive(self, data: Union[None, Mapping, str, list] = None, draws: int = 1000, seed: int = 0,
                          precision: str = "auto", consts: Optional[dict] = None, progress: bool = False):
         """`draws` joint draws of every unknown from its prior and every data variable from its

@@ -67,33 +67,12 @@ def truth_beside(model_file: str | Path) -> Optional[Path]:
     return cand if cand.is_file() else None
 
 
-def _inverse_images(model, data, post, ctx: RunContext) -> None:
-    """The measurement and the hidden pixels of the inverse problem's parameter, where the model
-    has that form (`x ~ diffusion(...)`, `y ~ normal(A(x), s)`) and the posterior holds `x`."""
-    from augury.compiler.inverse import recognize
-    from augury.model import _data_mapping
-    form = recognize(model.structure)
-    if isinstance(form, str) or form.param not in post.names:
-        return
-    y = _data_mapping(data).get(form.data)
-    if y is not None and np.ndim(y) >= 2:
-        ctx.measurements[form.param] = np.asarray(y, np.float64)
-    if form.op is None:
-        return
-    bound, _ = model.bind(data, None, post.settings.get("precision", "float32"), inverse=True)  # cached by the run
-    op = bound.env.operators.get(form.op)
-    if op is not None and op.name == "mask" and op.parts:
-        from .operators import _as_mask
-        keep = np.broadcast_to(np.asarray(_as_mask(op.parts[0], post.shape(form.param))), post.shape(form.param))
-        ctx.hidden[form.param] = keep == 0
-
-
 def run_context(model=None, data: Any = None, post=None, truth: Any = None) -> RunContext:
     """The context of a run of `model` (an `augury.Model`, or None) on `data` that made `post`."""
     ctx = RunContext(data_source=describe_data(data), truth=load_truth(truth))
     if model is not None:
         ctx.model_text = model.program.source
         ctx.model_file = "" if model.program.file.startswith("<") else model.program.file
-        if post is not None and data is not None:
-            _inverse_images(model, data, post, ctx)
+        if post is not None and data is not None and hasattr(model, "measured_images"):
+            ctx.measurements, ctx.hidden = model.measured_images(post, data)
     return ctx
