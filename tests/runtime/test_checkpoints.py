@@ -23,6 +23,7 @@ import pytest
 import augury
 from augury.errors import AuguryError
 from augury.runtime import checkpoints, interrupts
+from mixture_models import gaussian_mixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "samplers"))
 from two_modes import DATA as TWO_MODES_DATA, SOURCE as TWO_MODES  # noqa: E402
@@ -30,22 +31,8 @@ from two_modes import DATA as TWO_MODES_DATA, SOURCE as TWO_MODES  # noqa: E402
 NORMAL = ("data y : real[N]\nparam mu : real\nparam s : positive\n"
           "mu ~ normal(0, 10)\ns ~ lognormal(0, 1)\ny ~ normal(mu, s)\n")
 DATA = {"y": np.array([1.0, 2.0, 0.5, 1.5])}
-MIXTURE = """
-const K = 3
-data X : real[N, D]
-param w : simplex(K)
-param mu : real[K, D]
-param Sigma : spd(D)[K]
-param z : category(K)[N]
-w ~ dirichlet(ones(K))
-Sigma ~ inv_wishart(D + 2, eye(D))
-for k in range(K) { mu[k] ~ mvnormal(zeros(D), 100 * Sigma[k]) }
-for n in range(N) {
-  z[n] ~ categorical(w)
-  X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])
-}
-"""
-DP_MIXTURE = MIXTURE.replace("const K = 3", "const K = 10").replace("dirichlet(ones(K))", "dirichlet_process(alpha = 1.0)")
+MIXTURE = gaussian_mixture(3)
+DP_MIXTURE = gaussian_mixture(10, dirichlet_process=True)
 CHAIN = ("data y : real[T]\nparam x : real[T]\nx[0] ~ normal(0, 1)\n"
          "for t in range(1, T) { x[t] ~ normal(0.9 * x[t - 1], 0.5) }\nfor t in range(T) { y[t] ~ normal(x[t], 1.0) }\n")
 NUTS = dict(warmup=60, samples=60, chains=2)  # blocks of 6 iterations: 20 checks

@@ -25,6 +25,7 @@ import pytest
 import augury
 from augury.cli import main
 from augury.errors import AuguryError
+from mixture_models import gaussian_mixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "samplers"))
 from exact_networks import jax_gaussian_eps  # noqa: E402
@@ -345,21 +346,7 @@ def test_weight_collapse_at_an_outlier_is_said_by_pmmh_and_smc2_with_the_time(me
         assert "5" in w[0].split("collapsed at t = ")[1].split(" (")[0].split(", "), w[0]
 
 
-MIXTURE = """
-const K = 2
-data X : real[N, D]
-param w : simplex(K)
-param mu : real[K, D]
-param Sigma : spd(D)[K]
-param z : category(K)[N]
-w ~ dirichlet(ones(K))
-Sigma ~ inv_wishart(D + 2, eye(D))
-for k in range(K) { mu[k] ~ mvnormal(zeros(D), 100 * Sigma[k]) }
-for n in range(N) {
-  z[n] ~ categorical(w)
-  X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])
-}
-"""
+MIXTURE = gaussian_mixture(2)
 
 
 @pytest.mark.parametrize("method,said", [pytest.param("em", "`em` produced NaN or infinity in the log posterior at "
@@ -375,7 +362,7 @@ def test_a_mixtures_nan_log_density_names_the_method(method, said):
     X = np.concatenate([rng.normal(size=(10, 2)) - 3, rng.normal(size=(10, 2)) + 3])
     X[5, 0] = 1e200
     settings = dict(sweeps=10, warmup=5, chains=1) if method in ("gibbs", "split_merge") else dict(iterations=10)
-    source = MIXTURE if method != "split_merge" else MIXTURE.replace("dirichlet(ones(K))", "dirichlet_process(alpha = 1.0)")
+    source = gaussian_mixture(2, dirichlet_process=method == "split_merge")
     msg = str(_error(lambda: augury.compile(source).sample({"X": X}, method=method, seed=0, **settings)))
     assert said in msg, msg
 

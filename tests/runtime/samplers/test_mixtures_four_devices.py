@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mixture_models import GAUSSIAN_MIXTURE
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
@@ -25,21 +27,7 @@ x = shard_points(np.zeros((16, 2)))
 devices = len(x.sharding.device_set) if hasattr(x, "sharding") else 1
 rng = np.random.default_rng(0)
 X = np.concatenate([rng.normal(size=(40, 2)) + c for c in ([0, 0], [6, 0], [0, 6])])
-src = '''
-const K = 3
-data X : real[N, D]
-param w : simplex(K)
-param mu : real[K, D]
-param Sigma : spd(D)[K]
-param z : category(K)[N]
-w ~ dirichlet(ones(K))
-Sigma ~ inv_wishart(D + 2, eye(D))
-for k in range(K) { mu[k] ~ mvnormal(zeros(D), 100 * Sigma[k]) }
-for n in range(N) {
-  z[n] ~ categorical(w)
-  X[n] ~ mvnormal(mu[z[n]], Sigma[z[n]])
-}
-'''
+src = GAUSSIAN_MIXTURE_TEXT
 m = augury.compile(src)
 out = {"devices": devices}
 for method in ("em",):
@@ -64,7 +52,8 @@ def _result(res) -> dict:
 
 @pytest.mark.slow
 def test_em_fits_the_same_on_one_and_four_devices():
-    one, four = _result(_child(SAME_ANSWER, 1)), _result(_child(SAME_ANSWER, 4))
+    code = SAME_ANSWER.replace("GAUSSIAN_MIXTURE_TEXT", repr(GAUSSIAN_MIXTURE))
+    one, four = _result(_child(code, 1)), _result(_child(code, 4))
     assert one["devices"] == 1 and four["devices"] == 4
     for method in ("em",):
         for key in ("mu", "w"):
