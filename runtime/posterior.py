@@ -385,8 +385,9 @@ class Posterior(PosteriorChecks):
         `log_likelihood` (so `az.loo` and `az.plot_ppc` work); a variable declared with size names
         (`theta : real[J]`) has them as its dims, others `NAME_dim_0`, ....  The last two are
         computed from the model (None: where they can be, with the reason in the posterior's
-        attrs where not; True: an error says why not; False: left out); a posterior loaded from a
-        file has only what was saved.
+        attrs where not, and not for an interrupted run, which Ctrl-C asked to stop quickly;
+        True: an error says why not; False: left out); a posterior loaded from a file has only
+        what was saved.
 
         A weighted posterior becomes one chain whose draws are the particles; its log weights
         are `sample_stats.log_weight`. Stats not shaped per draw (ESS or temperature per step)

@@ -55,6 +55,10 @@ class PosteriorChecks:
             if flag is False or (flag is None and (self._model is None or self.method == "prior")):
                 groups.append({})
                 continue
+            if flag is None and self.interrupted:  # Ctrl-C asked for a quick stop: no compiling
+                notes[name] = "the run was interrupted: call `to_arviz` with it set to True to compute it"
+                groups.append({})
+                continue
             if flag is None and name == "log_likelihood" and self._log_weights is not None:
                 notes[name] = "weighted draws: loo and waic would treat the particles as equally weighted"
                 groups.append({})

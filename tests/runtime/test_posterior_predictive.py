@@ -8,6 +8,8 @@ over its components.  Seeds move with AUGURY_TEST_SEED.
 
 from __future__ import annotations
 
+import copy
+
 import os
 import warnings
 
@@ -189,13 +191,25 @@ def test_loaded_posterior_and_weighted_posterior(tmp_path, regression):
     model, data, post = regression
     path = tmp_path / "post.nc"
     post.save(path)
-    loaded = augury.load_posterior(path) if hasattr(augury, "load_posterior") else None
-    if loaded is not None:
-        with pytest.raises(AuguryError, match="needs the model"):
-            loaded.log_likelihood()
-        assert model.log_likelihood(loaded, data)["y"].shape == (2, 500, 12)
+    loaded = augury.load_posterior(path)
+    with pytest.raises(AuguryError, match="needs the model"):
+        loaded.log_likelihood()
+    assert model.log_likelihood(loaded, data)["y"].shape == (2, 500, 12)
     smc = model.sample(data, method="smc", particles=200, seed=SEED)
     idata = smc.to_arviz()
-    if smc.log_weights is not None:
-        assert "log_likelihood" not in idata.groups() and "weighted" in idata.posterior.attrs["no_log_likelihood"]
+    assert smc.log_weights is not None
+    assert "log_likelihood" not in idata.groups() and "weighted" in idata.posterior.attrs["no_log_likelihood"]
     assert smc.log_likelihood()["y"].shape == (200, 12)
+
+
+def test_an_interrupted_runs_arviz_data_skips_what_needs_compiling_unless_asked(regression):
+    """Ctrl-C asks for a quick stop: `--out post.nc` of an interrupted run does not compile the
+    predictive and pointwise programs (6 s of a 9 s answer to Ctrl-C on iris); asked for, they come."""
+    model, data, post = regression
+    cut = copy.copy(post)
+    cut.interrupted = True
+    idata = cut.to_arviz()
+    assert "posterior_predictive" not in idata.groups() and "log_likelihood" not in idata.groups()
+    assert "interrupted" in idata.posterior.attrs["no_log_likelihood"]
+    asked = cut.to_arviz(posterior_predictive=True, log_likelihood=True)
+    assert asked.log_likelihood["y"].shape == (2, 500, 12)
