@@ -23,7 +23,7 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {ro
 """
 
 
-@pytest.mark.slow
+@pytest.mark.extended  # 55 s; smc's and the particle filter's four-device tests run in CI
 def test_smc2_passes_its_exact_test_on_four_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     code = CHILD.format(root=str(ROOT), target=str(HERE / "smc2_exact_cases.py"))

@@ -50,7 +50,7 @@ def _result(res) -> dict:
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.slow
+@pytest.mark.extended  # 25 s
 def test_em_fits_the_same_on_one_and_four_devices():
     code = SAME_ANSWER.replace("GAUSSIAN_MIXTURE_TEXT", repr(GAUSSIAN_MIXTURE))
     one, four = _result(_child(code, 1)), _result(_child(code, 4))
@@ -70,7 +70,7 @@ sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "", "--rootdir", {ro
 """
 
 
-@pytest.mark.slow
+@pytest.mark.extended  # 130 s; smc's and the particle filter's four-device tests run in CI
 def test_the_exact_tests_of_gibbs_and_split_merge_pass_on_four_devices():
     code = EXACT.format(root=str(ROOT), target=str(HERE / "exact_sharded_cases.py"))
     res = _child(code, 4)

@@ -38,7 +38,7 @@ print("RESULT" + json.dumps(out))
 """
 
 
-@pytest.mark.slow
+@pytest.mark.extended  # 70 s; smc's and the particle filter's four-device tests run in CI
 def test_particle_methods_give_the_same_answer_on_four_devices():
     import augury
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
