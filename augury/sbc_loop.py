@@ -73,7 +73,9 @@ def _runner(model, method: str, prior, drawn: list[str], base: dict, consts, pre
     from augury.dsl.signatures import METHODS
 
     from augury import sbc_data
-    if METHODS[method].family == "diffusion":  # their programs take the measurement as an argument already
+    # the diffusion methods take the measurement as an argument already; the mixture methods cache
+    # their compiled programs by priors and shapes, with the points an argument (runtime/samplers/em.py)
+    if METHODS[method].family in ("diffusion", "mixture"):
         return slow, True, ""
     if method not in sbc_data.FAST_METHODS:
         return slow, False, sbc_data.why_not(method, None, drawn) or ""
