@@ -111,13 +111,8 @@ SLOW_CASES = {
 }
 
 
-# three in CI's slow tier (15-35 s each), the rest in the extended tier
-CI_CASES = {"smc", "gibbs", "ensemble"}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", [m if m in CI_CASES else pytest.param(m, marks=pytest.mark.extended)
-                                    for m in SLOW_CASES])
+@pytest.mark.slow  # and extended: tests/conftest.py, CI_LEAVES_OUT
+@pytest.mark.parametrize("method", list(SLOW_CASES))
 def test_every_method_family_stops_on_ctrl_c(method, tmp_path):
     args, has_draws, *when = SLOW_CASES[method]
     out = tmp_path / "post.nc"

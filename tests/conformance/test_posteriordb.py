@@ -19,8 +19,9 @@ skip is a failure (tests/conftest.py).
 `pytest tests/conformance -s` prints a table of the worst errors and the warnings of each run.
 The default tier runs three of the thirteen; the ten others, and six of them
 through adaptive tempered SMC (`test_posteriordb_smc`, means within 0.2 reference sd), are marked
-`slow`.  CI's slow tier (.ci/run) runs all but seven of those; the seven heaviest (five of
-SLOW_CASES, two under SMC) are also `extended` (`pytest -m extended`), to keep CI within 15 minutes.
+`slow`.  CI's slow tier (.ci/run) runs two of those (arK, low_dim_gauss_mix); the others are
+also `extended` (`pytest -m extended`; tests/conftest.py, CI_LEAVES_OUT), to keep CI within 15
+minutes.
 `AUGURY_SEED=N` runs them at another seed: the settings hold at any seed, not one tuned seed.
 """
 
@@ -247,13 +248,8 @@ SMC_MEAN_TOL = 0.2
 SMC_PARTICLES = 2000
 
 
-# the CI budget (15 minutes): these two (30-50 s each under SMC) run in the extended tier
-SMC_EXTENDED = {"low_dim_gauss_mix-low_dim_gauss_mix", "hmm_example-hmm_example"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.extended) if n in SMC_EXTENDED else n
-                                  for n in CASES])
+@pytest.mark.parametrize("name", list(CASES))
 def test_posteriordb_smc(name):
     import augury
     if not PDB.is_dir():
@@ -272,13 +268,8 @@ def test_posteriordb_smc(name):
     assert not bad, f"{name} under smc: {len(bad)} mean(s) off the reference:\n" + "\n".join(bad)
 
 
-# two of the seven in CI's slow tier; the others (30-60 s each on 2 shared cores) in the extended tier
-SLOW_IN_CI = {"mesquite-logmesquite_logvas", "kilpisjarvi_mod-kilpisjarvi"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n if n in SLOW_IN_CI else pytest.param(n, marks=pytest.mark.extended)
-                                  for n in SLOW_CASES])
+@pytest.mark.parametrize("name", list(SLOW_CASES))
 def test_posteriordb_slow(name):
     _check(name, SLOW_CASES[name])
 
