@@ -128,9 +128,8 @@ class SBCResult:
             out += [f"  {label} (p = {sr.pvalue_text(p)}): {meaning}" for label, p, _, meaning in fails]
             from augury.dsl.signatures import METHODS
             if self.method in METHODS and METHODS[self.method].family == "mixture":
-                out.append("  a mixture's component labels are arbitrary in the prior, and the method reports the "
-                           "components in an order of its own (label switching): per-component parameters and "
-                           "assignments need not calibrate even for a correct method (docs/sbc.md)")
+                out.append("  the components were ranked sorted by their mean's first coordinate (against label "
+                           "switching; augury/sbc_components.py), so a failure is the method's, or runs too short")
         if self.runs < sr.MIN_EXPECTED * 2:
             out.append(f"only {self.runs} runs: the chi-square test has little power and its p-values are rough; "
                        "use at least 100 runs")

@@ -109,7 +109,11 @@ def run_all(model, method: str, prior, ranked: list[str], drawn: list[str], base
     # the model's own warnings (checker, data) repeat in every run: only the runs' own are counted
     static = {str(w.format(model.program.source)) for w in model.warnings}
     per_run: list[dict] = []
+    per_truth: list[dict] = []
     shorts: dict[str, int] = {}
+    from augury.dsl.signatures import METHODS
+    from augury.sbc_components import sorted_components
+    mixture = METHODS[method].family == "mixture"
     names: Optional[list[str]] = None
     with interrupts.deferred(), progress_bar(runs, desc=f"sbc ({method})", enabled=progress) as bar:
         try:
@@ -125,8 +129,11 @@ def run_all(model, method: str, prior, ranked: list[str], drawn: list[str], base
                 if names is None:
                     names = _kept(post, prior, ranked, result)
                 truths = {n: prior.samples(n)[i] for n in names}
+                if mixture:  # label switching: components ranked in a canonical order (augury/sbc_components.py)
+                    post, truths = sorted_components(post, truths)
                 ranks, short = posterior_ranks(post, truths, names, draws, np.random.default_rng([seed, i, 1]))
                 per_run.append(ranks)
+                per_truth.append(truths)
                 result.run_seconds.append(time.perf_counter() - t)
                 result.run_warnings.append([w for w in post.warnings or [] if w not in static])
                 for label in short:
@@ -138,7 +145,7 @@ def run_all(model, method: str, prior, ranked: list[str], drawn: list[str], base
     if not per_run:
         raise KeyboardInterrupt  # stopped before a run was done: nothing to keep
     result.ranks = {n: np.stack([r[n] for r in per_run]) for n in names}
-    result.truths = {n: prior.samples(n)[:len(per_run)] for n in names}
+    result.truths = {n: np.stack([t[n] for t in per_truth]) for n in names}
     result.short = shorts
     result.seconds = time.perf_counter() - t0
     return result

@@ -284,3 +284,26 @@ def test_data_as_an_argument_changes_no_draw(model):
             fast = driver.sample("nuts", problem, opts, seed=i)
             plain = model.sample({"y": y}, method="nuts", seed=i, **settings)
             assert np.allclose(fast.samples("mu"), plain.samples("mu"), rtol=0, atol=1e-10)
+
+
+def test_mixture_components_are_ranked_sorted_by_their_means_first_coordinate():
+    """The same function of the parameters for every draw and the truth: components sorted by
+    mu[k, 0], the weights and means permuted alike and the assignments renamed to match."""
+    from augury.sbc_components import sorted_components
+    mu = np.array([[[2.0, 0.0], [-1.0, 5.0]], [[-3.0, 1.0], [4.0, 2.0]]])  # two draws, (K, D) each
+    w = np.array([[0.3, 0.7], [0.6, 0.4]])
+    z = np.array([[0, 1, 1], [1, 0, 0]])
+    meta = {"mixture": {"names": {"means": "mu", "weights": "w", "assignment": "z"}, "K": 2, "groups": None}}
+    post = Posterior({"mu": mu[None], "w": w[None], "z": z[None]}, chains=1, method="gibbs", settings=meta)
+    truths = {"mu": np.array([[1.0, 0.0], [0.0, 3.0]]), "w": np.array([0.9, 0.1]), "z": np.array([0, 0, 1])}
+    out, t = sorted_components(post, truths)
+    np.testing.assert_array_equal(out.samples("mu")[:, :, 0], [[-1.0, 2.0], [-3.0, 4.0]])
+    np.testing.assert_array_equal(out.samples("w"), [[0.7, 0.3], [0.6, 0.4]])
+    np.testing.assert_array_equal(out.samples("z"), [[1, 0, 0], [1, 0, 0]])  # the second draw was in order
+    np.testing.assert_array_equal(t["mu"], [[0.0, 3.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(t["w"], [0.1, 0.9])
+    np.testing.assert_array_equal(t["z"], [1, 1, 0])
+    # prototypes (classes of components) are named by their labels: left as they are
+    meta["mixture"]["groups"] = [0, 1]
+    same, t2 = sorted_components(post, truths)
+    assert same is post and t2 is truths
