@@ -17,11 +17,11 @@ repository.  Without that folder every test here is skipped, except under `CI=tr
 skip is a failure (tests/conftest.py).
 
 `pytest tests/conformance -s` prints a table of the worst errors and the warnings of each run.
-The default tier runs three of the thirteen; the ten others, and six of them
-through adaptive tempered SMC (`test_posteriordb_smc`, means within 0.2 reference sd), are marked
-`slow`.  CI's slow tier (.ci/run) runs two of those (arK, low_dim_gauss_mix); the others are
-also `extended` (`pytest -m extended`; tests/conftest.py, CI_LEAVES_OUT), to keep CI within 15
-minutes.
+Five of the thirteen run in CI's slow tier (the three of `CASES` not in HEAVIER are made slow by
+their measured time, tests/conftest.py SLOW_BY_MEASURE, and arK and low_dim_gauss_mix); the eight
+others, and six through adaptive tempered SMC (`test_posteriordb_smc`, means within 0.2
+reference sd), are in the extended tier (`pytest -m extended`; tests/conftest.py, CI_LEAVES_OUT),
+to keep CI within 15 minutes.
 `AUGURY_SEED=N` runs them at another seed: the settings hold at any seed, not one tuned seed.
 """
 
@@ -230,7 +230,7 @@ def test_ess_bulk_iid_and_correlated():
     assert ess_bulk(ar) < 600  # AR(1) with phi 0.9: about n (1 - phi) / (1 + phi) = 210
 
 
-# three of the six run in the default tier; the others (5-11 s each) with the slow ones
+# arK and low_dim_gauss_mix in CI's slow tier, hmm_example in the extended tier
 HEAVIER = {"arK-arK", "low_dim_gauss_mix-low_dim_gauss_mix", "hmm_example-hmm_example"}
 
 
