@@ -302,7 +302,9 @@ def _moments(dist, size: int):
     scale = jnp.broadcast_to(dist.scale, jnp.shape(dist.loc)) if jnp.ndim(dist.loc) >= jnp.ndim(dist.scale) \
         else dist.scale
     mean = jnp.broadcast_to(jnp.reshape(dist.loc, (-1,)), (size,))
-    var = jnp.broadcast_to(jnp.reshape(scale, (-1,)) ** 2, (size,))
+    s = jnp.reshape(scale, (-1,))
+    # a scale ≤ 0 has no density: NaN, as the bootstrap filter's log density gives (squaring hid it)
+    var = jnp.broadcast_to(jnp.where(s > 0, s * s, jnp.nan), (size,))
     return mean, jnp.diag(var)
 
 

@@ -280,6 +280,30 @@ def test_a_nan_likelihood_at_one_time_is_said_by_the_particle_filter_with_the_ti
     assert w and "at t = 6 every particle got weight zero (or a NaN)" in w[0] and "try:" in w[0], post.warnings
 
 
+AR1_SCALED = """
+model ar1
+data y : real[T]
+data s : real[T]
+param x : real[T]
+x[0] ~ normal(0, 1)
+for t in range(1, T) { x[t] ~ normal(0.9 * x[t - 1], 0.5) }
+for t in range(T) { y[t] ~ normal(x[t], s[t]) }
+"""
+
+
+@pytest.mark.parametrize("proposal", ["optimal", "bootstrap"])
+def test_a_negative_scale_at_one_time_is_said_by_the_filter_of_a_linear_gaussian_chain(proposal):
+    """The optimal (Kalman-type) proposal squared the scale, so s[6] = −1 ran as +1 and gave an
+    evidence; now both proposals say that t = 6 has no density."""
+    T = 10
+    s = np.ones(T)
+    s[6] = -1.0
+    post = augury.compile(AR1_SCALED).sample({"y": np.zeros(T), "s": s}, method="particle_filter", seed=0,
+                                             particles=10, paths=2, proposal=proposal)
+    w = [w for w in post.warnings if "not finite" in w]
+    assert w and "at t = 6 every particle got weight zero (or a NaN)" in w[0], post.warnings
+
+
 STATIC_VOLATILITY = """
 model volatility
 data y : real[T]
