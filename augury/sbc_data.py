@@ -22,27 +22,18 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
-from augury.compiler.evaluate import Env
 
 FAST_METHODS = ("nuts", "hmc")
 
 
 def reading_data(lowered) -> Callable:
     """A NumPyro model that reads its keyword arguments in place of `lowered`'s bound data of the
-    same names (and recomputes the lets of data alone from them).
-
-    It swaps the bound model's environment while it is traced, then restores it: the swap
-    belongs in `LoweredModel` itself, left there while compiler/lower.py is being reworked."""
+    same names (`LoweredModel.data_replaced`, while it is traced)."""
     def model(**data):
         if not data:
             return lowered.numpyro_model()
-        saved = lowered.base, lowered._static_lets
-        lowered.base = Env({**saved[0].values, **data}, saved[0].operators)
-        try:
-            lowered._static_lets = lowered._compute_static_lets()
+        with lowered.data_replaced(data):
             return lowered.numpyro_model()
-        finally:
-            lowered.base, lowered._static_lets = saved
     return model
 
 

@@ -18,6 +18,7 @@ evidence needs it (`normalize_truncation`).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -531,6 +532,18 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
             lz = self._global_marginal(env, None if keys is None else keys.pop())
             log_lik = log_lik + lz
         return RunResult(env.values, log_prior, log_lik)
+
+    @contextlib.contextmanager
+    def data_replaced(self, data: dict):
+        """Inside, `data` stands for the bound data of the same names (the lets of data alone
+        recomputed from it): how a program compiled once takes new data as arguments (SBC)."""
+        saved = self.base, self._static_lets
+        self.base = Env({**saved[0].values, **data}, saved[0].operators)
+        try:
+            self._static_lets = self._compute_static_lets()
+            yield self
+        finally:
+            self.base, self._static_lets = saved
 
     # ------------------------------------------------------------ NumPyro
     def numpyro_model(self):
