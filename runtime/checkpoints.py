@@ -87,9 +87,21 @@ def identity(*, model_source: str, consts: Mapping, data: Mapping, method: str, 
 
 # --------------------------------------------------------------------------- arrays in and out
 
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def _host_array(x) -> np.ndarray:
+    """A JAX, NumPy or PyTorch array (on any device) as a NumPy array."""
+    return x.detach().cpu().numpy() if _is_torch(x) else np.asarray(x)
+
+
 def _to_host(leaf) -> tuple[np.ndarray, dict]:
     """A leaf as a numpy array numpy can store, and how to make it again (dtype, weak type, key)."""
     import jax
+    if _is_torch(leaf):  # the PyTorch backend's tensors: restored onto the template's device
+        a = _host_array(leaf)
+        return a, {"weak": False, "dtype": a.dtype.name, "shape": list(a.shape), "torch": True}
     meta: dict = {"weak": bool(getattr(leaf, "weak_type", False))}
     dtype = getattr(leaf, "dtype", None)
     if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
@@ -105,6 +117,8 @@ def _to_host(leaf) -> tuple[np.ndarray, dict]:
 def _layout(leaf) -> tuple[str, list]:
     """(dtype name, shape) a leaf is stored with, read without moving its data."""
     import jax
+    if _is_torch(leaf):
+        return np.dtype(str(leaf.dtype).removeprefix("torch.")).name, list(leaf.shape)
     dtype = getattr(leaf, "dtype", None)
     if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
         leaf = jax.eval_shape(jax.random.key_data, leaf)
@@ -170,12 +184,19 @@ class Resumed:
         if len(metas) != len(leaves):
             raise _unfit(self.path, f"it holds {len(metas)} state arrays, this run has {len(leaves)}")
         out = []
+        device = next((leaf.device for leaf in leaves if _is_torch(leaf)), None)
         for i, (leaf, meta) in enumerate(zip(leaves, metas)):
             dtype, shape = _layout(leaf)
-            if shape != meta["shape"] or dtype != meta["dtype"]:
+            # a PyTorch carry's scalar may start as a Python float and be a tensor after a step:
+            # restored as it was saved, a tensor on the run's device
+            if shape != meta["shape"] or (dtype != meta["dtype"] and not meta.get("torch")):
                 raise _unfit(self.path, f"state array {i} is {meta['dtype']}{meta['shape']}, this run's "
                                         f"{dtype}{shape}")
-            out.append(_from_host(self.arrays[f"state_{i}"], meta, leaf))
+            if meta.get("torch"):
+                import torch
+                out.append(torch.from_numpy(np.array(self.arrays[f"state_{i}"])).to(device=device or "cpu"))
+            else:
+                out.append(_from_host(self.arrays[f"state_{i}"], meta, leaf))
         return jax.tree_util.tree_unflatten(treedef, out)
 
     def infos(self) -> list:
@@ -292,7 +313,7 @@ class Checkpoint:
         infos = list(infos)
         skeleton, per_step = (_skeleton(infos[0], []), [_skeleton_leaves(i) for i in infos]) if infos else ({}, [])
         for j in range(len(per_step[0]) if per_step else 0):
-            arrays[f"info_{j}"] = np.stack([np.asarray(leaves[j]) for leaves in per_step])
+            arrays[f"info_{j}"] = np.stack([_host_array(leaves[j]) for leaves in per_step])
         extra = dict(extra or {})
         for name, v in extra.items():
             arrays[f"extra_{name}"] = np.asarray(v)

@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from augury.errors import AuguryError, AuguryInferenceError
+from augury.errors import AuguryInferenceError
 
 from . import checkpoints, interrupts
 from .progress import progress_bar
@@ -197,12 +197,15 @@ def run_blocks(bk, run_block, carry, rng, coeffs: list, first: int, size: int, d
     vector, `done` is the first step not run."""
     steps, infos, interrupted, done = len(coeffs), [], False, first
     ck = checkpoints.current()
-    if ck is not None and bk.name != "jax":
-        raise AuguryError(f"`{method}` writes checkpoints only on the JAX backend, and this run's is {bk.name}",
-                          notes=["run it without `checkpoint`/`resume` (Ctrl-C still keeps what is done)"])
+    # a torch.Generator is saved as its state tensor; a JAX key is an array already
+    rng_state = (lambda: rng.get_state()) if hasattr(rng, "get_state") else (lambda: rng)
     resumed = ck.start("reverse") if ck is not None else None
     if resumed is not None:  # the carry and the key between blocks: the steps go on as if never stopped
-        (carry, rng), infos, done = resumed.state((carry, rng)), resumed.infos(), resumed.step
+        (carry, saved_rng), infos, done = resumed.state((carry, rng_state())), resumed.infos(), resumed.step
+        if hasattr(rng, "set_state"):
+            rng.set_state(saved_rng)
+        else:
+            rng = saved_rng
     with progress_bar(steps - first, desc=method, enabled=progress) as bar:
         bar.update(done - first)
         try:
@@ -215,12 +218,12 @@ def run_blocks(bk, run_block, carry, rng, coeffs: list, first: int, size: int, d
                 done = b + size
                 bar.update(size)
                 if ck is not None and ck.due(done - first):
-                    ck.save(done, (carry, rng), infos, total=steps, units=done - first)
+                    ck.save(done, (carry, rng_state()), infos, total=steps, units=done - first)
                 interrupts.check()  # Ctrl-C is taken here, between blocks
         except KeyboardInterrupt:
             interrupted = True
             if ck is not None:
-                ck.save(done, (carry, rng), infos, interrupted=True, total=steps, units=done - first)
+                ck.save(done, (carry, rng_state()), infos, interrupted=True, total=steps, units=done - first)
 
     def column(k: str) -> np.ndarray:
         return np.concatenate([np.asarray(bk.to_numpy(i[k]), np.float64).reshape(-1) for i in infos]) \

@@ -27,7 +27,8 @@ class TorchBackend:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
     def to_numpy(self, x) -> np.ndarray:
-        return x.detach().cpu().numpy()
+        # (a resumed run's earlier infos come back from its checkpoint as NumPy arrays)
+        return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
     def scalar(self, value: float) -> float:
         return float(value)

@@ -141,6 +141,26 @@ def test_the_diffusion_blocks_resume_to_the_same_weighted_particles(tmp_path, mo
     assert np.isfinite(resumed.log_evidence)
 
 
+@pytest.mark.parametrize("method", ["dps", "tds"])
+def test_a_pytorch_network_run_resumes_to_the_same_draws(method, tmp_path, monkeypatch):
+    """The PyTorch backend's carry (tensors, restored onto their device) and its torch.Generator
+    (saved as its state) go into the checkpoint: the resumed run equals the uninterrupted one.
+    (It refused checkpoints before.)"""
+    pytest.importorskip("torch")
+    from exact_networks import masked_model, torch_gaussian_eps
+    rng = np.random.default_rng(0)
+    mean = 0.5 * rng.normal(size=(4, 4))
+    keep = (np.arange(16).reshape(4, 4) % 2).astype(float)
+    data = {"y": keep * (mean + 0.5 * rng.normal(size=(4, 4))), "keep": keep}
+    model = augury.compile(masked_model(0.1), bind={"unet": torch_gaussian_eps(mean, 0.3)})
+    settings = dict(particles=16, steps=30)
+    full = model.sample(data, method=method, seed=3, **settings)
+    assert full.settings.get("backend", "torch") == "torch"
+    part, resumed = stopped_then_resumed(model, data, method, tmp_path / "t.npz", monkeypatch, 2, **settings)
+    assert part.interrupted
+    assert_same(full, resumed)
+
+
 @pytest.mark.extended
 @pytest.mark.parametrize("method,settings,n", [
     ("smc", dict(particles=200), 3),
