@@ -141,6 +141,7 @@ def test_the_diffusion_blocks_resume_to_the_same_weighted_particles(tmp_path, mo
     assert np.isfinite(resumed.log_evidence)
 
 
+@pytest.mark.slow  # 8 s each
 @pytest.mark.parametrize("method", ["dps", "tds"])
 def test_a_pytorch_network_run_resumes_to_the_same_draws(method, tmp_path, monkeypatch):
     """The PyTorch backend's carry (tensors, restored onto their device) and its torch.Generator
