@@ -78,6 +78,9 @@ CI_LEAVES_OUT = (
     "tests/cli/test_cli.py::test_particle_diffusion_methods_run_from_the_cli",
     "tests/runtime/test_posterior_predictive.py::test_loaded_posterior_and_weighted_posterior",
     "tests/runtime/test_posterior_predictive.py::test_missing_elements_are_left_out_of_the_terms",
+    "tests/runtime/samplers/test_particle_filter.py::test_2d_bootstrap_and_optimal_match_kalman",
+    "tests/runtime/test_schedules.py::test_forward_sde_matches_marginals[ve]",  # vp's runs in CI
+    "tests/runtime/test_schedules.py::test_forward_sde_matches_marginals[edm]",
 )
 
 
@@ -89,54 +92,62 @@ SLOW_BY_MEASURE = (
     "tests/cli/test_cli.py::test_particle_diffusion_methods_run_from_the_cli[ensemble]",
     "tests/runtime/samplers/test_gibbs.py::test_collapsed_dp_known_covariance_matches_the_enumerated_posterior",
     "tests/compiler/test_dims.py::test_to_arviz_has_observed_data_and_the_models_dims",
-    "tests/runtime/test_particle_reverse.py::test_an_interrupt_keeps_the_weighted_particles_and_withholds_the_evidence[ensemble]",
-    "tests/runtime/samplers/test_prior.py::test_flat_on_a_finite_discrete_support_is_uniform_there",
     "tests/runtime/samplers/test_diffusion.py::test_pigdm_is_exact_for_a_gaussian_prior",
     "tests/runtime/samplers/test_particle_filter.py::test_ar1_log_evidence_filtering_and_smoothing_match_kalman",
     "tests/cli/test_cli.py::test_the_main_job_writes_the_figure_and_the_posterior",
     "tests/runtime/samplers/test_diffusion.py::test_pc_matches_the_exact_gaussian_posterior[100]",
     "tests/runtime/samplers/test_smc.py::test_beta_binomial_with_logit_jacobian_through_sample",
     "tests/cli/test_cli.py::test_run_with_settings_and_save",
-    "tests/conformance/test_posteriordb.py::test_posteriordb[kidiq-kidscore_momiq]",
     "tests/cli/test_cli.py::test_warnings_come_last",
     "tests/cli/test_ctrl_c.py::test_nuts_stopped_while_compiling_exits_130_at_once",
     "tests/conformance/test_posteriordb.py::test_posteriordb[eight_schools-eight_schools_noncentered]",
-    "tests/conformance/test_posteriordb.py::test_posteriordb[sblri-blr]",
     "tests/runtime/mixtures/test_conjugate.py::test_vmf_posterior_draws_have_the_mean_resultant_of_their_concentration",
     "tests/runtime/samplers/test_prior.py::test_the_truncation_normalizer_makes_the_log_prior_the_density_prior_draws_come_from",
     "tests/runtime/samplers/test_particle_filter.py::test_ffbs_runs_in_blocks_and_ctrl_c_during_smoothing_keeps_the_filter",
     "tests/runtime/samplers/test_mcgdiff.py::test_noiseless_evidence_on_a_gaussian_prior",
-    "tests/runtime/samplers/test_smc.py::test_a_log_likelihood_beyond_float_resolution_is_refused[1e+20-True]",
     "tests/compiler/test_index_check.py::test_exactly_the_models_with_an_out_of_range_index_are_refused",
     "tests/runtime/samplers/test_em_vi.py::test_vi_known_covariance_single_component_is_the_exact_posterior",
     "tests/compiler/test_state_space.py::test_a_nonlinear_transition_mean_still_takes_the_optimal_proposal",
     "tests/runtime/samplers/test_smc.py::test_linear_regression_evidence",
-    "tests/runtime/samplers/test_diffusion.py::test_teleport_starts_from_the_gaussian_posterior",
-    "tests/runtime/samplers/test_smc.py::test_cauchy_prior_asymmetric_likelihood_issue_914",
     "tests/runtime/test_oracle.py::test_mixture_against_grid_quadrature",
-    "tests/runtime/test_draws.py::test_mixture_draw_moments",
     "tests/runtime/test_analytic_scores.py::test_tweedie_mean_is_the_oracle_posterior_mean[full]",
-    "tests/runtime/samplers/test_ensemble.py::test_teleport_stays_exact_on_a_gaussian_prior[sde]",
     "tests/runtime/samplers/test_driver.py::test_names_bound_from_python_work_wherever_a_value_may_appear",
-    "tests/runtime/test_draws.py::test_parameters_broadcast_against_the_batch_shape",
-    "tests/runtime/samplers/test_smc.py::test_a_log_likelihood_beyond_float_resolution_is_refused[100000000.0-False]",
     "tests/runtime/samplers/test_diffusion_checks.py::test_draws_are_the_unbounded_draws_projected_onto_the_bounds[ddrm]",
     "tests/runtime/samplers/test_smc.py::test_normal_normal_evidence_and_moments",
-    "tests/runtime/samplers/test_prior.py::test_discrete_unknowns_and_flat_on_a_compact_support",
-    "tests/dsl/test_fuzz.py::test_generated_models_compile_or_say_where",
     "tests/runtime/samplers/test_prior.py::test_bounds_that_read_another_parameter_truncate_exactly",
+)
+
+# Default-tier tests of 5 s or more that repeat what CI's tiers check (another seed, size or
+# variant of a tested case): `extended`, to keep CI within 15 minutes.
+EXTENDED_BY_MEASURE = (
+    "tests/conformance/test_posteriordb.py::test_posteriordb[kidiq-kidscore_momiq]",
+    "tests/conformance/test_posteriordb.py::test_posteriordb[sblri-blr]",
+    "tests/runtime/test_particle_reverse.py::test_an_interrupt_keeps_the_weighted_particles_and_withholds_the_evidence[ensemble]",
+    "tests/runtime/samplers/test_ensemble.py::test_teleport_stays_exact_on_a_gaussian_prior[sde]",
+    "tests/runtime/samplers/test_smc.py::test_a_log_likelihood_beyond_float_resolution_is_refused[1e+20-True]",
+    "tests/runtime/samplers/test_smc.py::test_a_log_likelihood_beyond_float_resolution_is_refused[100000000.0-False]",
+    "tests/runtime/samplers/test_prior.py::test_flat_on_a_finite_discrete_support_is_uniform_there",
+    "tests/runtime/samplers/test_prior.py::test_discrete_unknowns_and_flat_on_a_compact_support",
+    "tests/runtime/test_draws.py::test_parameters_broadcast_against_the_batch_shape",
+    "tests/runtime/test_draws.py::test_mixture_draw_moments",
+    "tests/runtime/samplers/test_diffusion.py::test_teleport_starts_from_the_gaussian_posterior",
+    "tests/dsl/test_fuzz.py::test_generated_models_compile_or_say_where",
+    "tests/runtime/samplers/test_smc.py::test_cauchy_prior_asymmetric_likelihood_issue_914",
 )
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config, items):
-    """A test in SLOW_BY_MEASURE is `slow`; a slow test CI leaves out (CI_LEAVES_OUT) is
-    `extended`; an `extended` test is also `slow`, so that the default tier never runs it."""
+    """A test in SLOW_BY_MEASURE is `slow`; a slow test CI leaves out (CI_LEAVES_OUT) and a test
+    in EXTENDED_BY_MEASURE are `extended`; an `extended` test is also `slow`, so that the default
+    tier never runs it."""
     for item in items:
         if item.get_closest_marker("slow") is not None and item.nodeid.startswith(CI_LEAVES_OUT):
             item.add_marker(pytest.mark.extended)
         elif item.nodeid in SLOW_BY_MEASURE:  # (after: CI runs these, whatever their file's table entry)
             item.add_marker(pytest.mark.slow)
+        elif item.nodeid in EXTENDED_BY_MEASURE:
+            item.add_marker(pytest.mark.extended)
         if item.get_closest_marker("extended") is not None and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
 

@@ -17,11 +17,10 @@ repository.  Without that folder every test here is skipped, except under `CI=tr
 skip is a failure (tests/conftest.py).
 
 `pytest tests/conformance -s` prints a table of the worst errors and the warnings of each run.
-Five of the thirteen run in CI's slow tier (the three of `CASES` not in HEAVIER are made slow by
-their measured time, tests/conftest.py SLOW_BY_MEASURE, and arK and low_dim_gauss_mix); the eight
-others, and six through adaptive tempered SMC (`test_posteriordb_smc`, means within 0.2
-reference sd), are in the extended tier (`pytest -m extended`; tests/conftest.py, CI_LEAVES_OUT),
-to keep CI within 15 minutes.
+Three of the thirteen run in CI's slow tier (eight_schools, made slow by its measured time,
+tests/conftest.py SLOW_BY_MEASURE, and arK and low_dim_gauss_mix); the ten others, and six
+through adaptive tempered SMC (`test_posteriordb_smc`, means within 0.2 reference sd), are in the
+extended tier (`pytest -m extended`; tests/conftest.py), to keep CI within 15 minutes.
 `AUGURY_SEED=N` runs them at another seed: the settings hold at any seed, not one tuned seed.
 """
 
