@@ -280,15 +280,7 @@ def test_a_nan_likelihood_at_one_time_is_said_by_the_particle_filter_with_the_ti
     assert w and "at t = 6 every particle got weight zero (or a NaN)" in w[0] and "try:" in w[0], post.warnings
 
 
-AR1_SCALED = """
-model ar1
-data y : real[T]
-data s : real[T]
-param x : real[T]
-x[0] ~ normal(0, 1)
-for t in range(1, T) { x[t] ~ normal(0.9 * x[t - 1], 0.5) }
-for t in range(T) { y[t] ~ normal(x[t], s[t]) }
-"""
+AR1_SCALED = VOLATILITY.replace("normal(0, exp(h[t] / 2) * s[t])", "normal(h[t], s[t])")  # linear-Gaussian
 
 
 @pytest.mark.parametrize("proposal", ["optimal", "bootstrap"])
