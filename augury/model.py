@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -229,26 +230,33 @@ class Model:
 
     def bind(self, data: Union[None, Mapping, str, list] = None, consts: Optional[dict] = None,
              precision: str = "float32", simulate: bool = False, with_prior: bool = False, inverse: bool = False,
-             given_params: Optional[set] = None, for_checks: bool = False):
+             given_params: Optional[set] = None, for_checks: bool = False, likelihood_only: bool = False):
         """Validate data and lower the model: returns (LoweredModel, data warnings).  With
         `simulate`, data on the left of `~` may be absent and the result draws from the prior
         (a `PriorProgram`; with `given_params` too, the `PredictiveProgram`); with `inverse`, it is
-        the bound, unlowered model the diffusion methods read.  Run float64 work inside `precision_scope("float64")`."""
+        the bound, unlowered model the diffusion methods read; with `likelihood_only`, a learned
+        `diffusion(...)` prior (no density to lower) is left out, its variable an unknown without
+        a prior (the pointwise log likelihood's binding).  Run float64 work inside `precision_scope("float64")`."""
         from augury.compiler.bind import bind
         if consts is not None and not isinstance(consts, Mapping):
             raise AuguryError(f"`consts` must be a dict of names to values, not {type(consts).__name__}")
         mapping = _data_mapping(data)
         consts = self._with_overrides(consts)
         given = None if given_params is None else sorted(given_params)
-        key = _fingerprint(mapping, consts, f"{precision}:{simulate}:{with_prior}:{inverse}:{given}")
+        structure = self.structure
+        if likelihood_only:
+            structure = replace(structure, samples=[loc for loc in structure.samples
+                                                    if loc.stmt.dist.func != "diffusion"])
+        key = _fingerprint(mapping, consts,
+                           f"{precision}:{simulate}:{with_prior}:{inverse}:{given}:{likelihood_only}")
         if key is None:
-            return bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
+            return bind(structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
                         allow_python=self.allow_python, with_prior=with_prior, inverse=inverse, given_params=given_params)
         # a posterior's checks (predictive, pointwise) keep their binding beside the sampler's, which
         # they reuse where it is the same
         caches = self._checks_cache if for_checks and key not in self._bound_cache else self._bound_cache
         if key not in caches:
-            result = bind(self.structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
+            result = bind(structure, mapping, consts, precision, bound=self.bound, simulate=simulate,
                           allow_python=self.allow_python, with_prior=with_prior, inverse=inverse, given_params=given_params)
             while len(caches) >= (4 if caches is self._checks_cache else 1):
                 caches.pop(next(iter(caches)))

@@ -65,31 +65,6 @@ def posterior_predictive(model, post, data: Any = None, seed: int = 0) -> dict[s
     return {n: np.asarray(v).reshape(lead + tuple(np.shape(v)[1:])) for n, v in out.items() if kinds[n] == "data"}
 
 
-def _likelihood_binding(model, mapping: dict, prec: str):
-    """The bound model whose data statements the pointwise terms evaluate.  A learned
-    `diffusion(...)` prior has no density to lower, and the terms do not read it: it is left
-    out, its variable then an unknown given by the draws."""
-    from augury.model import _fingerprint
-    learned = [loc for loc in model.structure.samples if loc.stmt.dist.func == "diffusion"]
-    if not learned:
-        return model.bind(mapping, None, prec, for_checks=True)[0]
-    from dataclasses import replace
-
-    from augury.compiler.bind import bind
-    consts = model._with_overrides(None)
-    key = ("likelihood_only", _fingerprint(mapping, consts, prec))
-    if key[1] is None or key not in model._checks_cache:
-        s = model.structure
-        free = replace(s, samples=[loc for loc in s.samples if loc.stmt.dist.func != "diffusion"])
-        lowered, _ = bind(free, mapping, consts, prec, bound=model.bound, allow_python=model.allow_python)
-        if key[1] is None:
-            return lowered
-        while len(model._checks_cache) >= 4:  # as `Model.bind` keeps its checks' bindings
-            model._checks_cache.pop(next(iter(model._checks_cache)))
-        model._checks_cache[key] = lowered
-    return model._checks_cache[key]
-
-
 def log_likelihood(model, post, data: Any = None) -> dict[str, np.ndarray]:
     """{data name: log p(element | θ)}, shape (*lead, *element shape) for each data variable with
     pointwise terms; an element that is missing or that no `~` covers is left out, and that
@@ -101,7 +76,9 @@ def log_likelihood(model, post, data: Any = None) -> dict[str, np.ndarray]:
     prec = post.settings.get("precision", "float64")
     lead = _lead(post)
     with precision_scope(prec):
-        lowered = _likelihood_binding(model, _data_mapping(data), prec)
+        # a learned diffusion prior has no density to lower, and the terms do not read it
+        learned = any(loc.stmt.dist.func == "diffusion" for loc in model.structure.samples)
+        lowered, _ = model.bind(_data_mapping(data), None, prec, for_checks=True, likelihood_only=learned)
         names, refused = pointwise_names(lowered)
         if not names:
             why = "; ".join(f"`{n}`: {r}" for n, r in refused.items()) or "the model observes no data"

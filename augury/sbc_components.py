@@ -52,5 +52,5 @@ def sorted_components(post, truths: dict) -> tuple:
     lead = (post.chains, post.num_samples // post.chains) if post.chains is not None else (post.num_samples,)
     draws = {n: v.reshape(lead + v.shape[1:]) for n, v in flat.items()}
     relabelled = Posterior(draws, chains=post.chains, log_weights=post.log_weights, method=post.method,
-                           settings=post.settings, kinds=dict(getattr(post, "kinds", {}) or {}))
+                           settings=post.settings, kinds=post.kinds)
     return relabelled, {n: v[0] for n, v in truth.items()}

@@ -1,18 +1,15 @@
 """Lowering a collected model, with its data bound, to JAX functions.
 
-`LoweredModel.run(get_param)` evaluates the whole model once: it asks
-`get_param` for each continuous unknown (in an order where bounds that read
-other unknowns come after them), computes the lets (vectorized over plates
-with `vmap`, recurrences with `lax.scan`), sums out finite discrete unknowns
-exactly, and returns the values with the log prior and the log likelihood.
-`numpyro_model` wraps it for NumPyro's NUTS/HMC; SMC reads `log_prior` and
-`log_likelihood` directly.
+`LoweredModel.run(get_param)` evaluates the whole model once: it asks `get_param` for each
+continuous unknown (in an order where bounds that read other unknowns come after them), computes
+the lets (vectorized over plates with `vmap`, recurrences with `lax.scan`), sums out finite
+discrete unknowns exactly, and returns the values with the log prior and the log likelihood.
+`numpyro_model` wraps it for NumPyro's NUTS/HMC; SMC reads `log_prior` and `log_likelihood` directly.
 
-Semantics: the declared type wins (a distribution on a narrower declared
-support is that distribution truncated to it, renormalized: `cauchy` on
-`positive` is a half-Cauchy), bounds may read other unknowns, and `sphere(D)`
-is a normalized auxiliary Gaussian vector.  A truncation normalizer that reads
-an unknown is in every method's log density; a constant one only where the
+Semantics: the declared type wins (a distribution on a narrower declared support is that
+distribution truncated to it, renormalized: `cauchy` on `positive` is a half-Cauchy), bounds may
+read other unknowns, and `sphere(D)` is a normalized auxiliary Gaussian vector.  A truncation
+normalizer that reads an unknown is in every method's log density; a constant one only where the
 evidence needs it (`normalize_truncation`).
 """
 
@@ -535,11 +532,10 @@ class LoweredModel(LoopEvaluation, DiscreteEnumeration, PriorNormalizers):
 
     @contextlib.contextmanager
     def data_replaced(self, data: dict):
-        """Inside, `data` stands for the bound data of the same names (the lets of data alone
-        recomputed from it): how a program compiled once takes new data as arguments (SBC)."""
+        """`data` for the bound data of those names while inside, lets of data recomputed (SBC)."""
         saved = self.base, self._static_lets
-        self.base = Env({**saved[0].values, **data}, saved[0].operators)
         try:
+            self.base = Env({**saved[0].values, **data}, saved[0].operators)
             self._static_lets = self._compute_static_lets()
             yield self
         finally:

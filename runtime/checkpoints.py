@@ -127,8 +127,12 @@ def _layout(leaf) -> tuple[str, list]:
     return np.dtype(leaf.dtype).name, list(leaf.shape)
 
 
-def _from_host(a: np.ndarray, meta: dict, like=None):
-    """A stored array back as a JAX array of its own dtype (weak type and sharding as `like`'s)."""
+def _from_host(a: np.ndarray, meta: dict, like=None, device=None):
+    """A stored array back as a JAX array of its own dtype (weak type and sharding as `like`'s),
+    or, saved from a PyTorch tensor, as a tensor on `device` (the run's)."""
+    if meta.get("torch"):
+        import torch
+        return torch.from_numpy(np.array(a)).to(device=device or "cpu")
     import jax
     import jax.numpy as jnp
     dtype = jnp.dtype(meta["dtype"])
@@ -192,11 +196,7 @@ class Resumed:
             if shape != meta["shape"] or (dtype != meta["dtype"] and not meta.get("torch")):
                 raise _unfit(self.path, f"state array {i} is {meta['dtype']}{meta['shape']}, this run's "
                                         f"{dtype}{shape}")
-            if meta.get("torch"):
-                import torch
-                out.append(torch.from_numpy(np.array(self.arrays[f"state_{i}"])).to(device=device or "cpu"))
-            else:
-                out.append(_from_host(self.arrays[f"state_{i}"], meta, leaf))
+            out.append(_from_host(self.arrays[f"state_{i}"], meta, leaf, device))
         return jax.tree_util.tree_unflatten(treedef, out)
 
     def infos(self) -> list:

@@ -31,7 +31,7 @@ class SegmentRun:
 
 def _kept_arrays(kept: list[dict]) -> dict:
     """The draws kept so far as one array per name, for a checkpoint."""
-    return {f"kept.{k}": np.concatenate([seg[k] for seg in kept], axis=1) for k in kept[0]} if kept else {}
+    return {f"kept.{k}": v for k, v in concatenated(kept).items()} if kept else {}
 
 
 def run_segments(method: str, *, total: int, warmup: int, length: int, state, extra: dict, advance: Advance,
