@@ -279,7 +279,8 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("vi", "mixture", (("iterations", 500, "count"), ("tol", 1e-6, "positive"), ("samples", 200, "count"))),
     _m("gibbs", "mixture", (("sweeps", 1000, "count"), ("warmup", 200, "count0"), ("chains", 4, "count"),
                             ("collapsed", True, "bool"))),
-    _m("split_merge", "mixture", (("sweeps", 200, "count"), ("warmup", 50, "count0"), ("chains", 4, "count"))),
+    _m("split_merge", "mixture", (("sweeps", 200, "count"), ("warmup", 50, "count0"), ("chains", 4, "count"),
+                                  ("point_moves", None, "optional_count"))),
 ]}
 
 

@@ -47,11 +47,11 @@ def _batch_se(x: np.ndarray, batches: int = 20) -> np.ndarray:
     return means.std(axis=0, ddof=1) / np.sqrt(c * batches)
 
 
-def _compare(problem: MixtureProblem, sweeps: int, chains: int = 4):
+def _compare(problem: MixtureProblem, sweeps: int, chains: int = 4, **settings):
     parts, probs = exact.partition_posterior(problem)
     pmf = exact.num_blocks_pmf(parts, probs)
     co = exact.coclustering(parts, probs)
-    res = split_merge.fit(problem, jax.random.key(SEED), {"sweeps": sweeps, "warmup": 50, "chains": chains})
+    res = split_merge.fit(problem, jax.random.key(SEED), {"sweeps": sweeps, "warmup": 50, "chains": chains, **settings})
     z = res.draws["assignment"]                                                    # (C, S, N)
     B = res.stats["num_components"]
     Bmax = problem.N
@@ -117,7 +117,8 @@ def test_known_covariance_gaussian_matches_the_exact_dp_posterior():
                           gaussian=GaussianPrior("known_cov", m0=np.zeros(2), S0=2.0 * np.eye(2),
                                                  cov=np.broadcast_to(0.5 * np.eye(2), (K, 2, 2))),
                           dtype=jnp.float64)
-    _compare(prob, sweeps=1500)
+    # single-point moves on 2 of the 6 points per iteration, drawn at random: the path larger data take
+    _compare(prob, sweeps=1500, point_moves=2)
 
 
 @pytest.mark.slow
@@ -174,6 +175,15 @@ def test_splits_and_merges_are_accepted_from_one_component(six_blobs):
     X = _two_groups(np.random.default_rng(SEED))
     small = split_merge.fit(_niw(8, X), jax.random.key(SEED + 1), {"sweeps": 300, "warmup": 0, "chains": 1})
     assert small.stats["merge_accept"][0] > 0 and small.stats["split_accept"][0] > 0
+
+
+def test_point_moves_default_to_every_point_up_to_a_cap_that_falls_with_the_dimension():
+    assert split_merge.point_moves(6, 2) == 6
+    assert split_merge.point_moves(600, 2) == 512
+    assert split_merge.point_moves(600, 4) == 256
+    assert split_merge.point_moves(10_000, 16) == 64 and split_merge.point_moves(10_000, 100) == 64
+    with pytest.raises(AuguryInferenceError, match="point_moves"):
+        split_merge.fit(_niw(4, np.zeros((4, 2))), jax.random.key(0), {"point_moves": 0})
 
 
 def test_rejects_problems_it_does_not_cover():
