@@ -126,7 +126,7 @@ def test_command_block_runs(block, tmp_path, monkeypatch, capsys):
 
 # ---------------------------------------------------------------- what samples (slow tier)
 
-@pytest.mark.extended
+@pytest.mark.slow
 @pytest.mark.parametrize("block", _command_blocks(slow=True), ids=lambda b: b.id)
 def test_run_command_block_runs(block, tmp_path):
     cwd = _workdir(tmp_path)
@@ -158,7 +158,7 @@ def _where(stderr: str, starts: list[tuple[int, Block]]) -> str:
     return f"{block.page.relative_to(ROOT)}:{block.line + 1 + n - start}"
 
 
-@pytest.mark.extended
+@pytest.mark.slow
 @pytest.mark.parametrize("page", _python_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_python_blocks_of_a_page_run_in_order(page, tmp_path):
     cwd = _workdir(tmp_path)
