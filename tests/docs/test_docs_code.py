@@ -5,8 +5,9 @@
 - ```python blocks run in a fresh Python, from a temporary folder where `examples/` is the
   repository's, the blocks of one page in order in one process as a reader would run them (slow
   tier: they sample);
-- `augury ...` lines of ```bash and ```console blocks run there too: `augury run` in the slow
-  tier, the others (check, graph, --help) in the default tier.
+- `augury ...` lines of ```bash and ```console blocks run through `augury.cli.main` in the test's
+  process, from such a folder: `augury run` and `augury sbc` in the slow tier, the others (check,
+  graph, --help) in the default tier.
 
 A block marked `<!-- no-check: why -->` is not run (docs_blocks.py). Every other block must have a
 language, so that nothing is left out by accident.
@@ -90,31 +91,23 @@ def test_python_block_is_python(block):
     ast.parse(block.text, block.id)  # the slow tier runs it; a syntax error is found here at once
 
 
-def _run_command(line: str, cwd: Path, expect: str = "") -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "augury", *shlex.split(line)[1:]]
-    if line.split()[1:2] == ["run"] and "--no-progress" not in line:
-        argv.append("--no-progress")
-    out = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=PAGE_TIMEOUT)
-    if expect:
-        assert out.returncode == 1 and expect in out.stderr, (line, out.returncode, out.stderr)
-    else:
-        assert out.returncode == 0, f"`{line}` exited {out.returncode}:\n{out.stderr[-3000:]}"
-    return out
-
-
 def _command_blocks(slow: bool) -> list[Block]:
     return [b for b in _by_lang("bash", "console", "sh", "shell") if commands(b)
             and any(c.split()[1:2] in (["run"], ["sbc"]) for c in commands(b)) == slow]
 
 
-@pytest.mark.parametrize("block", _command_blocks(slow=False), ids=lambda b: b.id)
-def test_command_block_runs(block, tmp_path, monkeypatch, capsys):
-    # in this process (`augury.cli.main`, as the console script calls it): no start-up per line
+def _run_in_this_process(block: Block, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The block's `augury` lines through `augury.cli.main`, as the console script calls it (no
+    Python start-up per line; a run's compiled programs are shared with the tests before it)."""
     from augury.cli import main
     monkeypatch.chdir(_workdir(tmp_path))
+    monkeypatch.setenv("AUGURY_PROGRESS", "0")
     for line in commands(block):
+        argv = shlex.split(line)[1:]
+        if argv[:1] in (["run"], ["sbc"]) and "--no-progress" not in argv:
+            argv.append("--no-progress")
         try:
-            code = main(shlex.split(line)[1:])
+            code = main(argv)
         except SystemExit as stop:  # --help, --version
             code = stop.code or 0
         err = capsys.readouterr().err
@@ -124,14 +117,17 @@ def test_command_block_runs(block, tmp_path, monkeypatch, capsys):
             assert code == 0, f"`{line}` exited {code}:\n{err[-3000:]}"
 
 
+@pytest.mark.parametrize("block", _command_blocks(slow=False), ids=lambda b: b.id)
+def test_command_block_runs(block, tmp_path, monkeypatch, capsys):
+    _run_in_this_process(block, tmp_path, monkeypatch, capsys)
+
+
 # ---------------------------------------------------------------- what samples (slow tier)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", _command_blocks(slow=True), ids=lambda b: b.id)
-def test_run_command_block_runs(block, tmp_path):
-    cwd = _workdir(tmp_path)
-    for line in commands(block):
-        _run_command(line, cwd, block.note if block.marker == "error" else "")
+def test_run_command_block_runs(block, tmp_path, monkeypatch, capsys):
+    _run_in_this_process(block, tmp_path, monkeypatch, capsys)
 
 
 def _python_pages() -> list[Path]:
