@@ -81,6 +81,9 @@ CI_LEAVES_OUT = (
     "tests/runtime/samplers/test_particle_filter.py::test_2d_bootstrap_and_optimal_match_kalman",
     "tests/runtime/test_schedules.py::test_forward_sde_matches_marginals[ve]",  # vp's runs in CI
     "tests/runtime/test_schedules.py::test_forward_sde_matches_marginals[edm]",
+    # the docs pages' Python blocks (270 s of a cold run's test time, mostly compiling): CI runs the
+    # pages' `augury` commands (in process), compiles every ```augury block and parses every ```python one
+    "tests/docs/test_docs_code.py::test_python_blocks_of_a_page_run_in_order",
 )
 
 

@@ -3,8 +3,9 @@
 - ```augury blocks compile with `augury.compile(text)`, or fail with the error their
   `<!-- error: TEXT -->` marker names (default tier: milliseconds each);
 - ```python blocks run in a fresh Python, from a temporary folder where `examples/` is the
-  repository's, the blocks of one page in order in one process as a reader would run them (slow
-  tier: they sample);
+  repository's, the blocks of one page in order in one process as a reader would run them (the
+  extended tier: they sample and compile for minutes; `CI_LEAVES_OUT` in tests/conftest.py); the
+  default tier parses them;
 - `augury ...` lines of ```bash and ```console blocks run through `augury.cli.main` in the test's
   process, from such a folder: `augury run` and `augury sbc` in the slow tier, the others (check,
   graph, --help) in the default tier.
