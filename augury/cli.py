@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from augury.errors import AuguryError
+from augury.errors import AuguryDataError, AuguryError
 
 _EXIT_AFTER = 3.0  # seconds a Ctrl-C waits for the run to reach a point where it can stop keeping its draws
 
@@ -118,6 +118,14 @@ def _pairs(items: Sequence[str], parser: argparse.ArgumentParser) -> dict:
     return out
 
 
+def _noted(err: AuguryDataError, note: str) -> AuguryDataError:
+    """The same error with one more note on its first diagnostic."""
+    from dataclasses import replace
+    first = err.diagnostics[0]
+    return AuguryDataError(first.message, diagnostics=[replace(first, notes=first.notes + (note,)),
+                                                       *err.diagnostics[1:]])
+
+
 def _default_data(file: str) -> list[str]:
     stem = Path(file).with_suffix("")
     for suffix in (".json", ".npz"):
@@ -161,9 +169,15 @@ def _run(args, parser) -> int:
     data = args.data or _default_data(args.file)
     if not args.data and data:
         print(f"using data from {data[0]}", file=sys.stderr)
-    post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
-                        precision=args.precision, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                        resume=args.resume, **settings)
+    try:
+        post = model.sample(data=data or None, method=method, seed=args.seed, progress=not args.no_progress,
+                            precision=args.precision, checkpoint=args.checkpoint,
+                            checkpoint_every=args.checkpoint_every, resume=args.resume, **settings)
+    except AuguryDataError as err:
+        if data:
+            raise
+        raise _noted(err, f"no data file was given, and there is no {stem}.json or {stem}.npz next to the "
+                          f"model: give one with `--data FILE.json`") from None
     missing = [n for n in shown or [] if n not in post.names]
     print(post.describe([n for n in shown if n in post.names] if shown else None,
                         max_rows=None if args.all else _summary_rows()))

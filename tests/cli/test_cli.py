@@ -36,6 +36,20 @@ def test_missing_file_and_bad_usage(capsys):
     assert e.value.code == 2
 
 
+def test_a_model_without_a_data_file_next_to_it_says_how_to_give_one(tmp_path, capsys):
+    model = tmp_path / "flat.aug"
+    model.write_text((ROOT / "examples" / "regression_evidence_flat.aug").read_text())
+    assert main(["run", str(model), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "flat.aug:4:1: error: no data for `x`" in err and "Traceback" not in err
+    assert "there is no flat.json or flat.npz next to the model: give one with `--data FILE.json`" in err
+    # with a data file, a missing entry is the file's fault: no such note
+    (tmp_path / "d.json").write_text(json.dumps({"y": [1.0, 2.0]}))
+    assert main(["run", str(model), "--data", str(tmp_path / "d.json"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "no data for `x`" in err and "next to the model" not in err
+
+
 def test_graph_writes_dot(tmp_path):
     out = tmp_path / "g.dot"
     assert main(["graph", EIGHT, "-o", str(out)]) == 0
