@@ -100,6 +100,7 @@ OWN_WEIGHT_WARNINGS = True
 
 _LAUNCH_SWEEPS = 6      # restricted Gibbs sweeps of the two sub-clusters before the proposal
 _PROPOSALS = 2          # split-or-merge moves per iteration
+_EARLY_MOVES = 64       # point moves per iteration in the first half of warmup at most (`point_moves`)
 _SEGMENTS = 10          # compiled segments per run (progress and interrupts between them)
 _MAX_SEGMENT = 500      # iterations per segment at most
 
@@ -350,7 +351,7 @@ def _split_merge(spec: _Spec, X, F, lab, z, key):
     return z, S, jnp.stack([jnp.sum(sp), jnp.sum(sp & acc), jnp.sum(mg), jnp.sum(mg & acc)]).astype(jnp.int32)
 
 
-def _point_moves(spec: _Spec, X, F, lab, z, S, key):
+def _point_moves(spec: _Spec, X, F, lab, z, S, key, count):
     """Collapsed Gibbs moves of single unlabelled points, one after another (Neal 2000,
     "Markov chain sampling methods for Dirichlet process mixture models", Algorithm 3): point
     i leaves its cluster and joins occupied slot k with probability ∝ n_{k,−i} m(x_i | x_{k,−i})
@@ -364,10 +365,11 @@ def _point_moves(spec: _Spec, X, F, lab, z, S, key):
     m = min(spec.point_moves, N)
     kp, kz = jax.random.split(key)
     points = jax.random.choice(kp, N, (m,), replace=False)
+    keys = jax.random.split(kz, m)
 
-    def body(carry, xs):
-        z, S = carry
-        i, k = xs
+    def body(t, carry):
+        z, S, moved = carry
+        i, k = points[t], keys[t]
         zi = z[i]
         rest = S.at[zi].add(-F[i])
         n = rest[:, 0]
@@ -379,10 +381,10 @@ def _point_moves(spec: _Spec, X, F, lab, z, S, key):
         logw = jnp.where(occ, jnp.log(jnp.where(occ, n, 1.0)),
                          math.log(alpha) - jnp.log(jnp.maximum(empty, 1).astype(X.dtype))) + pred
         new = jnp.where(lab[i] >= 0, zi, categorical_by_cdf(k, logw[None])[0]).astype(z.dtype)
-        return (z.at[i].set(new), rest.at[new].add(F[i])), new != zi
+        return z.at[i].set(new), rest.at[new].add(F[i]), moved + (new != zi).astype(jnp.int32)
 
-    (z, S), moved = jax.lax.scan(body, (z, S), (points, jax.random.split(kz, m)))
-    return z, S, jnp.sum(moved).astype(jnp.int32)
+    # `count` (≤ m) is dynamic: warmup's first half makes fewer moves through the same program
+    return jax.lax.fori_loop(0, jnp.minimum(count, m), body, (z, S, jnp.int32(0)))
 
 
 # --------------------------------------------------------------------------- steps 2–3
@@ -423,12 +425,13 @@ def _restricted_gibbs(spec: _Spec, X, lab, z, n, g, th, key):
     return jnp.where(accept, prop, z), accept
 
 
-def _iteration(spec: _Spec, X, F, lab, z, key):
-    """Split/merge, then (π, θ) | z (the recorded draw), then the restricted Gibbs step."""
+def _iteration(spec: _Spec, X, F, lab, z, key, moves):
+    """Split/merge, `moves` single-point moves, then (π, θ) | z (the recorded draw), then the
+    restricted Gibbs step."""
     d = X.shape[1]
     k_sm, k_w, k_th, k_z = jax.random.split(key, 4)
     z, S, counts = _split_merge(spec, X, F, lab, z, k_sm)
-    z, S, moved = _point_moves(spec, X, F, lab, z, S, jax.random.fold_in(k_sm, 1))
+    z, S, moved = _point_moves(spec, X, F, lab, z, S, jax.random.fold_in(k_sm, 1), moves)
     n, s1, s2 = _unpack(spec, S, d)
     g = jnp.where(n > 0, jnp.exp(log_gamma(k_w, jnp.where(n > 0, n, 1.0))), 0.0)
     th = _params(spec, n, s1, s2, k_th, covariances=True)
@@ -442,20 +445,20 @@ def _iteration(spec: _Spec, X, F, lab, z, key):
     return z, rec, jnp.concatenate([counts, acc[None].astype(jnp.int32)])
 
 
-def _segment_impl(spec: _Spec, X, lab, z, key, length: int):
-    """`length` iterations of one chain: new z (N,), records (length, …), move counts summed over
-    the segment (5,).  Chains run one after another through this one compiled program (vmapping
+def _segment_impl(spec: _Spec, X, lab, z, key, moves, length: int):
+    """`length` iterations of one chain, each with `moves` single-point moves (at most the
+    spec's): new z (N,), records (length, …), move counts summed over the segment (5,).  Chains run one after another through this one compiled program (vmapping
     them costs half as much compile time again and gains nothing on a few CPU cores)."""
     F = _features(spec, X)
 
     def body(z, k):
-        z, rec, cnt = _iteration(spec, X, F, lab, z, k)
+        z, rec, cnt = _iteration(spec, X, F, lab, z, k, moves)
         return z, (rec, cnt)
     z, (recs, cnts) = jax.lax.scan(body, z, jax.random.split(key, length))
     return z, recs, jnp.sum(cnts, axis=0)
 
 
-_segment = jax.jit(_segment_impl, static_argnums=(0, 5))
+_segment = jax.jit(_segment_impl, static_argnums=(0, 6))
 
 
 # --------------------------------------------------------------------------- fit
@@ -466,7 +469,11 @@ def point_moves(N: int, D: int) -> int:
     rest of an iteration is parallel over points; they are also what moves the small clusters
     (the tails' clusters of a few points), whose coming and going sets the mixing of the number of
     components.  On examples/gcd.aug (N = 600, D = 2) moving 512 points instead of 64 raised the
-    effective sample size of that number from 25–55 to 100–300 per 800 draws, for 2.5× the time."""
+    effective sample size of that number from 25–55 to 100–300 per 800 draws, for 2.5× the time.
+    The first half of warmup makes at most 64 (`_EARLY_MOVES`): from the start in one component,
+    a full sweep of them seeds many clusters at once, and a blob cut between two of them is
+    rarely merged again (the merge's launch must reproduce the cut); on six blobs of 2000 points
+    after 40 warmup iterations, 7–9 components of 20 points or more were left instead of 6."""
     return int(min(N, max(64, 1024 // max(D, 1))))
 
 
@@ -530,13 +537,16 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     z0 = np.broadcast_to(_initial(problem, labels), (chains, problem.N)).copy()
     X, lab = shard_points(X, labels)
     spec = _Spec(problem, moves)
+    moves_all = min(moves, problem.N)
     total = warmup + sweeps
     length = int(min(_MAX_SEGMENT, max(1, -(-total // _SEGMENTS))))
     z = [jnp.asarray(z0[c]) for c in range(chains)]
 
     def advance(s, z, extra, lo, hi):
         keys = jax.random.split(jax.random.fold_in(key, s), chains)  # segment s's keys: resumable
-        seg = [_segment(spec, X, lab, z[c], keys[c], length) for c in range(chains)]
+        # the first half of warmup makes at most _EARLY_MOVES point moves per iteration (`point_moves`)
+        count = np.int32(min(moves_all, _EARLY_MOVES) if s * length < warmup // 2 else moves_all)
+        seg = [_segment(spec, X, lab, z[c], keys[c], count, length) for c in range(chains)]
         recs = jax.tree.map(lambda *a: np.stack(a), *[jax.device_get(r[1]) for r in seg])
         # (a final partial segment counts its extra iterations too)
         extra = {"counts": extra["counts"] + np.stack([np.asarray(r[2]) for r in seg]),

@@ -157,9 +157,11 @@ def test_recovers_six_well_separated_components(six_blobs):
     # components holding at least 1% of the points: six at every kept draw
     big = np.array([np.sum(np.bincount(z, minlength=16) >= 20) for z in z_all])
     assert np.all(big == 6), big
-    # (a few outlying points in a component of their own is not a failure: under the DP posterior
-    # of 2000 Gaussian points a tiny extra component has real mass, as the exact gibbs tests show)
-    assert np.all(res.stats["num_components"][0] <= 8)
+    # a few outlying points in components of their own are not a failure: under the DP posterior of
+    # 2000 Gaussian points tiny extra components have real mass (the exact tests show it on few
+    # points), and the point moves make and end them; they hold under 1% of the points together
+    counts = np.stack([np.bincount(z, minlength=16) for z in z_all])
+    assert np.all(np.where(counts < 20, counts, 0).sum(axis=1) < 20), counts
     z = z_all[-1]
     assert adjusted_rand_score(truth, z) > 0.99
     assert normalized_mutual_info_score(truth, z) > 0.99
