@@ -468,12 +468,9 @@ def point_moves(N: int, D: int) -> int:
     max(64, 1024 // D) of them.  They run one after another, at a cost that grows with D, while the
     rest of an iteration is parallel over points; they are also what moves the small clusters
     (the tails' clusters of a few points), whose coming and going sets the mixing of the number of
-    components.  On examples/gcd.aug (N = 600, D = 2) moving 512 points instead of 64 raised the
-    effective sample size of that number from 25–55 to 100–300 per 800 draws, for 2.5× the time.
-    The first half of warmup makes at most 64 (`_EARLY_MOVES`): from the start in one component,
-    a full sweep of them seeds many clusters at once, and a blob cut between two of them is
-    rarely merged again (the merge's launch must reproduce the cut); on six blobs of 2000 points
-    after 40 warmup iterations, 7–9 components of 20 points or more were left instead of 6."""
+    components (examples/gcd.aug: ESS 25–55 → 100–300 per 800 draws for 512 moves instead of 64).
+    The first half of warmup makes at most `_EARLY_MOVES`: from the start in one component a full
+    sweep seeds many clusters at once, and a blob cut between two is rarely merged again."""
     return int(min(N, max(64, 1024 // max(D, 1))))
 
 
@@ -532,12 +529,12 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     docstring).  Each chain starts with all unlabelled points in one component."""
     _check_problem(problem)
     sweeps, warmup, chains, moves = _settings(settings, problem.N, int(np.shape(problem.X)[-1]))
+    moves = min(moves, problem.N)
     X = jnp.asarray(problem.X, problem.dtype) if problem.dtype is not None else jnp.asarray(problem.X)
     labels = np.asarray(problem.labels, np.int32)
     z0 = np.broadcast_to(_initial(problem, labels), (chains, problem.N)).copy()
     X, lab = shard_points(X, labels)
     spec = _Spec(problem, moves)
-    moves_all = min(moves, problem.N)
     total = warmup + sweeps
     length = int(min(_MAX_SEGMENT, max(1, -(-total // _SEGMENTS))))
     z = [jnp.asarray(z0[c]) for c in range(chains)]
@@ -545,7 +542,7 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
     def advance(s, z, extra, lo, hi):
         keys = jax.random.split(jax.random.fold_in(key, s), chains)  # segment s's keys: resumable
         # the first half of warmup makes at most _EARLY_MOVES point moves per iteration (`point_moves`)
-        count = np.int32(min(moves_all, _EARLY_MOVES) if s * length < warmup // 2 else moves_all)
+        count = np.int32(min(moves, _EARLY_MOVES) if s * length < warmup // 2 else moves)
         seg = [_segment(spec, X, lab, z[c], keys[c], count, length) for c in range(chains)]
         recs = jax.tree.map(lambda *a: np.stack(a), *[jax.device_get(r[1]) for r in seg])
         # (a final partial segment counts its extra iterations too)
@@ -589,7 +586,7 @@ def fit(problem: MixtureProblem, key, settings: dict, progress: bool = False) ->
             "losing all its points); run longer, or check the prior's scale against the data")
     info = {"sweeps": sweeps, "warmup": warmup, "chains": chains, "iterations_done": done,
             "launch_sweeps": _LAUNCH_SWEEPS, "proposals_per_iteration": _PROPOSALS,
-            "point_moves": min(moves, problem.N), "max_components": max_b.tolist(),
+            "point_moves": moves, "max_components": max_b.tolist(),
             "split_attempts": sa.tolist(), "merge_attempts": ma.tolist()}
     return MixtureResult(draws=draws, chains=chains, responsibilities=resp, stats=stats, info=info,
                          warnings=warnings_, interrupted=interrupted)

@@ -89,7 +89,7 @@ def test_augury_block_compiles(block):
 
 @pytest.mark.parametrize("block", _by_lang("python"), ids=lambda b: b.id)
 def test_python_block_is_python(block):
-    ast.parse(block.text, block.id)  # the slow tier runs it; a syntax error is found here at once
+    ast.parse(block.text, block.id)  # the extended tier runs it; a syntax error is found here at once
 
 
 def _command_blocks(slow: bool) -> list[Block]:
