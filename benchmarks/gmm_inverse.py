@@ -74,7 +74,9 @@ y ~ normal(A(x), noise)
 """
 
 METHODS = ("ddrm", "pigdm", "dps", "pc", "tds", "mcgdiff", "ensemble")
-PARTICLE_METHODS = ("tds", "mcgdiff", "ensemble")  # weighted: scored on `--draws` draws resampled by their weights
+PARTICLE_METHODS = ("tds", "mcgdiff", "ensemble", "mcgdiff-paper")  # weighted: scored on `--draws` draws resampled
+# a column that is a method with other settings than its defaults: name -> (method, settings)
+VARIANTS = {"mcgdiff-paper": ("mcgdiff", {"potentials": "paper"})}
 # the authors' benchopt run (gabrielvc/benchopts_inverse_problem_diffusion_prior, outputs/
 # benchopt_run_2024-03-15_18h27m33: 8-thread i7-1185G7, one problem (seed 27), median of 5-10 runs)
 AUTHORS = {"ddrm": ({1: 29.7, 2: 13.4, 4: 0.45}, 0.3), "dps": ({1: 27.8, 2: 19.3, 4: 12.4}, 2.2)}
@@ -182,7 +184,7 @@ def msw_pot(x, ref, seed: int) -> float:
 # running a method
 
 def method_settings(method: str, args) -> dict:
-    out = {"particles": args.particles, "steps": args.steps}
+    out = {"particles": args.particles, "steps": args.steps, **VARIANTS.get(method, (method, {}))[1]}
     if args.teleport:
         out["teleport"] = args.teleport
     return out
@@ -195,6 +197,7 @@ def run_method(model, data: dict, method: str, settings: dict, seed: int, timed_
     with `timed_repeats` > 1 the first item is the list of each timed call's samples."""
     try:
         t0 = time.perf_counter()
+        method = VARIANTS.get(method, (method, {}))[0]
         post = model.sample(data, method=method, seed=seed, **settings)
         first = time.perf_counter() - t0
         runs, xs = [], []
@@ -340,7 +343,7 @@ def table_authors_instance(model, args, records: list):
             x, first, runs, err = run_method(model, data, m, method_settings(m, args), seed=0, draws=args.draws)
             for r in range(reps if err is None else 0):
                 t0 = time.perf_counter()
-                post = model.sample(data, method=m, seed=1000 + r, **method_settings(m, args))
+                post = model.sample(data, method=VARIANTS.get(m, (m, {}))[0], seed=1000 + r, **method_settings(m, args))
                 times.append(time.perf_counter() - t0)
                 vals.append(msw_pot(scored_draws(post, args.draws, r), ref, r))
             rec["methods"][m] = {"msw": vals, "run_s": times, "first_s": first, "error": err}
@@ -400,10 +403,11 @@ def main():
           f"runs on the authors' instance {args.repeats_instance}, reference draws (table 1) {args.ref}, quick {args.quick}, "
           f"teleport {args.teleport}")
     for m in args.methods:
-        sig = SIGS.get(m)
+        sig = SIGS.get(VARIANTS.get(m, (m, {}))[0])
         defaults = getattr(sig, "defaults", None)
         print(f"#   {m}: particles {args.particles}, steps {args.steps}"
-              + (" (2 score calls per step)" if m == "pc" else "") + (f", method defaults {dict(defaults)}" if defaults else ""))
+              + (" (2 score calls per step)" if m == "pc" else "") + (f", method defaults {dict(defaults)}" if defaults else "")
+              + (f", here with {VARIANTS[m][1]}" if m in VARIANTS else ""))
     print("# precision float32 (the diffusion methods' default); sde vp(0.1, 20) (the gmm prior's default)", flush=True)
 
     records: list = []

@@ -269,7 +269,8 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
        + _DIFF, "float32"),
     _m("tds", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE,
                             ("ess_threshold", 0.5, "prob")) + _DIFF, "float32"),
-    _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE) + _DIFF, "float32"),
+    _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE,
+                                ("potentials", "gaussian", ("gaussian", "paper"))) + _DIFF, "float32"),
     _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count"), ("variant", "sde", ("sde", "ode")),
                                  _RESAMPLE, ("ess_threshold", 0.5, "prob"), ("tempering", "none", ("none", "linear")),
                                  ("probes", 1, "count"), ("snr", 0.16, "positive"), ("best", False, "bool"))
