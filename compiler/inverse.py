@@ -367,10 +367,13 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
             raise at_net(str(ex)) from None
     try:
         meas = make_measurement(op, shape, y, float(sigma), backend, scale_shift,
-                                need_svd=method in SPECTRAL, want_svd=_wants_svd(method, settings),
+                                need_svd=_needs_svd(method, settings), want_svd=_wants_svd(method, settings),
                                 family=form.family)
     except ValueError as ex:
         span = form.likelihood.dist.args[0].span if form.likelihood.dist.args else form.likelihood.span
+        if method not in SPECTRAL and _needs_svd(method, settings):
+            raise _err(s, f'{method} with twist_variance = "tweedie" cannot use this measurement: {ex}', span,
+                       ['twist_variance = "prior" (the default) takes any differentiable operator']) from None
         raise _err(s, f"{method} cannot use this measurement: {ex}", span) from None
     bounds = _declared_bounds(bound, form.param, shape)
     if prior.kind == "analytic":
@@ -382,13 +385,18 @@ def build_inverse_problem(bound, form: InverseForm, method: str, settings: dict,
                           prior.network.data_range)
 
 
+def _needs_svd(method: str, settings: dict) -> bool:
+    # tds's Tweedie twist variance is taken along the operator's singular directions
+    return method in SPECTRAL or settings.get("twist_variance") == "tweedie"
+
+
 def _wants_svd(method: str, settings: dict) -> bool:
     return settings.get("teleport", 0.0) > 0 or method in USES_SVD
 
 
 def inverse_problem(bound, method: str, settings: dict, allow_python: bool):
     """`build_inverse_problem`, cached on the bound model (a rerun with another seed rebuilds nothing)."""
-    key = ("inverse", method in SPECTRAL, _wants_svd(method, settings))
+    key = ("inverse", _needs_svd(method, settings), _wants_svd(method, settings))
     if key not in bound.compiled_runs:
         form = recognize(bound.s)
         if isinstance(form, str):

@@ -268,7 +268,8 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
     _m("pc", "diffusion", (("particles", 16, "count"), ("steps", 1000, "count"), ("snr", 0.16, "positive"))
        + _DIFF, "float32"),
     _m("tds", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE,
-                            ("ess_threshold", 0.5, "prob")) + _DIFF, "float32"),
+                            ("ess_threshold", 0.5, "prob"), ("twist_variance", "prior", ("prior", "tweedie")))
+       + _DIFF, "float32"),
     _m("mcgdiff", "diffusion", (("particles", 64, "count"), ("steps", 100, "count"), _RESAMPLE,
                                 ("potentials", "gaussian", ("gaussian", "paper"))) + _DIFF, "float32"),
     _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count"), ("variant", "sde", ("sde", "ode")),

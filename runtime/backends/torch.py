@@ -68,7 +68,8 @@ class TorchBackend:
 
         def vjp(v):
             with torch.enable_grad():
-                (g,) = torch.autograd.grad(out, leaf, grad_outputs=v)
+                # kept for more than one call (tds's Tweedie variances take one per measured direction)
+                (g,) = torch.autograd.grad(out, leaf, grad_outputs=v, retain_graph=True)
             return (g,)
 
         return out.detach(), vjp

@@ -22,6 +22,16 @@ out: they cancel between successive weights.  Without the inflation (σ_y² alon
 test's weights collapsed (mode weights off by up to 0.3); with the isotropic form on a 2 × 4
 Gaussian matrix, log p(y) was off by 1–9 on some draws where the spectral one was within 0.06.
 
+Twist variance (`twist_variance = "tweedie"`, spectral only).  r_t² is one number for every
+particle; on a multimodal prior the particles between modes have a far larger Var(x₀ | x_t) than
+those that have chosen one.  Second-order Tweedie gives it per particle, Cov[x₀ | x_t] =
+(σ_t²/α_t) ∂x̂₀/∂x_t (Boys, Girolami, Pidstrigach, Reich, Mosca & Akyildiz, "Tweedie moment
+projected diffusions for inverse problems", TMLR 2024), and the twist takes its diagonal along
+the measured singular directions, c_j = (σ²/α) v_jᵀ (∂x̂₀/∂x_t) v_j (one VJP each, floored at
+0), in place of r_t²: p̃_t = Π_j N(ȳ_j; v_jᵀx̂₀, σ_j² + c_j) in the spectral form.  The gradient
+holds c fixed (the proposal is any Gaussian; the weights use its density), so exactness is
+unchanged; for a N(m, v I) prior c_j = r_t² exactly.  One VJP per measured coordinate and step.
+
 Proposal: the ancestral step with the score moved by g = ∇_{x_t} log p̃_t(y | x_t),
 i.e. with the guided denoiser x̂₀ + (σ_t² / α_t) g, and the model's standard deviation a:
 q(x_s | x_t, y) = N(μ + δ, a² I), μ the model's mean, δ = (α_s − d α_t / σ_t)(σ_t² / α_t) g.
@@ -68,19 +78,21 @@ def twist_kind(meas) -> str:
 
 
 def log_twist(bk, meas, v: float):
-    """`f(x0, a, s, data) -> (log p̃, ∇_{x0} log p̃, y − A(x0))` for a batch x̂₀ = x0 at the level
-    (α, σ) = (a, s) (see the module docstring), without the factors that do not depend on x0."""
+    """`f(x0, a, s, data, cov=None) -> (log p̃, ∇_{x0} log p̃, y − A(x0))` for a batch x̂₀ = x0 at the
+    level (α, σ) = (a, s) (see the module docstring), without the factors that do not depend on x0.
+    `cov` (P, D), spectral only: per-particle variances of x₀ | x_t along the measured directions
+    (`twist_variance = "tweedie"`) in place of r_t²; held fixed in the gradient."""
     kind = twist_kind(meas)
     # r_t² = v σ̃²/(v + σ̃²), the x̂₀ uncertainty of a N(m, v I) prior; v None: σ̃² (v → ∞, the authors' code)
     r2 = (lambda st2: st2) if v is None else (lambda st2: v * st2 / (v + st2))
 
-    def poisson(x0, a, s, data):
+    def poisson(x0, a, s, data, cov=None):
         lp, vjp = bk.value_and_vjp(lambda u: meas.log_likelihood(u, data), x0)
         return lp, vjp(lp * 0 + 1)[0], meas.residual(x0, data)
 
-    def spectral(x0, a, s, data):
+    def spectral(x0, a, s, data, cov=None):
         st2 = (s / a) ** 2
-        prec = 1.0 / (meas.sigma ** 2 + r2(st2) * meas.s_full * meas.s_full)
+        prec = 1.0 / (meas.sigma ** 2 + (r2(st2) if cov is None else cov) * meas.s_full * meas.s_full)
         res = meas.residual(x0, data)
         coef = bk.pad(meas.svd.Ut(res), meas.D)
         # y's part outside A's range, ‖(I − UUᵀ) y‖², is the same for every x0, but the
@@ -90,7 +102,7 @@ def log_twist(bk, meas, v: float):
         lp = -(bk.per_particle_sum(coef * coef * prec) + outside / meas.sigma ** 2) / 2
         return lp, meas.svd.V(meas.s_full * prec * coef), res
 
-    def isotropic(x0, a, s, data):
+    def isotropic(x0, a, s, data, cov=None):
         st2 = (s / a) ** 2
         var = meas.sigma ** 2 + r2(st2)
         ax0, vjp = bk.value_and_vjp(meas.maps.apply, x0)
@@ -105,6 +117,11 @@ def make_particle_step(inverse, settings: dict):
     # an analytic prior's v makes the twist p(y | x_t) exactly for a Gaussian; a network's x̂₀ is far
     # less certain than v says at high noise (its error is amplified by 1/α), so it gets σ̃² (v → ∞)
     lik = log_twist(bk, inverse.measurement, float(prior.var) if prior.exact and prior.var is not None else None)
+    meas = inverse.measurement
+    tweedie = settings.get("twist_variance", "prior") == "tweedie"
+    if tweedie:  # the measured directions v_j in x's shape, (R, *shape)
+        unit = bk.asarray(np.eye(meas.D)[: meas.R])
+        directions = meas.svd.V(unit)
 
     def clip(x0):
         """x̂₀ within the network's declared data range: at high noise a network's x̂₀ = (x − σε̂)/α
@@ -120,8 +137,21 @@ def make_particle_step(inverse, settings: dict):
         the denoiser called at `call` = (t, α, σ)."""
         x0, vjp_den = bk.value_and_vjp(lambda u: clip(prior.x0_and_eps(u, *call)[0]), x)
         x0 = bk.where(s > 0, x0, x)  # at the clean signal x̂₀ is x itself
-        lp, g0, res = lik(x0, a, s, data)
+        cov = tweedie_variances(x, vjp_den, call) * bk.where(s > 0, 1.0, 0.0) if tweedie else None
+        lp, g0, res = lik(x0, a, s, data, cov)
         return x0, lp, vjp_den(g0)[0], bk.sqrt(bk.per_particle_sum(res * res))
+
+    def tweedie_variances(x, vjp_den, call):
+        """Var(v_jᵀx₀ | x_t) = (σ²/α) v_jᵀ (∂x̂₀/∂x_t) v_j for each measured direction v_j (second-order
+        Tweedie), one VJP each: (P, D), zero past R and floored at zero (a network's Jacobian need not
+        be positive)."""
+        _, alpha, sigma = call
+        var = 0.0
+        for j in range(meas.R):
+            v_j = directions[j:j + 1] + 0 * x
+            var = var + bk.per_particle_sum(vjp_den(v_j)[0] * v_j)[:, None] * unit[j:j + 1]
+        var = var * (sigma * sigma / alpha)
+        return bk.where(var > 0, var, 0 * var)
 
     def init(x, rng, c, data):
         x0, lp, g, _ = twist(x, c["a_t"], c["s_t"], (c["t"], c["a_t"], c["s_t"]), data)
