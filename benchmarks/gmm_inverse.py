@@ -239,7 +239,7 @@ def fmt(v, nd=2):
 
 def table_ours(model, args, records: list):
     dxs = (8,) if args.quick else tuple(int(v) for v in args.dx.split(","))
-    dys = (1, 2, 4)
+    dys = tuple(int(v) for v in args.dy.split(","))
     print("\n## Table 1: sliced Wasserstein-2 (ours: mean over 100 directions), "
           f"{args.draws} draws vs {args.ref} exact, median over {args.problems} problems\n", flush=True)
     head = "| d_x | d_y | floor | prior | " + " | ".join(args.methods) + " | " + \
@@ -371,6 +371,7 @@ def main():
     ap.add_argument("--ref", type=int, default=1000, help="exact reference draws in table 1")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--dx", default="8,80,800", help="the d_x of table 1 (even)")
+    ap.add_argument("--dy", default="1,2,4", help="the d_y of table 1")
     ap.add_argument("--tables", default="1,2,2b", help="which tables: 1, 2, 2b")
     ap.add_argument("--json", default=None, help="write every problem's numbers here")
     args = ap.parse_args()

@@ -69,6 +69,7 @@ from augury.errors import AuguryInferenceError
 from ..particle_reverse import run_particle_reverse
 from ..reverse import finite_checks
 
+MAX_TWEEDIE_DIRECTIONS = 256  # each is a VJP unrolled into the step's program
 _DEAD = -1e29  # log p̃ below this: a zero likelihood (a Poisson rate ≤ 0 at a positive count)
 
 
@@ -214,6 +215,11 @@ def run(problem, key, settings, *, method, progress):
     if meas.family == "poisson" and float(settings.get("teleport", 0.0)) > 0:
         raise AuguryInferenceError("`tds`: teleport starts from the posterior under a Gaussian measurement, and these "
                                    "data are Poisson counts", notes=["set teleport = 0"])
+    if settings.get("twist_variance") == "tweedie" and meas.R > MAX_TWEEDIE_DIRECTIONS:
+        raise AuguryInferenceError(
+            f'`tds`: twist_variance = "tweedie" takes one VJP through the prior per measured coordinate and step, and '
+            f"this measurement has {meas.R} (at most {MAX_TWEEDIE_DIRECTIONS})",
+            notes=['twist_variance = "prior" (the default) costs one VJP a step whatever the measurement'])
     # recorded in the draws' settings, and a key of the compiled program: the step depends on it
     settings = dict(settings, twist=twist_kind(meas))
     return run_particle_reverse(problem, key, settings, method=method, progress=progress,

@@ -172,6 +172,16 @@ def test_the_tweedie_twist_variance_on_two_modes():
         assert abs(post.log_evidence - float(exact.log_evidence)) < 4 * post.log_evidence_sd
 
 
+def test_the_tweedie_twist_variance_refuses_many_measurements(monkeypatch):
+    """One VJP per measured coordinate: beyond MAX_TWEEDIE_DIRECTIONS the run is refused, said."""
+    from augury.runtime.samplers import tds
+    monkeypatch.setattr(tds, "MAX_TWEEDIE_DIRECTIONS", 1)
+    M, y = _gauss_case(SEED)
+    with pytest.raises(AuguryError, match="this measurement has 2 \\(at most 1\\)"):
+        augury.compile(GAUSS.format(op="matrix(M)")).sample({"y": y, "M": M}, method="tds", particles=8, steps=5,
+                                                            seed=SEED, twist_variance="tweedie")
+
+
 def test_the_tweedie_twist_variance_needs_an_svd():
     """A nonlinear operator has no singular directions to take the variance along: refused, said."""
     import jax.numpy as jnp
