@@ -59,9 +59,11 @@ where known), so that a noiseless coordinate is set to ȳ_i with the weight N(ȳ
 
 Start.  At the first time t₀ (t = 1, or teleport's) the prior's marginal is taken as its
 Gaussian approximation N(m̄, (v + σ̃²) I) (runtime/reverse.py's start) and the particles are
-drawn exactly from it times the potentials (2) or (2') (with (2'): from N(ȳ, a_t₀), weight 1), or, for σ_i ≥ σ̃_{t₀} (observed before t₀),
-times the pseudo-observation's density N(ȳ; ū, σ_i² − σ̃²): coordinate-wise Gaussian, with the
-equal weight Π_i N(ȳ_i; m̄_i, v + σ̃² + |σ̃² − σ_i²|) times (1)'s constant.  Teleport moves t₀ only.
+drawn exactly from it times the potentials (2) or (2') (with (2'): from N(ȳ, a_t₀)), or, for
+σ_i ≥ σ̃_{t₀} (observed before t₀), times the pseudo-observation's density N(ȳ; ū, σ_i² − σ̃²):
+coordinate-wise Gaussian, with the equal weight Π_i N(o_i; m̄_i, v + σ̃² + A_i) times (1)'s
+constant, (o_i, A_i) the potential's mean and variance (c_t₀ and a b/(v + σ_i²) for (2'), ȳ_i and
+a_t₀ for (2)) or ȳ_i and σ_i² − σ̃² for a coordinate observed before t₀.  Teleport moves t₀ only.
 
 Evidence.  The product of the increments' weighted means estimates Z (1); (1)'s constant
 enters the initial weight, less what the loop adds (−M/2 log 2πσ_y²), so `log_evidence`
