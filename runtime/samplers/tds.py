@@ -30,7 +30,11 @@ projected diffusions for inverse problems", TMLR 2024), and the twist takes its 
 the measured singular directions, c_j = (σ²/α) v_jᵀ (∂x̂₀/∂x_t) v_j (one VJP each, floored at
 0), in place of r_t²: p̃_t = Π_j N(ȳ_j; v_jᵀx̂₀, σ_j² + c_j) in the spectral form.  The gradient
 holds c fixed (the proposal is any Gaussian; the weights use its density), so exactness is
-unchanged; for a N(m, v I) prior c_j = r_t² exactly.  One VJP per measured coordinate and step.
+unchanged; for a N(m, v I) prior c_j = r_t² exactly.  The twist leaves out the Gaussian's
+normalizer Π_j (σ_j² + c_j)^(−½), although it now varies with x_t: any positive twist is exact,
+and with it the mode weights were no closer (total variation on the 25-mode benchmark 0.035
+against 0.030 at d_x = 80, d_y = 1; 0.018 against 0.013 at d_x = 8, d_y = 2).  One VJP per
+measured coordinate and step.
 
 Proposal: the ancestral step with the score moved by g = ∇_{x_t} log p̃_t(y | x_t),
 i.e. with the guided denoiser x̂₀ + (σ_t² / α_t) g, and the model's standard deviation a:
