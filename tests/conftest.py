@@ -56,6 +56,15 @@ CI_LEAVES_OUT = (
     "tests/runtime/samplers/test_ensemble.py::test_best_returns_the_highest_weight_particle",
     "tests/runtime/samplers/test_ensemble.py::test_networks_in_jax_and_torch",
     "tests/runtime/samplers/test_mcgdiff.py::test_networks_in_jax_and_torch",  # tds's runs in CI
+    # options beside the defaults the tiers test: mcgdiff's paper potentials, tds's Tweedie variance
+    "tests/runtime/samplers/test_mcgdiff.py::test_the_papers_potentials_on_two_modes",
+    "tests/runtime/samplers/test_tds.py::test_the_tweedie_twist_variance_is_the_priors_on_a_gaussian_prior",
+    "tests/runtime/samplers/test_tds.py::test_the_tweedie_twist_variance_on_two_modes",
+    "tests/runtime/samplers/test_tds.py::test_networks_in_jax_and_torch[jax-tweedie",
+    "tests/runtime/samplers/test_tds.py::test_networks_in_jax_and_torch[torch-tweedie",
+    # the CLI's SIGKILL-and-resume (53 s on 2 cores): the default tier resumes from a checkpoint
+    # (test_checkpoints.py), and CI sends Ctrl-C to nuts and the particle filter
+    "tests/cli/test_resume_cli.py::test_sigint_and_sigkill_then_resume_give_the_uninterrupted_draws",
     "tests/runtime/samplers/test_diffusion.py::test_each_method_beats_the_prior[p",  # ddrm's runs in CI
     "tests/runtime/samplers/test_diffusion.py::test_each_method_beats_the_prior[dps",
     # Ctrl-C per family: the default tier sends it to nuts and the particle filter's smoothing

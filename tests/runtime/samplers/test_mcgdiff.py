@@ -181,6 +181,7 @@ def test_log_evidence_on_two_modes(two_mode_runs):
         assert_evidence_close(post, exact, 0.15)
 
 
+@pytest.mark.slow  # a variant of a default-tier check (the tier's 5 minutes)
 def test_the_papers_potentials_on_two_modes():
     """`potentials = "paper"` (eq. 2 as published) converges to the same answer, with 100000
     particles.  Measured over 40 seeds: mode weight error −0.007 ± 0.010, largest 0.024; log

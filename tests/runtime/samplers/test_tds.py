@@ -142,6 +142,7 @@ def test_teleport_on_a_gaussian_prior():
     _check_gaussian(post, M, y, 100, first=30)
 
 
+@pytest.mark.slow  # a variant of a default-tier check (the tier's 5 minutes)
 def test_the_tweedie_twist_variance_is_the_priors_on_a_gaussian_prior():
     """`twist_variance = "tweedie"` takes Var(v_jᵀx₀ | x_t) = (σ²/α) v_jᵀ (∂x̂₀/∂x_t) v_j from the
     denoiser's Jacobian; for N(m, v I) that is r_t² = vσ̃²/(v + σ̃²), the default's, so with the
@@ -156,6 +157,7 @@ def test_the_tweedie_twist_variance_is_the_priors_on_a_gaussian_prior():
     assert runs[1].settings["twist_variance"] == "tweedie"
 
 
+@pytest.mark.slow  # a variant of a default-tier check (the tier's 5 minutes)
 def test_the_tweedie_twist_variance_on_two_modes():
     """On the two-mode prior the Jacobian's variance holds the spread between the modes, which the
     prior's r_t² does not; draws and evidence stay exact.  1000 particles, 200 steps, three
