@@ -105,15 +105,16 @@ def make_particle_step(inverse, settings: dict) -> tuple:
     s_host = np.asarray(bk.to_numpy(meas.s_full), np.float64)[: meas.R]
     log_s = float(np.sum(np.log(s_host)))
     noisy = meas.sigma > 0.0  # a Python float: noiseless data have no Gaussian constant
-    kappa = 1.0 if settings.get("potentials", "gaussian") == "gaussian" else 0.0
+    papers = settings.get("potentials", "gaussian") == "paper"
 
     def potential(yb, st2):
-        """The potential's mean and variance at σ̃² = st2, eq. (2'): N(ȳ, a) / N(m̄, b)^κ, a = σ̃² − σ_i²,
-        b = v + σ̃² (b − κa = v + σ_i² when κ = 1, computed so)."""
+        """The potential's mean and variance at σ̃² = st2: (ȳ, a), eq. (2), or eq. (2')'s
+        ((ȳ b − m̄ a) / (v + σ_i²), a b / (v + σ_i²)), a = σ̃² − σ_i² (1 where unused), b = v + σ̃²."""
         a = bk.where(st2 > noise2, st2 - noise2, 1.0 + 0.0 * noise2)
-        b = v + st2
-        gap = kappa * (v + noise2) + (1.0 - kappa) * b
-        return (yb * b - kappa * mbar * a) / gap, a * b / gap
+        if papers:
+            return yb + 0.0 * a, a
+        b, gap = v + st2, v + noise2  # b − a, computed so
+        return (yb * b - mbar * a) / gap, a * b / gap
 
     def constant(data):
         """log p(y) − log Z − what the loop adds, eq. (1): +R/2 log 2πσ² − Σ log s_i − ‖y − UUᵀy‖²/2σ²."""
