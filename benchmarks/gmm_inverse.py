@@ -76,7 +76,9 @@ y ~ normal(A(x), noise)
 METHODS = ("ddrm", "pigdm", "dps", "pc", "tds", "mcgdiff", "ensemble")
 PARTICLE_METHODS = ("tds", "mcgdiff", "ensemble", "mcgdiff-paper", "tds-tweedie")  # weighted: scored on `--draws` draws resampled
 # a column that is a method with other settings than its defaults: name -> (method, settings)
-VARIANTS = {"mcgdiff-paper": ("mcgdiff", {"potentials": "paper"}), "tds-tweedie": ("tds", {"twist_variance": "tweedie"})}
+VARIANTS = {"mcgdiff-paper": ("mcgdiff", {"potentials": "paper"}), "tds-tweedie": ("tds", {"twist_variance": "tweedie"}),
+            "ensemble-rescaled": ("ensemble", {"likelihood_at": "rescaled"}),
+            "ensemble-ode-rescaled": ("ensemble", {"likelihood_at": "rescaled", "variant": "ode"})}
 # the authors' benchopt run (gabrielvc/benchopts_inverse_problem_diffusion_prior, outputs/
 # benchopt_run_2024-03-15_18h27m33: 8-thread i7-1185G7, one problem (seed 27), median of 5-10 runs)
 AUTHORS = {"ddrm": ({1: 29.7, 2: 13.4, 4: 0.45}, 0.3), "dps": ({1: 27.8, 2: 19.3, 4: 12.4}, 2.2)}

@@ -38,6 +38,12 @@ x ↦ α_s x̂₀ + σ_s ε̂ (the exponential integrator of the probability-flo
 rate is a left-point rule; the SDE's Langevin share is an Euler step of length g²Δ/2 in
 Langevin time on the prior's score.
 
+`likelihood_at = "rescaled"` (SVD only) takes μ at x / α_t: Q(x, τ) ∝ p̂_τ(x) exp(−λ μ(x/α_t)),
+the `ve` path in x/α and the same posterior at t = 0, for priors far from the origin, where the
+noised target favours the components whose shrunken means α_t m_k fit y.  The likelihood's
+precision becomes k_i = λ s_i²/(α_t σ_y)² about α_t ȳ, and the anchored coordinates follow that
+centre, δ = M(κ x − H₀) with κ = d log α/dτ, at the extra rate κ (tr M + (M x)·s_θ).
+
 The start is exact: with the SVD the particles are drawn from N(a m, ρ² I) exp(−λ₀ μ), ρ² = a²v
 + s² (the reverse process's start), with the initial log weight log Z(0) in closed form;
 otherwise from N(a m, ρ² I) with log weight −λ₀ μ (importance sampling).
@@ -46,6 +52,8 @@ otherwise from N(a m, ρ² I) with log weight −λ₀ μ (importance sampling).
 from __future__ import annotations
 
 import numpy as np
+
+from augury.errors import AuguryInferenceError
 
 from ..particle_reverse import run_particle_reverse
 from ..reverse import finite_checks, residual_norm
@@ -59,6 +67,7 @@ def make_particle_step(inverse, settings: dict):
     steps = int(settings["steps"])
     sde = str(settings.get("variant", "sde")) == "sde"
     tempered = str(settings.get("tempering", "none")) == "linear"
+    rescaled = str(settings.get("likelihood_at", "noised")) == "rescaled"
     probes = int(settings.get("probes", 1))
     snr = float(settings.get("snr", 0.16))
     mean = bk.asarray(np.broadcast_to(0.0 if prior.mean is None else prior.mean, shape).copy())
@@ -69,41 +78,45 @@ def make_particle_step(inverse, settings: dict):
     if spectral:
         s2 = meas.s_full * meas.s_full
 
-    def mu(x, data):
-        return -meas.log_likelihood(x, data)
+    def scale(a):
+        # where the likelihood is taken: at x (the paper) or at x / α_t (likelihood_at = "rescaled")
+        return a if rescaled else 1.0
 
-    def grad_mu(x, data):
-        m, vjp = bk.value_and_vjp(lambda u: mu(u, data), x)
+    def mu(x, data, r):
+        return -meas.log_likelihood(x / r if rescaled else x, data)
+
+    def grad_mu(x, data, r):
+        m, vjp = bk.value_and_vjp(lambda u: mu(u, data, r), x)
         return vjp(0 * m + 1)[0]
 
     def lam(i):
         # tempering: λ = i / steps at grid point i (1 after the last step)
         return i / steps if tempered else 1.0
 
-    def precision(lam_):
-        # the likelihood's precision per coordinate of the V basis, k_i = λ s_i² / σ_y²
-        return lam_ * s2 / meas.sigma ** 2
+    def precision(lam_, r):
+        # the likelihood's precision per coordinate of the V basis, k_i = λ s_i² / (r σ_y)², centred on r ȳ
+        return lam_ * s2 / (r * meas.sigma) ** 2
 
     def init(x, rng, c, data):
         a, s = c["a_t"], c["s_t"]
         rho2 = a * a * var + s * s
-        lam0 = lam(c["i"])
+        lam0, r = lam(c["i"]), scale(a)
         P = x.shape[0]
         if spectral:  # exact draws from N(a m, ρ² I)·exp(−λ₀ μ) and log Z(0), coordinate-wise in the V basis
-            k = precision(lam0)
+            k = precision(lam0, r)
             m0 = a * svd.Vt(mean[None])  # (1, D)
             prec = k + 1.0 / rho2
-            centre = (m0 / rho2 + k * data["ybar_full"]) / prec
+            centre = (m0 / rho2 + k * r * data["ybar_full"]) / prec
             rng, z = bk.normal(rng, (P, meas.D))
             x = svd.V(centre + z / bk.sqrt(prec))
-            d = data["ybar_full"] - m0
+            d = r * data["ybar_full"] - m0
             log_z = bk.per_particle_sum(-0.5 * bk.log(1.0 + rho2 * k) - 0.5 * k * d * d / (1.0 + rho2 * k))
             outside = data["y"][None] - svd.U(svd.Ut(data["y"][None]))  # y's part off the range of A
             log_z = log_z - lam0 * bk.per_particle_sum(outside * outside) / (2 * meas.sigma ** 2)
             return {"x": x}, bk.per_particle_sum(0 * x) + log_z, rng
         rng, z = bk.normal(rng, (P,) + shape)
         x = a * mean[None] + bk.sqrt(rho2) * z
-        return {"x": x}, -lam0 * mu(x, data), rng
+        return {"x": x}, -lam0 * mu(x, data, r), rng
 
     def denoise(x, c, rng):
         """(x̂₀, ε̂, the Hutchinson estimate of tr(M ∂ε̂/∂x) per particle or None, anchoring w or None, rng)."""
@@ -111,7 +124,7 @@ def make_particle_step(inverse, settings: dict):
         if not spectral:
             eps = eps_of(x)
             return (x - c["s_t"] * eps) / c["a_t"], eps, None, None, rng
-        k = precision(lam(c["i"]))
+        k = precision(lam(c["i"]), scale(c["a_t"]))
         w = k / (k + 1.0 / (c["a_t"] * c["a_t"] * var + c["s_t"] * c["s_t"]))
         root = bk.sqrt(w)
         trace = 0.0
@@ -127,49 +140,54 @@ def make_particle_step(inverse, settings: dict):
         lam_old, lam_new = lam(c["i"]), lam(c["i"] + 1)
         x0, eps, trace, w, rng = denoise(x, c, rng)
         moved = c["a_s"] * x0 + c["s_s"] * eps  # the probability-flow (DDIM) step of the prior
-        if spectral:  # anchored: coordinates the data pin down are not transported (δ = −M H₀)
+        r_old, r_new = scale(c["a_t"]), scale(c["a_s"])
+        if spectral:  # anchored: coordinates the data pin down are not transported (δ = −M H₀) ...
             xb = svd.Vt(x)
-            moved = svd.V(xb + (1 - w) * (svd.Vt(moved) - xb))
+            # ... or, rescaled, follow their likelihood's centre r ȳ: δ = M(κ x − H₀), κ = d log α/dτ
+            grow = r_new / r_old
+            moved = svd.V(xb + (1 - w) * (svd.Vt(moved) - xb) + w * (grow - 1) * xb)
             # the anchoring's rate −tr(M ∂H₀) − (M H₀)·s_θ at (x, t), with ∂H₀ = −f I − (g²/2σ_t) ∂ε̂/∂x
             dt = c["t"] - c["t_s"]
             score = svd.Vt(-eps / c["s_t"])
             velocity = -c["f"] * xb + 0.5 * c["g2"] * score
             extra = -dt * (-c["f"] * w.sum() - 0.5 * c["g2"] / c["s_t"] * trace
                            + bk.per_particle_sum(w * velocity * score))
+            if rescaled:  # + κ (tr M + (M x)·s_θ) Δτ: the scaling's log-Jacobian exactly, its score term at (x, t)
+                extra = extra + bk.log(1 + (grow - 1) * w).sum() + (grow - 1) * bk.per_particle_sum(w * xb * score)
         else:
             extra = 0.0
         # the transport's weight, exactly along the move: λ_old μ(x) − λ_new μ(moved) (tempering included)
-        log_incr = lam_old * mu(x, data) - lam_new * mu(moved, data) + extra
+        log_incr = lam_old * mu(x, data, r_old) - lam_new * mu(moved, data, r_new) + extra
         checks = [x0, eps]
         if sde:  # the reverse SDE's Langevin share toward Q(·, t): length h = g²Δ/2 in Langevin time
             rng, z = bk.normal(rng, tuple(x.shape))
             h = 0.5 * c["g2"] * (c["t"] - c["t_s"])
             prior_share = -h * eps / c["s_t"]
             if spectral:
-                x = _langevin_exact(x, moved - x + prior_share, h, lam_old, z, data)
+                x = _langevin_exact(x, moved - x + prior_share, h, lam_old, r_old, z, data)
             else:
-                x = moved + prior_share - h * lam_old * grad_mu(x, data) + bk.sqrt(2 * h) * z
+                x = moved + prior_share - h * lam_old * grad_mu(x, data, r_old) + bk.sqrt(2 * h) * z
         else:
-            x, rng, eps_s = corrector(moved, rng, c, data, lam_new)
+            x, rng, eps_s = corrector(moved, rng, c, data, lam_new, r_new)
             checks.append(eps_s)
         return {"x": x}, log_incr, rng, {"residual": residual_norm(bk, meas, x0, data),
                                          **finite_checks(state["x"], *checks)}
 
-    def _langevin_exact(x, d, h, lam_, z, data):
+    def _langevin_exact(x, d, h, lam_, r, z, data):
         """x + d and a Langevin move of length h toward exp(−λμ), the Gaussian likelihood integrated
         exactly per coordinate of the V basis (d, the prior's share, held fixed over the move):
-        x̄ ← ȳ + e^{−hk}(x̄ − ȳ) + (1 − e^{−hk})/(hk) d̄ + √((1 − e^{−2hk})/k) z̄."""
-        k = precision(lam_)
+        x̄ ← ȳ + e^{−hk}(x̄ − ȳ) + (1 − e^{−hk})/(hk) d̄ + √((1 − e^{−2hk})/k) z̄ (ȳ → r ȳ rescaled)."""
+        k = precision(lam_, r)
         hk = h * k
         decay = bk.exp(-hk)
         tiny = hk < 1e-6  # the series where the closed forms lose their digits (and at k = 0)
         safe = bk.where(tiny, 1.0 + 0 * hk, hk)
         ratio = bk.where(tiny, 1.0 - 0.5 * hk, (1 - decay) / safe)
         spread = bk.where(tiny, 1.0 - hk, (1 - decay * decay) / (2 * safe))
-        yb = data["ybar_full"]
+        yb = r * data["ybar_full"]
         return svd.V(yb + decay * (svd.Vt(x) - yb) + ratio * svd.Vt(d) + bk.sqrt(2 * h * spread) * svd.Vt(z))
 
-    def corrector(x, rng, c, data, lam_s):
+    def corrector(x, rng, c, data, lam_s, r_s):
         """One unadjusted Langevin step at t_s targeting Q(·, t_s) (no weight: Q is its invariant
         law), skipped on the last step, where t_s is the clean signal.  Song et al.'s SNR rule
         for the batch sets the length on the prior's score; a Gaussian likelihood with an SVD is
@@ -183,9 +201,9 @@ def make_particle_step(inverse, settings: dict):
         rng, z = bk.normal(rng, tuple(x.shape))
         if spectral:
             h = 2 * snr * snr * size / (bk.per_particle_sum(score * score).mean() + 1e-30)
-            moved = _langevin_exact(x, h * score, h, lam_s, z, data)
+            moved = _langevin_exact(x, h * score, h, lam_s, r_s, z, data)
         else:
-            grad = score - lam_s * grad_mu(x, data)
+            grad = score - lam_s * grad_mu(x, data, r_s)
             # h = 2 (snr ‖z‖ / ‖∇log Q‖)², ‖z‖² at its mean D and ‖∇log Q‖² at the particles' mean
             h = 2 * snr * snr * size / (bk.per_particle_sum(grad * grad).mean() + 1e-30)
             moved = x + h * grad + bk.sqrt(2 * h) * z
@@ -195,6 +213,15 @@ def make_particle_step(inverse, settings: dict):
 
 
 def run(problem, key, settings, *, method, progress):
+    meas = problem.inverse.measurement
+    spectral = meas.family == "normal" and meas.s_full is not None
+    if settings.get("likelihood_at") == "rescaled" and not spectral:
+        # early on the likelihood at x / α_t has curvature ~ 1/(α_t σ_y)²: only the exact Gaussian moves stay stable
+        raise AuguryInferenceError(
+            '`ensemble`: likelihood_at = "rescaled" takes the likelihood at x / α_t, whose curvature grows as '
+            "1/α_t² at high noise; only a Gaussian likelihood through a linear operator with an SVD has the exact "
+            "moves that stay stable there, and this measurement has none",
+            notes=['keep likelihood_at = "noised" (the default), with tempering = "linear" where the start collapses'])
     ode = str(settings.get("variant", "sde")) == "ode"
     return run_particle_reverse(problem, key, settings, method=method, progress=progress,
                                 make_particle_step=make_particle_step, calls_per_step=2 if ode else 1,
