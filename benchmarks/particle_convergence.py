@@ -36,7 +36,9 @@ sys.path.insert(0, str(HERE))
 from gmm_inverse import MODEL, Exact, make_problem, sw_ours, to_data  # noqa: E402
 
 VARIANTS = {"tds": ("tds", {}), "mcgdiff": ("mcgdiff", {}), "ensemble (sde)": ("ensemble", {"variant": "sde"}),
-            "ensemble (ode)": ("ensemble", {"variant": "ode"}), "ddrm (guidance)": ("ddrm", {})}
+            "ensemble (ode)": ("ensemble", {"variant": "ode"}),
+            "ensemble (sde, rescaled)": ("ensemble", {"variant": "sde", "likelihood_at": "rescaled"}),
+            "ddrm (guidance)": ("ddrm", {})}
 
 
 def score(model, data, ex, ref, method, settings, seed) -> tuple[float, float]:

@@ -159,12 +159,14 @@ def make_particle_step(inverse, settings: dict):
         # the transport's weight, exactly along the move: λ_old μ(x) − λ_new μ(moved) (tempering included)
         log_incr = lam_old * mu(x, data, r_old) - lam_new * mu(moved, data, r_new) + extra
         checks = [x0, eps]
-        if sde:  # the reverse SDE's Langevin share toward Q(·, t): length h = g²Δ/2 in Langevin time
+        # the reverse SDE's Langevin share toward Q(·, t): length h = g²Δ/2 in Langevin time; rescaled, the
+        # likelihood's centre taken where the transport put the anchored coordinates (α_s ȳ)
+        if sde:
             rng, z = bk.normal(rng, tuple(x.shape))
             h = 0.5 * c["g2"] * (c["t"] - c["t_s"])
             prior_share = -h * eps / c["s_t"]
             if spectral:
-                x = _langevin_exact(x, moved - x + prior_share, h, lam_old, r_old, z, data)
+                x = _langevin_exact(x, moved - x + prior_share, h, lam_old, r_new, z, data)
             else:
                 x = moved + prior_share - h * lam_old * grad_mu(x, data, r_old) + bk.sqrt(2 * h) * z
         else:
