@@ -223,7 +223,8 @@ NETWORK = masked_model(0.1)
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 @pytest.mark.parametrize("variant", ["sde", "ode"])
-def test_networks_in_jax_and_torch(framework, variant):
+@pytest.mark.parametrize("likelihood_at", ["noised", pytest.param("rescaled", marks=pytest.mark.extended)])
+def test_networks_in_jax_and_torch(framework, variant, likelihood_at):
     """The exact ε-network of a N(m, 0.3 I) prior, as a JAX function and as a PyTorch module,
     through a mask: both frameworks give the exact posterior and evidence (the Hutchinson trace
     is a forward-mode derivative of the network in each)."""
@@ -238,11 +239,14 @@ def test_networks_in_jax_and_torch(framework, variant):
     log_z = float(np.sum(_normal_logpdf(y[k], mean[k], 0.31)) + np.sum(~k) * _normal_logpdf(0.0, 0.0, 0.01))
     net = jax_gaussian_eps(mean, 0.3) if framework == "jax" else torch_gaussian_eps(mean, 0.3)
     post = augury.compile(NETWORK, bind={"unet": net}).sample({"y": y, "keep": keep}, method="ensemble",
-                                                              particles=1000, steps=100, seed=SEED, variant=variant)
+                                                              particles=1000, steps=100, seed=SEED, variant=variant,
+                                                              likelihood_at=likelihood_at)
     m, s, ess = _weighted_moments(post)
     assert np.all(np.abs(m - pm.reshape(-1)) < 5 * psd.reshape(-1) / np.sqrt(ess))
     assert np.all(np.abs(s / psd.reshape(-1) - 1) < 5 / np.sqrt(2 * ess) + 0.05), s / psd.reshape(-1)
-    assert abs(post.log_evidence - log_z) < 3 * post.log_evidence_sd + 0.02, (post.log_evidence, log_z)
+    # rescaled, the evidence's first-order discretization (docs/ensemble.md): ode +0.029 here (8 measured, 100 steps)
+    slack = 0.06 if likelihood_at == "rescaled" and variant == "ode" else 0.02
+    assert abs(post.log_evidence - log_z) < 3 * post.log_evidence_sd + slack, (post.log_evidence, log_z)
 
 
 @pytest.mark.slow
