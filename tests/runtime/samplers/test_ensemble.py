@@ -286,7 +286,8 @@ def test_linear_tempering(variant):
 # ------------------------------------------------------------------ likelihood_at = "rescaled"
 
 
-@pytest.mark.parametrize("variant", ["sde", pytest.param("ode", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["sde", pytest.param("ode", marks=pytest.mark.extended)])
 def test_the_rescaled_likelihood_reaches_the_same_posterior(variant):
     """likelihood_at = "rescaled" takes the likelihood at x / α_t along the way (the same target at
     t = 0): each mode's weight within 0.05 and the log evidence within 3.5 of its reported sd at
@@ -304,7 +305,8 @@ def test_the_rescaled_likelihood_reaches_the_same_posterior(variant):
             (post.log_evidence, float(truth.log_evidence), post.log_evidence_sd)
 
 
-@pytest.mark.parametrize("variant", ["sde", pytest.param("ode", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["sde", pytest.param("ode", marks=pytest.mark.extended)])
 def test_the_rescaled_likelihood_is_exact_on_a_gaussian_prior(variant):
     """On a Gaussian prior the rescaled run's weighted mean, sd and log evidence match the closed
     form (the start's closed form and the anchoring's rescaled rate are what this checks).  The
