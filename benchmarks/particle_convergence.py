@@ -37,7 +37,7 @@ from gmm_inverse import MODEL, Exact, make_problem, sw_ours, to_data  # noqa: E4
 
 VARIANTS = {"tds": ("tds", {}), "mcgdiff": ("mcgdiff", {}), "ensemble (sde)": ("ensemble", {"variant": "sde"}),
             "ensemble (ode)": ("ensemble", {"variant": "ode"}),
-            "ensemble (sde, rescaled)": ("ensemble", {"variant": "sde", "likelihood_at": "rescaled"}),
+            "ensemble-rescaled (sde)": ("ensemble", {"variant": "sde", "likelihood_at": "rescaled"}),
             "ddrm (guidance)": ("ddrm", {})}
 
 
