@@ -59,6 +59,11 @@ from ..particle_reverse import run_particle_reverse
 from ..reverse import finite_checks, residual_norm
 
 
+def has_spectral_form(meas) -> bool:
+    """The closed forms (exact start, anchoring, exact likelihood moves) need a Gaussian likelihood with an SVD."""
+    return meas.family == "normal" and meas.s_full is not None
+
+
 def make_particle_step(inverse, settings: dict):
     """(init, step) of the ensemble for `inverse` (see the module docstring)."""
     bk, prior, meas = inverse.backend, inverse.prior, inverse.measurement
@@ -72,8 +77,7 @@ def make_particle_step(inverse, settings: dict):
     snr = float(settings.get("snr", 0.16))
     mean = bk.asarray(np.broadcast_to(0.0 if prior.mean is None else prior.mean, shape).copy())
     var = 1.0 if prior.var is None else float(prior.var)
-    # the closed forms (start, anchoring, exact likelihood moves) need a Gaussian likelihood with an SVD
-    spectral = meas.family == "normal" and meas.s_full is not None
+    spectral = has_spectral_form(meas)
     svd = meas.svd
     if spectral:
         s2 = meas.s_full * meas.s_full
@@ -83,10 +87,11 @@ def make_particle_step(inverse, settings: dict):
         return a if rescaled else 1.0
 
     def mu(x, data, r):
-        return -meas.log_likelihood(x / r if rescaled else x, data)
+        return -meas.log_likelihood(x / r, data)
 
-    def grad_mu(x, data, r):
-        m, vjp = bk.value_and_vjp(lambda u: mu(u, data, r), x)
+    def grad_mu(x, data):
+        # only without the SVD, where the likelihood is always at x (run refuses "rescaled" there)
+        m, vjp = bk.value_and_vjp(lambda u: mu(u, data, 1.0), x)
         return vjp(0 * m + 1)[0]
 
     def lam(i):
@@ -143,9 +148,11 @@ def make_particle_step(inverse, settings: dict):
         r_old, r_new = scale(c["a_t"]), scale(c["a_s"])
         if spectral:  # anchored: coordinates the data pin down are not transported (δ = −M H₀) ...
             xb = svd.Vt(x)
-            # ... or, rescaled, follow their likelihood's centre r ȳ: δ = M(κ x − H₀), κ = d log α/dτ
-            grow = r_new / r_old
-            moved = svd.V(xb + (1 - w) * (svd.Vt(moved) - xb) + w * (grow - 1) * xb)
+            moved_b = xb + (1 - w) * (svd.Vt(moved) - xb)
+            if rescaled:  # ... or follow their likelihood's centre r ȳ: δ = M(κ x − H₀), κ = d log α/dτ
+                grow = r_new / r_old
+                moved_b = moved_b + w * (grow - 1) * xb
+            moved = svd.V(moved_b)
             # the anchoring's rate −tr(M ∂H₀) − (M H₀)·s_θ at (x, t), with ∂H₀ = −f I − (g²/2σ_t) ∂ε̂/∂x
             dt = c["t"] - c["t_s"]
             score = svd.Vt(-eps / c["s_t"])
@@ -168,7 +175,7 @@ def make_particle_step(inverse, settings: dict):
             if spectral:
                 x = _langevin_exact(x, moved - x + prior_share, h, lam_old, r_new, z, data)
             else:
-                x = moved + prior_share - h * lam_old * grad_mu(x, data, r_old) + bk.sqrt(2 * h) * z
+                x = moved + prior_share - h * lam_old * grad_mu(x, data) + bk.sqrt(2 * h) * z
         else:
             x, rng, eps_s = corrector(moved, rng, c, data, lam_new, r_new)
             checks.append(eps_s)
@@ -205,7 +212,7 @@ def make_particle_step(inverse, settings: dict):
             h = 2 * snr * snr * size / (bk.per_particle_sum(score * score).mean() + 1e-30)
             moved = _langevin_exact(x, h * score, h, lam_s, r_s, z, data)
         else:
-            grad = score - lam_s * grad_mu(x, data, r_s)
+            grad = score - lam_s * grad_mu(x, data)
             # h = 2 (snr ‖z‖ / ‖∇log Q‖)², ‖z‖² at its mean D and ‖∇log Q‖² at the particles' mean
             h = 2 * snr * snr * size / (bk.per_particle_sum(grad * grad).mean() + 1e-30)
             moved = x + h * grad + bk.sqrt(2 * h) * z
@@ -215,9 +222,7 @@ def make_particle_step(inverse, settings: dict):
 
 
 def run(problem, key, settings, *, method, progress):
-    meas = problem.inverse.measurement
-    spectral = meas.family == "normal" and meas.s_full is not None
-    if settings.get("likelihood_at") == "rescaled" and not spectral:
+    if settings.get("likelihood_at") == "rescaled" and not has_spectral_form(problem.inverse.measurement):
         # early on the likelihood at x / α_t has curvature ~ 1/(α_t σ_y)²: only the exact Gaussian moves stay stable
         raise AuguryInferenceError(
             '`ensemble`: likelihood_at = "rescaled" takes the likelihood at x / α_t, whose curvature grows as '
