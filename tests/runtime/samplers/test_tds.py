@@ -158,33 +158,20 @@ def test_the_tweedie_twist_variance_is_the_priors_on_a_gaussian_prior():
 
 
 @pytest.mark.slow  # a variant of a default-tier check (the tier's 5 minutes)
-def test_the_tweedie_twist_variance_on_two_modes():
+@pytest.mark.parametrize("name, steps", [("NULL_SPACE", 200), ("MEASURED", 400)], ids=["null_space", "measured"])
+def test_the_tweedie_twist_variance_on_two_modes(name, steps):
     """On the two-mode prior the Jacobian's variance holds the spread between the modes, which the
-    prior's r_t² does not; draws and evidence stay exact.  1000 particles, 200 steps, three
-    seeds, each mode weight within 0.05 and log p(y) within 4 of its sd.  Measured over 20 seeds:
-    weight error −0.001 ± 0.014, largest 0.026 (the default: sd 0.016); |error of log p(y)| / sd
-    at most 2.8 (its sd over seeds 0.95)."""
+    prior's r_t² does not; draws and evidence stay exact.  1000 particles, three seeds, each mode
+    weight within 0.05 and log p(y) within 4 of its sd.  Measured over 20 seeds:
+    - `NULL_SPACE`, 200 steps: weight error −0.001 ± 0.014, largest 0.026 (the default: sd
+      0.016); |error of log p(y)| / sd at most 2.8 (its sd over seeds 0.95);
+    - `MEASURED`, 400 steps: weight error −0.003 ± 0.012, largest 0.026; |error| / sd at most
+      3.3.  The default twist variance at 200 steps: sd 0.019, largest 0.050 (not checked)."""
     model = augury.compile(two_modes.SOURCE)
-    exact = two_modes.exact()
-    for k in range(3):
-        post = model.sample(two_modes.DATA, method="tds", particles=1000, steps=200, seed=SEED + k,
-                            twist_variance="tweedie")
-        got = two_modes.mode_weights(post.samples("x"), post.weights)
-        np.testing.assert_array_less(np.abs(got - np.asarray(exact.weights)), 0.05)
-        assert abs(post.log_evidence - float(exact.log_evidence)) < 4 * post.log_evidence_sd
-
-
-@pytest.mark.slow  # the default-tier two-mode checks use NULL_SPACE
-def test_the_tweedie_twist_variance_when_the_modes_lie_apart_along_measured_directions():
-    """`two_modes.MEASURED`: 1000 particles, 400 steps, the Tweedie twist variance, three seeds,
-    each mode weight within 0.05 and log p(y) within 4 of its sd.  Measured over 20 seeds: weight
-    error −0.003 ± 0.012, largest 0.026; |error of log p(y)| / sd at most 3.3.  The default twist
-    variance at 200 steps: sd 0.019, largest 0.050 (so not checked here)."""
-    model = augury.compile(two_modes.SOURCE)
-    problem = two_modes.MEASURED
+    problem = getattr(two_modes, name)
     exact = problem.exact()
     for k in range(3):
-        post = model.sample(problem.data, method="tds", particles=1000, steps=400, seed=SEED + k,
+        post = model.sample(problem.data, method="tds", particles=1000, steps=steps, seed=SEED + k,
                             twist_variance="tweedie")
         got = problem.mode_weights(post.samples("x"), post.weights)
         np.testing.assert_array_less(np.abs(got - np.asarray(exact.weights)), 0.05)
