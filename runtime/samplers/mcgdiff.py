@@ -44,8 +44,8 @@ coordinates' share: they follow the prior's chain and see the data only through 
 There the modes lie apart mostly in A's null space, so those coordinates choose a mode about
 evenly, and the weights move the modes' mass (0.44 → 0.31) late, over the ~12 steps before τ_i,
 as increments that persist along each path (without resampling the largest weight reaches
-e⁴/P).  Most of the error arises then: its sd given the particles 20 steps before the end is
-0.032 of the 0.045.  Neither sorting the particles along the modes' axis before resampling nor
+e⁴/P).  Most of the error arises then: given the particles 20 steps before the end, its sd is
+0.032 (0.045 overall).  Neither sorting the particles along the modes' axis before resampling nor
 resampling only when the ESS falls lowered it.  With the modes apart in A's row space
 (`MEASURED`) the Kalman steps choose the mode, and the sd is 0.009 with 1000 particles.
 
