@@ -127,9 +127,11 @@ def run_particle_reverse(problem: Problem, key, settings: dict, *, method: str, 
     log_Z_sd = _log_evidence_sd(log_W, eve, resamplings)
     if log_Z_sd == 0.0 and resamplings > 0 and not interrupted:  # a negative estimate: none, not a zero sd
         log_Z_sd = None
+        # resampling after every step (mcgdiff) keeps it negative, and multinomial would cost accuracy
+        fix = ("compare the log evidence over a few seeds (`seed=`)" if ess_threshold is None else
+               "more particles, resample = \"multinomial\", or compare the log evidence over seeds")
         warnings.append("no single-run sd of the log evidence: its estimate from the particles' genealogy was "
-                        "negative (biased low when resampling often)\n"
-                        "try: more particles, resample = \"multinomial\", or compare the log evidence over seeds")
+                        f"negative (biased low when resampling often)\ntry: {fix}")
     if settings.get("best"):  # the highest-weight particle alone (a point estimate)
         j = int(np.argmax(log_W))
         x_np, log_W = x_np[j:j + 1], np.zeros(1)
