@@ -274,7 +274,8 @@ METHODS: dict[str, MethodSig] = {s.name: s for s in [
                                 ("potentials", "gaussian", ("gaussian", "paper"))) + _DIFF, "float32"),
     _m("ensemble", "diffusion", (("particles", 64, "count"), ("steps", 200, "count"), ("variant", "sde", ("sde", "ode")),
                                  _RESAMPLE, ("ess_threshold", 0.5, "prob"), ("tempering", "none", ("none", "linear")),
-                                 ("likelihood_at", "noised", ("noised", "rescaled")), ("probes", 1, "count"), ("snr", 0.16, "positive"), ("best", False, "bool"))
+                                 ("likelihood_at", "noised", ("noised", "rescaled")), ("probes", 1, "count"),
+                                 ("snr", 0.16, "positive"), ("best", False, "bool"))
        + _DIFF, "float32"),
     _m("tweedie", "diffusion", _DIFF, "float32"),
     _m("em", "mixture", (("iterations", 200, "count"), ("tol", 1e-6, "positive"), ("restarts", 1, "count"))),
